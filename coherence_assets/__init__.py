@@ -1,0 +1,1 @@
+"""Sentinel-1 InSAR coherence time series as Dagster assets."""

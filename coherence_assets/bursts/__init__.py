@@ -1,0 +1,1 @@
+"""Sentinel-1 burst identities and burst maps (no Dagster here)."""

@@ -1,0 +1,164 @@
+"""Reading and validating a user's burst map (GeoJSON, GeoPackage or GeoParquet).
+
+Users bring their own burst files, often exported by hand from ESA's burst-ID map, so every
+problem is collected and reported at once, naming the rows and columns at fault.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+
+from coherence_assets.bursts.burst_ids import SUBSWATHS, BurstKey, orbit_mismatch, relative_orbit_of_burst_id
+
+REQUIRED_COLUMNS = ("burst_id", "subswath_name", "relative_orbit_number")
+OUTPUT_COLUMNS = ("burst", "burst_id", "subswath_name", "relative_orbit_number", "geometry")
+GEOPARQUET_SUFFIXES = (".parquet", ".geoparquet")
+MAX_ROWS_PER_PROBLEM = 10
+
+log = logging.getLogger(__name__)
+
+
+class BurstMapError(ValueError):
+    """A burst map that cannot be used, with every reason found."""
+
+
+def read_burst_map(path: str | Path) -> gpd.GeoDataFrame:
+    """Read the file as a GeoDataFrame, telling apart 'missing', 'not geospatial' and 'empty'."""
+    path = Path(path)
+    if not path.exists():
+        raise BurstMapError(
+            f"burst file {path} does not exist: set COHERENCE_BURSTS_FILE to a GeoJSON, GeoPackage "
+            "or GeoParquet file of bursts"
+        )
+    try:
+        frame = gpd.read_parquet(path) if path.suffix.lower() in GEOPARQUET_SUFFIXES else gpd.read_file(path)
+    except Exception as error:  # pyogrio, pyarrow and geopandas each raise their own types
+        raise BurstMapError(
+            f"burst file {path} is not a readable geospatial file (GeoJSON, GeoPackage or GeoParquet): {error}"
+        ) from error
+    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
+        raise BurstMapError(f"burst file {path} has no geometry column: it is not a geospatial file")
+    if frame.empty:
+        raise BurstMapError(f"burst file {path} has no rows: add at least one burst")
+    return frame
+
+
+def _rows(mask: pd.Series) -> str:
+    """Row numbers (0-based, as in the file's feature order) of a problem, shortened for long lists."""
+    rows = [str(index) for index in mask[mask].index[:MAX_ROWS_PER_PROBLEM]]
+    more = int(mask.sum()) - len(rows)
+    return ", ".join(rows) + (f" and {more} more" if more > 0 else "")
+
+
+def _as_integers(column: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """The column as nullable integers and a mask of values that are not whole numbers."""
+    numbers = pd.to_numeric(column, errors="coerce")
+    not_integer = numbers.isna() | (numbers.round() != numbers)
+    return numbers.where(~not_integer).astype("Int64"), not_integer
+
+
+def validate_burst_map(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
+    """Check a burst map and return one row per burst key in EPSG:4326.
+
+    Raises
+    ------
+    BurstMapError
+        Listing every problem: missing columns, non-integer burst ids, unknown subswaths,
+        relative orbits outside 1-175, empty or invalid geometries, duplicate burst keys.
+    """
+    missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
+    if missing:
+        raise BurstMapError(
+            f"burst file {source} lacks the column(s) {', '.join(missing)}; it has "
+            f"{', '.join(map(str, frame.columns))}. Expected the ESA burst-map columns "
+            f"{', '.join(REQUIRED_COLUMNS)} and a geometry"
+        )
+    if frame.crs is None:
+        raise BurstMapError(
+            f"burst file {source} has no coordinate reference system; set one (e.g. EPSG:4326)"
+        )
+    frame = frame.reset_index(drop=True)
+    problems: list[str] = []
+
+    burst_ids, bad_ids = _as_integers(frame["burst_id"])
+    bad_ids |= burst_ids.fillna(0) < 1
+    if bad_ids.any():
+        problems.append(f"column burst_id is not a positive integer in rows {_rows(bad_ids)}")
+    orbits, bad_orbits = _as_integers(frame["relative_orbit_number"])
+    bad_orbits |= ~orbits.fillna(0).between(1, 175)
+    if bad_orbits.any():
+        problems.append(
+            f"column relative_orbit_number is not an integer from 1 to 175 in rows {_rows(bad_orbits)}"
+        )
+    subswaths = frame["subswath_name"].astype("string").str.strip().str.upper()
+    bad_subswaths = ~subswaths.isin(SUBSWATHS).fillna(False).astype(bool)
+    bad_ids, bad_orbits = bad_ids.astype(bool), bad_orbits.astype(bool)
+    if bad_subswaths.any():
+        problems.append(
+            f"column subswath_name is not one of {', '.join(SUBSWATHS)} in rows {_rows(bad_subswaths)}"
+        )
+    geometry = frame.geometry
+    bad_geometry = geometry.isna() | geometry.is_empty | ~geometry.is_valid
+    if bad_geometry.any():
+        problems.append(f"geometry is missing, empty or invalid in rows {_rows(bad_geometry)}")
+
+    usable = ~(bad_ids | bad_orbits | bad_subswaths)
+    keys = pd.Series(
+        [
+            str(BurstKey(int(orbits[index]), int(burst_ids[index]), str(subswaths[index])))
+            if usable[index]
+            else None
+            for index in frame.index
+        ],
+        index=frame.index,
+        dtype="object",
+    )
+    duplicated = keys.duplicated(keep=False) & keys.notna()
+    if duplicated.any():
+        names = ", ".join(sorted(set(keys[duplicated])))
+        problems.append(f"burst keys {names} appear more than once, in rows {_rows(duplicated)}")
+    if problems:
+        raise BurstMapError(
+            f"burst file {source} has {len(problems)} problem(s):\n- " + "\n- ".join(problems)
+        )
+
+    for index in frame.index:
+        if orbit_mismatch(int(burst_ids[index]), int(orbits[index])) > 1:
+            log.warning(
+                "burst file %s row %s: burst id %s lies on relative orbit %s but the row says %s; "
+                "are burst_id and relative_orbit_number swapped or mistyped?",
+                source,
+                index,
+                burst_ids[index],
+                relative_orbit_of_burst_id(int(burst_ids[index])),
+                orbits[index],
+            )
+    validated = gpd.GeoDataFrame(
+        {
+            "burst": keys.astype(str),
+            "burst_id": burst_ids.astype("int64"),
+            "subswath_name": subswaths.astype(str),
+            "relative_orbit_number": orbits.astype("int64"),
+        },
+        geometry=geometry.to_crs("EPSG:4326").values,
+        crs="EPSG:4326",
+    )
+    return validated.sort_values("burst").reset_index(drop=True)
+
+
+def load_burst_catalogue(path: str | Path) -> gpd.GeoDataFrame:
+    """Read and validate a burst map in one step."""
+    return validate_burst_map(read_burst_map(path), str(path))
+
+
+def orbit_warnings(catalogue: gpd.GeoDataFrame) -> list[str]:
+    """Burst keys whose id and relative orbit disagree by more than one orbit."""
+    return [
+        row.burst
+        for row in catalogue.itertuples()
+        if orbit_mismatch(int(row.burst_id), int(row.relative_orbit_number)) > 1
+    ]

@@ -1,0 +1,1 @@
+"""Clients of the burst catalogue (CDSE OData ``Bursts``)."""

@@ -1,0 +1,1 @@
+"""Forming InSAR pairs from a burst's acquisitions."""

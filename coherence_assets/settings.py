@@ -1,0 +1,57 @@
+"""The environment variables of DESIGN.md, read in one place.
+
+Every other module takes a :class:`Settings` (or the values in it) instead of reading
+``os.environ`` itself, so the defaults below are the single source of truth.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from importlib import resources
+
+LOCAL_BACKEND = "local"
+LOCAL_BACKEND_HOST = "127.0.0.1"
+LOCAL_BACKEND_PORT = 8712
+LOCAL_BACKEND_DATA_DIR = ".coherence-backend"
+CDSE_CATALOGUE_URL = "https://catalogue.dataspace.copernicus.eu/odata/v1"
+DEFAULT_DATA_DIR = "./coherence-data"
+DEMO_BURSTS_FILE_NAME = "s1_bursts_glacierSouthTyrol.geojson"
+
+
+def packaged_demo_bursts_file() -> str:
+    """Path of the burst map that ships with the package (the South Tyrol glaciers)."""
+    return str(resources.files("coherence_assets") / "data" / DEMO_BURSTS_FILE_NAME)
+
+
+def local_backend_url(host: str = LOCAL_BACKEND_HOST, port: int = LOCAL_BACKEND_PORT) -> str:
+    return f"http://{host}:{port}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where outputs go, which burst map to read, and which backend and catalogue to talk to."""
+
+    data_dir: str
+    bursts_file: str
+    backend_url: str
+    catalogue_url: str
+
+    @property
+    def uses_embedded_backend(self) -> bool:
+        return self.backend_url == LOCAL_BACKEND
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        backend_url = env.get("OPENEO_BACKEND_URL", "").strip() or LOCAL_BACKEND
+        if backend_url == LOCAL_BACKEND:
+            default_catalogue = f"{local_backend_url()}/odata/v1"
+        else:
+            default_catalogue = CDSE_CATALOGUE_URL
+        return cls(
+            data_dir=env.get("COHERENCE_DATA_DIR", "").strip() or DEFAULT_DATA_DIR,
+            bursts_file=env.get("COHERENCE_BURSTS_FILE", "").strip() or packaged_demo_bursts_file(),
+            backend_url=backend_url.rstrip("/"),
+            catalogue_url=(env.get("COHERENCE_CATALOGUE_URL", "").strip() or default_catalogue).rstrip("/"),
+        )

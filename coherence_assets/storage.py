@@ -1,0 +1,61 @@
+"""Where every asset lives under ``COHERENCE_DATA_DIR`` (DESIGN.md "Assets"), through fsspec.
+
+All paths are built here and only here, so a local folder and an object store
+(``s3://bucket/prefix``) work the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import fsspec
+
+
+class DataStore:
+    """The output tree: a filesystem plus a root path, and the path of each asset's partition."""
+
+    def __init__(self, root: str) -> None:
+        self.fs, self.root = fsspec.core.url_to_fs(root)
+        self.root = self.root.rstrip("/")
+        self.url = root
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root, *parts])
+
+    def burst_catalogue_path(self) -> str:
+        return self.path("burst_catalogue.parquet")
+
+    def insar_pairs_path(self, burst: str, window: str) -> str:
+        return self.path("insar_pairs", burst, f"{window}.parquet")
+
+    def coherence_job_path(self, burst: str, window: str) -> str:
+        return self.path("coherence_job", burst, f"{window}.json")
+
+    def coherence_job_root(self) -> str:
+        return self.path("coherence_job")
+
+    def coherence_rasters_dir(self, burst: str, window: str) -> str:
+        return self.path("coherence_rasters", burst, window)
+
+    def coherence_rasters_root(self, burst: str) -> str:
+        return self.path("coherence_rasters", burst)
+
+    def coherence_cube_path(self, burst: str) -> str:
+        return self.path("coherence_cube", f"{burst}.zarr")
+
+    def write_bytes_atomically(self, path: str, data: bytes) -> None:
+        """Write through a temporary sibling and rename, so readers never see half a file."""
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        temporary = f"{path}.{uuid.uuid4().hex}.tmp"
+        with self.fs.open(temporary, "wb") as stream:
+            stream.write(data)
+        self.fs.mv(temporary, path)
+
+    def write_json(self, path: str, document: Any) -> None:
+        self.write_bytes_atomically(path, json.dumps(document, indent=2, sort_keys=True).encode())
+
+    def read_json(self, path: str) -> Any:
+        with self.fs.open(path, "rb") as stream:
+            return json.load(stream)
