@@ -1,0 +1,77 @@
+"""The embedded backend's Flask app: openEO API at the root, OData catalogue at ``/odata/v1``.
+
+Fault injection lives here because it wraps every endpoint alike: a ``before_request`` hook
+answers with the error (or the delay) a rule asks for, in the error format the path's real
+counterpart uses, so clients are tested against the bodies they will meet on CDSE.
+"""
+
+from __future__ import annotations
+
+import time
+from http import HTTPStatus
+
+from flask import Flask, Response, jsonify, request
+
+from coherence_assets.embedded_backend.catalogue_api import create_catalogue_blueprint, odata_error
+from coherence_assets.embedded_backend.config import BackendConfig
+from coherence_assets.embedded_backend.faults import FaultRule
+from coherence_assets.embedded_backend.openeo_api import ApiError, create_openeo_blueprint
+from coherence_assets.embedded_backend.state import BackendState
+
+STATE_EXTENSION = "coherence_backend"
+CATALOGUE_PREFIX = "/odata/v1"
+FAULTS_PATH = "/_faults"
+# openEO's standard code for a 500; other statuses get their HTTP reason phrase as code.
+OPENEO_ERROR_CODES = {500: "Internal"}
+
+
+def create_app(config: BackendConfig) -> Flask:
+    """A ready app; its :class:`BackendState` is in ``app.extensions["coherence_backend"]``."""
+    state = BackendState.create(config)
+    app = Flask(__name__)
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep "@odata.context" and "id" first
+    app.extensions[STATE_EXTENSION] = state
+    if config.allow_fault_injection:
+        _install_fault_injection(app, state)
+    app.register_blueprint(create_catalogue_blueprint(state), url_prefix=CATALOGUE_PREFIX)
+    app.register_blueprint(create_openeo_blueprint(state))
+    return app
+
+
+def _install_fault_injection(app: Flask, state: BackendState) -> None:
+    """``POST /_faults`` (a JSON rule), ``DELETE /_faults``, and the hook that applies HTTP faults."""
+
+    @app.post(FAULTS_PATH)
+    def add_fault() -> tuple[Response, int]:
+        try:
+            rule = FaultRule.from_json(request.get_json(force=True, silent=True))
+        except ValueError as error:
+            return ApiError(400, "FaultRuleInvalid", str(error)).response(), 400
+        state.faults.add(rule)
+        return jsonify(rule.to_json()), 201
+
+    @app.delete(FAULTS_PATH)
+    def clear_faults() -> tuple[str, int]:
+        state.faults.clear()
+        return "", 204
+
+    @app.before_request
+    def apply_http_fault() -> Response | None:
+        if request.path == FAULTS_PATH:
+            return None
+        rule = state.faults.http_fault_for(request.method, request.path)
+        if rule is None:
+            return None
+        if rule.delay_seconds:
+            time.sleep(rule.delay_seconds)
+        if rule.status is None:
+            return None
+        message = rule.message or f"Injected fault: {HTTPStatus(rule.status).phrase}"
+        if request.path.startswith(CATALOGUE_PREFIX + "/"):
+            response = odata_error(rule.status, message)
+        else:
+            code = OPENEO_ERROR_CODES.get(rule.status, HTTPStatus(rule.status).phrase.replace(" ", ""))
+            response = ApiError(rule.status, code, message).response()
+        if rule.retry_after is not None:
+            response.headers["Retry-After"] = str(rule.retry_after)
+        return response

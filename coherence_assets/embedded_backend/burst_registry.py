@@ -1,0 +1,131 @@
+"""Where each burst lies on the ground, for the catalogue's footprints and the synthetic scenes.
+
+Bursts in the configured burst map keep their mapped polygon. Any other valid burst id gets a
+deterministic synthetic footprint (20 km along track x 80 km across) placed on a circular
+Sentinel-1 ground track at the orbit position its id implies, so the catalogue can answer for
+every burst in the world without shipping ESA's 1.5 million-row burst map.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import geopandas as gpd
+from pyproj import Geod
+from shapely.geometry import Polygon
+
+from coherence_assets.bursts.burst_ids import (
+    IW_SUBSWATHS,
+    MAX_BURST_ID,
+    ORBIT_PERIOD_SECONDS,
+    orbit_position_of_burst_id,
+    relative_orbit_of_burst_id,
+)
+
+logger = logging.getLogger(__name__)
+
+BURST_MAP_COLUMNS = ("burst_id", "subswath_name", "relative_orbit_number", "geometry")
+INCLINATION_DEGREES = 98.18
+# Longitude of relative orbit 1's ascending node, fitted so that synthetic footprints of the
+# packaged South Tyrol bursts fall within about a degree of their mapped polygons.
+ANX_LONGITUDE_ORBIT_1 = 1.32
+GROUND_TRACK_SHIFT_PER_ORBIT = 360.0 * ORBIT_PERIOD_SECONDS / 86400.0
+EARTH_ROTATION_DEGREES_PER_SECOND = 360.0 / 86400.0
+WGS84_ECCENTRICITY_SQUARED = 0.00669438
+BURST_LENGTH_M = 20_000.0
+SUBSWATH_WIDTH_M = 80_000.0
+# Sentinel-1 looks right; these are the ground distances from nadir to each subswath's centre.
+SUBSWATH_CENTRE_FROM_NADIR_M = {"IW1": 440_000.0, "IW2": 520_000.0, "IW3": 600_000.0}
+_GEOD = Geod(ellps="WGS84")
+
+
+def is_valid_burst(burst_id: int, subswath: str) -> bool:
+    """True for the IW bursts the archive holds: a burst id of ESA's map and an IW subswath."""
+    return 1 <= burst_id <= MAX_BURST_ID and subswath in IW_SUBSWATHS
+
+
+class BurstRegistry:
+    """Footprints (EPSG:4326 polygons) of bursts, keyed by burst id and subswath."""
+
+    def __init__(self, mapped: dict[tuple[int, str], Polygon]) -> None:
+        self._mapped = mapped
+
+    @classmethod
+    def from_file(cls, path: Path | None) -> BurstRegistry:
+        """Read a burst map (GeoJSON, GeoPackage or GeoParquet); ``None`` maps nothing.
+
+        Rows whose ``relative_orbit_number`` differs from the orbit their burst id implies are
+        skipped: a burst id exists only on that orbit.
+        """
+        if path is None:
+            return cls({})
+        frame = gpd.read_parquet(path) if Path(path).suffix == ".parquet" else gpd.read_file(path)
+        missing = [column for column in BURST_MAP_COLUMNS if column not in frame.columns]
+        if missing:
+            raise ValueError(f"burst map {path} lacks columns {missing}; it needs {list(BURST_MAP_COLUMNS)}")
+        if frame.crs is not None and frame.crs.to_epsg() != 4326:
+            frame = frame.to_crs(4326)
+        mapped: dict[tuple[int, str], Polygon] = {}
+        for row in frame.itertuples(index=False):
+            burst_id, subswath = int(row.burst_id), str(row.subswath_name).upper()
+            implied_orbit = relative_orbit_of_burst_id(burst_id)
+            if int(row.relative_orbit_number) != implied_orbit:
+                logger.warning(
+                    "burst map %s: burst %d %s is on relative orbit %d, not %d as its id implies; skipped",
+                    path,
+                    burst_id,
+                    subswath,
+                    row.relative_orbit_number,
+                    implied_orbit,
+                )
+                continue
+            mapped[(burst_id, subswath)] = row.geometry
+        logger.info("burst registry loaded %d mapped bursts from %s", len(mapped), path)
+        return cls(mapped)
+
+    def footprint(self, burst_id: int, subswath: str) -> Polygon:
+        """The mapped polygon of the burst, else its synthetic footprint."""
+        if not is_valid_burst(burst_id, subswath):
+            raise ValueError(
+                f"no IW burst {burst_id} {subswath!r}: ids run from 1 to {MAX_BURST_ID}, "
+                f"subswaths are {IW_SUBSWATHS}"
+            )
+        mapped = self._mapped.get((burst_id, subswath))
+        return mapped if mapped is not None else synthetic_footprint(burst_id, subswath)
+
+
+@lru_cache(maxsize=4096)
+def synthetic_footprint(burst_id: int, subswath: str) -> Polygon:
+    """A 20 km x 80 km quadrilateral beside the ground track, where the burst's orbit position puts it."""
+    relative_orbit, orbit_fraction = orbit_position_of_burst_id(burst_id)
+    nadir_lon, nadir_lat = _nadir(relative_orbit, orbit_fraction)
+    ahead_lon, ahead_lat = _nadir(relative_orbit, orbit_fraction + 1e-4)
+    heading, _, _ = _GEOD.inv(nadir_lon, nadir_lat, ahead_lon, ahead_lat)
+    from_nadir = SUBSWATH_CENTRE_FROM_NADIR_M[subswath]
+    centre_lon, centre_lat, _ = _GEOD.fwd(nadir_lon, nadir_lat, heading + 90.0, from_nadir)
+    corners = []
+    for along, across in ((-1, -1), (-1, 1), (1, 1), (1, -1)):
+        lon, lat, _ = _GEOD.fwd(centre_lon, centre_lat, heading, along * BURST_LENGTH_M / 2)
+        lon, lat, _ = _GEOD.fwd(lon, lat, heading + 90.0, across * SUBSWATH_WIDTH_M / 2)
+        corners.append((round(lon, 6), round(lat, 6)))
+    return Polygon(corners)
+
+
+def _nadir(relative_orbit: int, orbit_fraction: float) -> tuple[float, float]:
+    """Sub-satellite point (lon, geodetic lat) of a circular sun-synchronous orbit."""
+    argument_of_latitude = 2.0 * math.pi * orbit_fraction
+    inclination = math.radians(INCLINATION_DEGREES)
+    geocentric_lat = math.asin(math.sin(inclination) * math.sin(argument_of_latitude))
+    lat = math.degrees(math.atan(math.tan(geocentric_lat) / (1.0 - WGS84_ECCENTRICITY_SQUARED)))
+    lon = (
+        ANX_LONGITUDE_ORBIT_1
+        - (relative_orbit - 1) * GROUND_TRACK_SHIFT_PER_ORBIT
+        + math.degrees(
+            math.atan2(math.cos(inclination) * math.sin(argument_of_latitude), math.cos(argument_of_latitude))
+        )
+        - EARTH_ROTATION_DEGREES_PER_SECOND * orbit_fraction * ORBIT_PERIOD_SECONDS
+    )
+    return (lon + 180.0) % 360.0 - 180.0, lat

@@ -1,0 +1,46 @@
+"""Settings of one embedded backend instance, fixed when it starts.
+
+One frozen object so the Flask app, the job runner and the catalogue all read the same
+values, and a test can start a backend with different limits without touching globals.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from coherence_assets.embedded_backend.synthetic_scene import DEFAULT_SCENE_SHAPE
+from coherence_assets.settings import LOCAL_BACKEND_HOST, LOCAL_BACKEND_PORT, packaged_demo_bursts_file
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    """How the embedded openEO backend and OData catalogue behave.
+
+    ``min_seconds_between_starts=0`` disables the 429 answer to job starts that come too fast.
+    ``bursts_file=None`` gives every burst a synthetic footprint. ``catalogue_now`` is the instant
+    the catalogue treats as now (acquisitions after it are not archived yet); ``None`` follows
+    the wall clock, a fixed value makes answers reproducible.
+    """
+
+    data_dir: Path
+    host: str = LOCAL_BACKEND_HOST
+    port: int = LOCAL_BACKEND_PORT
+    username: str = "local"
+    password: str = "local"
+    oidc_client_id: str = "coherence-assets"
+    oidc_client_secret: str = "local-secret"
+    max_running_jobs: int = 2
+    min_seconds_between_starts: float = 5.0
+    scene_shape: tuple[int, int] = DEFAULT_SCENE_SHAPE
+    job_seconds_per_pair: float = 0.0
+    allow_fault_injection: bool = True
+    bursts_file: Path | None = field(default_factory=lambda: Path(packaged_demo_bursts_file()))
+    catalogue_now: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # Callers pass strings from the command line and environment; everything downstream wants a Path.
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        if self.bursts_file is not None:
+            object.__setattr__(self, "bursts_file", Path(self.bursts_file))

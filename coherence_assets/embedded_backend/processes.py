@@ -1,0 +1,531 @@
+"""The processes the embedded backend runs, how a job's process graph is checked, and how pairs are found.
+
+Three coherence processes are accepted, as CDSE offered them:
+
+- ``sentinel1_sar_coherence`` from the APEx namespace (the current one). It is not listed in
+  ``GET /processes``, as on CDSE, where it is a user-defined process resolved from its URL. A node
+  calling it must carry ``"namespace"`` equal to :data:`APEX_NAMESPACE`, or to the same file at another
+  git ref of ``ESA-APEx/apex_algorithms`` (benchmarks pin commits). The backend never fetches that URL:
+  it knows the definition. The node is the whole graph; a trailing ``save_result(format="GTiff")``, which
+  the ``openeo`` client adds unless told ``auto_add_save_result=False``, is accepted and changes nothing.
+- ``sar_coherence_parallel`` (explicit ``InSAR_pairs``) and ``sar_coherence`` (extent and baseline),
+  predefined processes that must be followed by ``save_result(format="GTiff")``.
+
+Checks happen when a job is created or patched and fail with openEO error codes that name the parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Protocol
+
+from coherence_assets.bursts.burst_ids import IW_SUBSWATHS, MAX_BURST_ID, SUBSWATHS
+
+APEX_NAMESPACE = (
+    "https://raw.githubusercontent.com/ESA-APEx/apex_algorithms/refs/heads/main/algorithm_catalog/"
+    "eurac/sentinel1_sar_coherence/openeo_udp/sentinel1_sar_coherence.json"
+)
+_APEX_NAMESPACE_ANY_REF = re.compile(
+    r"^https://raw\.githubusercontent\.com/ESA-APEx/apex_algorithms/(?:refs/heads/)?[\w.\-]+/"
+    r"algorithm_catalog/eurac/sentinel1_sar_coherence/openeo_udp/sentinel1_sar_coherence\.json$"
+)
+APEX_PROCESS_ID = "sentinel1_sar_coherence"
+PAIRS_PROCESS_ID = "sar_coherence_parallel"
+EXTENT_PROCESS_ID = "sar_coherence"
+SAVE_RESULT_FORMAT = "GTiff"
+NO_PAIRS_MESSAGE = "Not enough bursts found to make pairs"
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class InvalidProcessError(ValueError):
+    """A process graph the backend refuses, with the openEO error code to answer with."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class PairPlanningError(RuntimeError):
+    """The catalogue holds no acquisitions for the pairs a job asks for: the job ends in ``error``."""
+
+
+class BurstArchive(Protocol):
+    def records(
+        self, burst_id: int, subswath: str, polarisation: str, start: datetime, end: datetime
+    ) -> list[dict[str, Any]]: ...
+
+
+@dataclass(frozen=True)
+class CoherenceRequest:
+    """What one job computes: a burst, its coherence settings, and either an extent or explicit pairs."""
+
+    process_id: str
+    burst_id: int
+    sub_swath: str
+    polarization: str
+    coherence_window_rg: int
+    coherence_window_az: int
+    temporal_extent: tuple[date, date] | None = None
+    temporal_baseline: int | None = None
+    insar_pairs: tuple[tuple[date, date], ...] | None = None
+
+    @property
+    def names_outputs_by_pair(self) -> bool:
+        """The APEx process names files by both acquisitions; the older ones by the reference date."""
+        return self.process_id == APEX_PROCESS_ID
+
+
+@dataclass(frozen=True)
+class PlannedPair:
+    """Two catalogue records (CDSE ``Bursts`` entries) whose coherence one output holds."""
+
+    reference: dict[str, Any]
+    secondary: dict[str, Any]
+
+    @property
+    def reference_start(self) -> datetime:
+        return record_start(self.reference)
+
+    @property
+    def secondary_start(self) -> datetime:
+        return record_start(self.secondary)
+
+
+def record_start(record: dict[str, Any]) -> datetime:
+    """Acquisition start (``ContentDate/Start``) of a catalogue record, as an aware UTC datetime."""
+    value = datetime.fromisoformat(str(record["ContentDate"]["Start"]).replace("Z", "+00:00"))
+    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+# --- parameter checks -------------------------------------------------------------------------------
+
+
+Check = Callable[[str, str, Any], Any]
+
+
+def _invalid(process_id: str, parameter: str, reason: str) -> InvalidProcessError:
+    return InvalidProcessError(
+        "ProcessParameterInvalid",
+        f"The value passed for parameter '{parameter}' in process '{process_id}' is invalid: {reason}",
+    )
+
+
+def _integer(minimum: int, maximum: int | None = None) -> Check:
+    def check(process_id: str, name: str, value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _invalid(process_id, name, f"expected an integer, got {value!r}")
+        if value < minimum or (maximum is not None and value > maximum):
+            bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+            raise _invalid(process_id, name, f"expected an integer {bounds}, got {value}")
+        return value
+
+    return check
+
+
+def _choice(options: Sequence[str]) -> Check:
+    def check(process_id: str, name: str, value: Any) -> str:
+        if not isinstance(value, str) or value.upper() not in options:
+            raise _invalid(process_id, name, f"expected one of {list(options)}, got {value!r}")
+        return value.upper()
+
+    return check
+
+
+def _parse_date(process_id: str, name: str, value: Any) -> date:
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise _invalid(process_id, name, f"expected a plain date 'YYYY-MM-DD', got {value!r}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError as error:
+        raise _invalid(process_id, name, f"{value!r} is not a calendar date") from error
+
+
+def _temporal_extent(process_id: str, name: str, value: Any) -> tuple[date, date]:
+    if not isinstance(value, list) or len(value) != 2:
+        raise _invalid(process_id, name, f"expected [start, end] as two 'YYYY-MM-DD' dates, got {value!r}")
+    start, end = (_parse_date(process_id, name, item) for item in value)
+    if end < start:
+        raise _invalid(process_id, name, f"end {end} lies before start {start}")
+    return start, end
+
+
+def _insar_pairs(process_id: str, name: str, value: Any) -> tuple[tuple[date, date], ...]:
+    if not isinstance(value, list) or not value:
+        raise _invalid(process_id, name, "expected a non-empty list of [reference, secondary] dates")
+    pairs = []
+    for item in value:
+        if not isinstance(item, list) or len(item) != 2:
+            raise _invalid(process_id, name, f"expected [reference, secondary] dates, got {item!r}")
+        reference, secondary = (_parse_date(process_id, name, part) for part in item)
+        if secondary <= reference:
+            raise _invalid(process_id, name, f"secondary {secondary} must come after reference {reference}")
+        pairs.append((reference, secondary))
+    references = [reference for reference, _ in pairs]
+    duplicates = sorted({str(day) for day in references if references.count(day) > 1})
+    if duplicates:
+        # CDSE's own wording, so the project's error handling sees what CDSE said.
+        raise _invalid(
+            process_id,
+            name,
+            f"Duplicate primary date(s) found in InSAR_pairs: {duplicates}. "
+            "You can load multiple primary dates over multiple processes if needed.",
+        )
+    return tuple(pairs)
+
+
+def _absent_spatial_extent(process_id: str, name: str, value: Any) -> None:
+    if value is not None:
+        raise _invalid(process_id, name, "the embedded backend selects bursts by burst_id only; pass null")
+    return None
+
+
+@dataclass(frozen=True)
+class _Parameter:
+    name: str
+    description: str
+    schema: dict[str, Any]
+    check: Check
+    default: Any = None
+    optional: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        described = {"name": self.name, "description": self.description, "schema": self.schema}
+        if self.optional:
+            described |= {"optional": True, "default": self.default}
+        return described
+
+
+_DATE_SCHEMA = {"type": "string", "format": "date", "subtype": "date"}
+_WINDOW_RG = _Parameter(
+    "coherence_window_rg",
+    "Coherence window size in range direction (pixels).",
+    {"type": "integer", "minimum": 1},
+    _integer(1),
+    default=10,
+    optional=True,
+)
+_WINDOW_AZ = _Parameter(
+    "coherence_window_az",
+    "Coherence window size in azimuth direction (pixels).",
+    {"type": "integer", "minimum": 1},
+    _integer(1),
+    default=2,
+    optional=True,
+)
+_BURST_ID = _Parameter(
+    "burst_id",
+    "ESA burst id (the relative orbit follows from it).",
+    {"type": "integer", "minimum": 1},
+    _integer(1, MAX_BURST_ID),
+)
+_TEMPORAL_EXTENT = _Parameter(
+    "temporal_extent",
+    "[start, end] as plain dates; the catalogue is asked from start T00:00:00 to end T23:59:59.",
+    {"type": "array", "subtype": "temporal-interval", "minItems": 2, "maxItems": 2, "items": _DATE_SCHEMA},
+    _temporal_extent,
+)
+
+_PROCESS_PARAMETERS: dict[str, tuple[_Parameter, ...]] = {
+    APEX_PROCESS_ID: (
+        _BURST_ID,
+        _Parameter(
+            "polarization", "Polarisation.", {"type": "string", "enum": ["VV", "VH"]}, _choice(("VV", "VH"))
+        ),
+        _Parameter(
+            "sub_swath",
+            "Sub-swath identifier.",
+            {"type": "string", "enum": list(IW_SUBSWATHS)},
+            _choice(IW_SUBSWATHS),
+        ),
+        _TEMPORAL_EXTENT,
+        _Parameter(
+            "spatial_extent",
+            "Not supported here: bursts are selected by burst_id.",
+            {"type": "null"},
+            _absent_spatial_extent,
+            optional=True,
+        ),
+        _Parameter(
+            "temporal_baseline",
+            "Days between reference and secondary of each pair.",
+            {"type": "integer", "minimum": 1},
+            _integer(1),
+        ),
+        _WINDOW_RG,
+        _WINDOW_AZ,
+    ),
+    EXTENT_PROCESS_ID: (
+        _TEMPORAL_EXTENT,
+        _Parameter(
+            "temporal_baseline",
+            "Days between reference and secondary of each pair (a multiple of 6).",
+            {"type": "integer", "minimum": 6},
+            _integer(6),
+        ),
+        _BURST_ID,
+        _WINDOW_AZ,
+        _WINDOW_RG,
+        _Parameter(
+            "polarization",
+            "Polarisation.",
+            {"type": "string", "enum": ["VV", "VH", "HH", "HV"]},
+            _choice(("VV", "VH", "HH", "HV")),
+        ),
+        _Parameter(
+            "sub_swath",
+            "Sub-swath identifier.",
+            {"type": "string", "enum": list(SUBSWATHS)},
+            _choice(SUBSWATHS),
+        ),
+    ),
+    PAIRS_PROCESS_ID: (
+        _Parameter(
+            "InSAR_pairs",
+            "List of [reference, secondary] dates; a reference date may appear only once.",
+            {
+                "type": "array",
+                "items": {"type": "array", "minItems": 2, "maxItems": 2, "items": _DATE_SCHEMA},
+            },
+            _insar_pairs,
+        ),
+        _BURST_ID,
+        _WINDOW_AZ,
+        _WINDOW_RG,
+        _Parameter("polarization", "Polarisation.", {"type": "string"}, _choice(("VV", "VH", "HH", "HV"))),
+        _Parameter("sub_swath", "Sub-swath identifier.", {"type": "string"}, _choice(SUBSWATHS)),
+    ),
+}
+
+_DATACUBE = {"type": "object", "subtype": "datacube"}
+_PREDEFINED_PROCESSES: list[dict[str, Any]] = [
+    {
+        "id": "load_collection",
+        "summary": "Load a collection",
+        "description": "Loads a collection. The embedded backend serves no collections, so every call fails.",
+        "categories": ["cubes", "import"],
+        "parameters": [
+            {"name": "id", "description": "The collection id.", "schema": {"type": "string"}},
+            {
+                "name": "spatial_extent",
+                "description": "Bounding box or null.",
+                "schema": [{"type": "object", "subtype": "bounding-box"}, {"type": "null"}],
+            },
+            {
+                "name": "temporal_extent",
+                "description": "Left-closed temporal interval or null.",
+                "schema": [{"type": "array", "subtype": "temporal-interval"}, {"type": "null"}],
+            },
+            {
+                "name": "bands",
+                "description": "Bands to load.",
+                "schema": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}],
+                "optional": True,
+                "default": None,
+            },
+        ],
+        "returns": {"description": "A data cube.", "schema": _DATACUBE},
+    },
+    {
+        "id": "save_result",
+        "summary": "Save processed data",
+        "description": f"Saves the coherence rasters of the job; only format '{SAVE_RESULT_FORMAT}' is supported.",
+        "categories": ["cubes", "export"],
+        "parameters": [
+            {"name": "data", "description": "The data to save.", "schema": _DATACUBE},
+            {"name": "format", "description": "Output file format.", "schema": {"type": "string"}},
+            {
+                "name": "options",
+                "description": "Format options (ignored).",
+                "schema": {"type": "object"},
+                "optional": True,
+                "default": {},
+            },
+        ],
+        "returns": {"description": "Always true.", "schema": {"type": "boolean"}},
+    },
+    {
+        "id": PAIRS_PROCESS_ID,
+        "summary": "Sentinel-1 coherence for explicit pairs",
+        "description": "Coherence of one burst for the given [reference, secondary] date pairs. Follow it "
+        "with save_result(format='GTiff'); outputs are named openEO_<reference date>Z.tif.",
+        "categories": ["sar"],
+        "deprecated": True,
+        "parameters": [parameter.describe() for parameter in _PROCESS_PARAMETERS[PAIRS_PROCESS_ID]],
+        "returns": {"description": "One coherence raster per pair.", "schema": _DATACUBE},
+    },
+    {
+        "id": EXTENT_PROCESS_ID,
+        "summary": "Sentinel-1 coherence over a temporal extent",
+        "description": "Coherence of one burst for every two acquisitions temporal_baseline days apart "
+        "within the extent. Follow it with save_result(format='GTiff'); outputs are named "
+        "openEO_<reference date>Z.tif.",
+        "categories": ["sar"],
+        "deprecated": True,
+        "parameters": [parameter.describe() for parameter in _PROCESS_PARAMETERS[EXTENT_PROCESS_ID]],
+        "returns": {"description": "One coherence raster per pair.", "schema": _DATACUBE},
+    },
+]
+
+
+def predefined_processes() -> list[dict[str, Any]]:
+    """What ``GET /processes`` lists (the APEx process is not among them, as on CDSE)."""
+    return _PREDEFINED_PROCESSES
+
+
+def is_apex_namespace(namespace: Any) -> bool:
+    return isinstance(namespace, str) and bool(_APEX_NAMESPACE_ANY_REF.match(namespace))
+
+
+# --- process graph ----------------------------------------------------------------------------------
+
+
+def parse_job_process(process: Any) -> CoherenceRequest:
+    """Check the ``process`` of a job request and return what the job will compute."""
+    if not isinstance(process, dict) or not isinstance(process.get("process_graph"), dict):
+        raise InvalidProcessError(
+            "ProcessGraphMissing", "Invalid process specified. It doesn't contain a process graph."
+        )
+    graph: dict[str, Any] = process["process_graph"]
+    for node_id, node in graph.items():
+        if not isinstance(node, dict) or not isinstance(node.get("process_id"), str):
+            raise InvalidProcessError("ProcessGraphInvalid", f"Node '{node_id}' has no process_id.")
+        _check_known_process(node)
+    result_ids = [node_id for node_id, node in graph.items() if node.get("result") is True]
+    if len(result_ids) != 1:
+        raise InvalidProcessError(
+            "ProcessGraphInvalid", f"A process graph needs exactly one result node, found {len(result_ids)}."
+        )
+    result = graph[result_ids[0]]
+    if result["process_id"] == "save_result":
+        coherence_node = _saved_node(graph, result)
+        expected_size = 2
+    else:
+        coherence_node, expected_size = result, 1
+    if coherence_node["process_id"] not in _PROCESS_PARAMETERS or len(graph) != expected_size:
+        raise InvalidProcessError(
+            "ProcessGraphInvalid",
+            f"The embedded backend runs one of {APEX_PROCESS_ID} (namespace {APEX_NAMESPACE}), "
+            f"{PAIRS_PROCESS_ID} or {EXTENT_PROCESS_ID}, the latter two followed by "
+            f"save_result(format='{SAVE_RESULT_FORMAT}'), and nothing else.",
+        )
+    if coherence_node["process_id"] != APEX_PROCESS_ID and result is coherence_node:
+        raise InvalidProcessError(
+            "ProcessGraphInvalid",
+            f"{coherence_node['process_id']} must be followed by save_result(format='{SAVE_RESULT_FORMAT}').",
+        )
+    return _request_from_node(coherence_node)
+
+
+def _check_known_process(node: dict[str, Any]) -> None:
+    process_id, namespace = node["process_id"], node.get("namespace")
+    if process_id == APEX_PROCESS_ID and is_apex_namespace(namespace):
+        return
+    if namespace in (None, "backend") and process_id in {p["id"] for p in _PREDEFINED_PROCESSES}:
+        return
+    raise InvalidProcessError(
+        "ProcessUnsupported",
+        f"Process with identifier '{process_id}' is not available in namespace '{namespace}'."
+        + (f" It lives in namespace '{APEX_NAMESPACE}'." if process_id == APEX_PROCESS_ID else ""),
+    )
+
+
+def _saved_node(graph: dict[str, Any], save_result: dict[str, Any]) -> dict[str, Any]:
+    arguments = save_result.get("arguments") or {}
+    output_format = arguments.get("format")
+    if not isinstance(output_format, str) or output_format.lower() != SAVE_RESULT_FORMAT.lower():
+        raise _invalid(
+            "save_result", "format", f"only '{SAVE_RESULT_FORMAT}' is supported, got {output_format!r}"
+        )
+    data = arguments.get("data")
+    if not isinstance(data, dict) or data.get("from_node") not in graph:
+        raise _invalid("save_result", "data", "expected {'from_node': <id of the coherence node>}")
+    return graph[data["from_node"]]
+
+
+def _request_from_node(node: dict[str, Any]) -> CoherenceRequest:
+    process_id = node["process_id"]
+    arguments = node.get("arguments") or {}
+    parameters = _PROCESS_PARAMETERS[process_id]
+    known = {parameter.name for parameter in parameters}
+    for name in arguments:
+        if name not in known:
+            raise InvalidProcessError(
+                "ProcessParameterUnsupported", f"Process '{process_id}' does not support parameter '{name}'."
+            )
+    values: dict[str, Any] = {}
+    for parameter in parameters:
+        if parameter.name not in arguments:
+            if not parameter.optional:
+                raise InvalidProcessError(
+                    "ProcessParameterRequired",
+                    f"Process '{process_id}' parameter '{parameter.name}' is required.",
+                )
+            values[parameter.name] = parameter.default
+        else:
+            values[parameter.name] = parameter.check(process_id, parameter.name, arguments[parameter.name])
+    return CoherenceRequest(
+        process_id=process_id,
+        burst_id=values["burst_id"],
+        sub_swath=values["sub_swath"],
+        polarization=values["polarization"],
+        coherence_window_rg=values["coherence_window_rg"],
+        coherence_window_az=values["coherence_window_az"],
+        temporal_extent=values.get("temporal_extent"),
+        temporal_baseline=values.get("temporal_baseline"),
+        insar_pairs=values.get("InSAR_pairs"),
+    )
+
+
+# --- pairing ----------------------------------------------------------------------------------------
+
+
+def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
+    """``<first>T00:00:00`` to ``<last>T23:59:59`` in UTC, as the CWL asks the catalogue."""
+    return (
+        datetime.combine(first, time(0, 0, 0), tzinfo=UTC),
+        datetime.combine(last, time(23, 59, 59), tzinfo=UTC),
+    )
+
+
+def plan_pairs(request: CoherenceRequest, archive: BurstArchive) -> list[PlannedPair]:
+    """The pairs a job computes, from the catalogue records of its burst.
+
+    With a temporal extent, every two records exactly ``temporal_baseline`` days apart form a pair and
+    duplicate records (one burst in two parent products) are kept, as the CWL keeps them, so a
+    duplicated date yields one pair per record. With explicit pairs, each date takes its first record.
+    """
+    if request.insar_pairs is not None:
+        return [
+            PlannedPair(
+                _first_record_on(request, archive, reference), _first_record_on(request, archive, secondary)
+            )
+            for reference, secondary in request.insar_pairs
+        ]
+    assert request.temporal_extent is not None and request.temporal_baseline is not None
+    start, end = _day_bounds(*request.temporal_extent)
+    records = archive.records(request.burst_id, request.sub_swath, request.polarization, start, end)
+    baseline = timedelta(days=request.temporal_baseline)
+    pairs = [
+        PlannedPair(reference, secondary)
+        for reference in records
+        for secondary in records
+        if record_start(secondary).date() - record_start(reference).date() == baseline
+    ]
+    if not pairs:
+        raise PairPlanningError(NO_PAIRS_MESSAGE)
+    return pairs
+
+
+def _first_record_on(request: CoherenceRequest, archive: BurstArchive, day: date) -> dict[str, Any]:
+    start, end = _day_bounds(day, day)
+    records = archive.records(request.burst_id, request.sub_swath, request.polarization, start, end)
+    if not records:
+        raise PairPlanningError(
+            f"{NO_PAIRS_MESSAGE}: no {request.polarization} acquisition of burst {request.burst_id} "
+            f"{request.sub_swath} on {day}"
+        )
+    return records[0]

@@ -1,0 +1,44 @@
+"""Shared fixtures: an embedded backend on a free port of 127.0.0.1, and a way to switch faults on."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from coherence_assets.embedded_backend.config import BackendConfig
+from coherence_assets.embedded_backend.server import running_backend
+
+SMALL_SCENE = (64, 128)
+
+
+@dataclass(frozen=True)
+class LiveBackend:
+    """A running embedded backend: its base URL and its on-disk state."""
+
+    url: str
+    data_dir: Path
+
+    @property
+    def catalogue_url(self) -> str:
+        return f"{self.url}/odata/v1"
+
+    def add_fault(self, **rule) -> None:
+        requests.post(f"{self.url}/_faults", json=rule, timeout=10).raise_for_status()
+
+    def clear_faults(self) -> None:
+        requests.delete(f"{self.url}/_faults", timeout=10).raise_for_status()
+
+
+def start_backend(data_dir: Path, **overrides) -> Iterator[LiveBackend]:
+    config = BackendConfig(
+        data_dir=data_dir, port=0, min_seconds_between_starts=0, scene_shape=SMALL_SCENE, **overrides
+    )
+    with running_backend(config) as url:
+        yield LiveBackend(url, data_dir)
+
+
+@pytest.fixture
+def backend(tmp_path: Path) -> Iterator[LiveBackend]:
+    yield from start_backend(tmp_path / "backend")

@@ -1,0 +1,178 @@
+"""How the embedded backend runs jobs: pairing, concurrency limit, failures and restarts."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from coherence_assets.embedded_backend.acquisitions import AcquisitionArchive
+from coherence_assets.embedded_backend.burst_registry import BurstRegistry
+from coherence_assets.embedded_backend.job_runner import RESTART_MESSAGE
+from coherence_assets.embedded_backend.processes import (
+    APEX_PROCESS_ID,
+    NO_PAIRS_MESSAGE,
+    PAIRS_PROCESS_ID,
+    CoherenceRequest,
+    PairPlanningError,
+    plan_pairs,
+)
+from coherence_assets.embedded_backend.results import output_file_name
+from coherence_assets.settings import packaged_demo_bursts_file
+from coherence_assets_tests.embedded_backend.test_openeo_api import ApiClient, apex_process, api_client
+
+# --- pairing ----------------------------------------------------------------------------------------
+
+
+def _record(start: str, parent: str) -> dict[str, Any]:
+    return {"ContentDate": {"Start": start}, "ParentProductName": parent}
+
+
+# 07-15 exists twice, from two parent products, milliseconds apart.
+FAKE_RECORDS = [
+    _record("2023-07-03T17:15:43.100000Z", "A"),
+    _record("2023-07-15T17:15:43.100000Z", "B"),
+    _record("2023-07-15T17:15:43.103000Z", "C"),
+    _record("2023-07-27T17:15:43.100000Z", "D"),
+]
+
+
+class FakeArchive:
+    """The catalogue records of one burst on fixed dates."""
+
+    def records(
+        self, burst_id: int, subswath: str, polarisation: str, start: datetime, end: datetime
+    ) -> list[dict[str, Any]]:
+        return [
+            record
+            for record in FAKE_RECORDS
+            if start <= datetime.fromisoformat(record["ContentDate"]["Start"]) <= end
+        ]
+
+
+def _request(**fields: Any) -> CoherenceRequest:
+    defaults: dict[str, Any] = {
+        "process_id": APEX_PROCESS_ID,
+        "burst_id": 30343,
+        "sub_swath": "IW2",
+        "polarization": "VV",
+        "coherence_window_rg": 21,
+        "coherence_window_az": 5,
+    }
+    return CoherenceRequest(**(defaults | fields))
+
+
+def test_pairing_keeps_duplicate_records_so_a_duplicated_date_yields_one_pair_per_record() -> None:
+    request = _request(temporal_extent=(date(2023, 7, 1), date(2023, 7, 27)), temporal_baseline=12)
+    pairs = plan_pairs(request, FakeArchive())
+    parents = [(pair.reference["ParentProductName"], pair.secondary["ParentProductName"]) for pair in pairs]
+    assert parents == [("A", "B"), ("A", "C"), ("B", "D"), ("C", "D")]
+    names = [output_file_name(request, pair) for pair in pairs]
+    # Duplicates differ by milliseconds only, so both write the same file: one output per acquisition pair.
+    assert len(set(names)) == 2
+    assert names[0] == "S1_coh_2images_20230703T171543_20230715T171543.tif"
+
+
+def test_the_extent_end_is_inclusive_and_no_pair_fails_with_the_cwl_message() -> None:
+    inclusive = _request(temporal_extent=(date(2023, 7, 15), date(2023, 7, 27)), temporal_baseline=12)
+    assert len(plan_pairs(inclusive, FakeArchive())) == 2
+    too_short = _request(temporal_extent=(date(2023, 7, 3), date(2023, 7, 14)), temporal_baseline=12)
+    with pytest.raises(PairPlanningError, match=NO_PAIRS_MESSAGE):
+        plan_pairs(too_short, FakeArchive())
+
+
+def test_explicit_pairs_take_the_first_record_of_each_date_and_name_outputs_by_reference_date() -> None:
+    request = _request(process_id=PAIRS_PROCESS_ID, insar_pairs=((date(2023, 7, 15), date(2023, 7, 27)),))
+    (pair,) = plan_pairs(request, FakeArchive())
+    assert pair.reference["ParentProductName"] == "B"
+    assert output_file_name(request, pair) == "openEO_2023-07-15Z.tif"
+    missing = _request(process_id=PAIRS_PROCESS_ID, insar_pairs=((date(2023, 7, 16), date(2023, 7, 28)),))
+    with pytest.raises(PairPlanningError, match="2023-07-16"):
+        plan_pairs(missing, FakeArchive())
+
+
+# --- running ----------------------------------------------------------------------------------------
+
+
+def _start(api: ApiClient, **arguments: Any) -> str:
+    job_id = api.create_job(apex_process(**arguments))
+    assert api.post(f"/jobs/{job_id}/results").status_code == 202
+    return job_id
+
+
+def test_at_most_max_running_jobs_run_while_the_others_stay_queued(tmp_path: Path) -> None:
+    with api_client(tmp_path, max_running_jobs=2, job_seconds_per_pair=0.15) as api:
+        job_ids = [_start(api) for _ in range(4)]
+        seen_queued, max_running = False, 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            statuses = [job["status"] for job in api.get("/jobs").json()["jobs"]]
+            max_running = max(max_running, statuses.count("running"))
+            seen_queued |= "queued" in statuses
+            if statuses.count("finished") == len(job_ids):
+                break
+            time.sleep(0.02)
+        assert max_running == 2 and seen_queued
+        assert all(api.status(job_id) == "finished" for job_id in job_ids)
+
+
+def test_an_injected_job_failure_ends_in_error_with_error_logs(tmp_path: Path) -> None:
+    with api_client(tmp_path) as api:
+        rule = {"kind": "job_error", "times": 1, "message": "SNAP ran out of memory"}
+        requests.post(f"{api.url}/_faults", json=rule)
+        job_id = _start(api)
+        assert api.wait_for(job_id, ("finished", "error"))["status"] == "error"
+        errors = api.get(f"/jobs/{job_id}/logs", params={"level": "error"}).json()["logs"]
+        assert [entry["message"] for entry in errors] == ["SNAP ran out of memory"]
+        assert errors[0]["level"] == "error"
+
+
+def test_an_extent_without_pairs_fails_the_job_with_not_enough_bursts(tmp_path: Path) -> None:
+    with api_client(tmp_path) as api:
+        job_id = _start(api, temporal_extent=["2023-07-01", "2023-07-10"])
+        assert api.wait_for(job_id, ("finished", "error"))["status"] == "error"
+        errors = api.get(f"/jobs/{job_id}/logs", params={"level": "error"}).json()["logs"]
+        assert errors[-1]["message"] == NO_PAIRS_MESSAGE
+
+
+def _duplicated_date(burst_id: int, subswath: str, baseline: int) -> date:
+    """A 2023 date on which the archive holds the burst twice and which has a partner ``baseline`` days later."""
+    archive = AcquisitionArchive(BurstRegistry.from_file(Path(packaged_demo_bursts_file())))
+    records = archive.records(
+        burst_id, subswath, "VV", datetime(2023, 1, 1, tzinfo=UTC), datetime(2023, 12, 31, tzinfo=UTC)
+    )
+    days = [datetime.fromisoformat(record["ContentDate"]["Start"]).date() for record in records]
+    return next(day for day in days if days.count(day) == 2 and day + timedelta(days=baseline) in days)
+
+
+def test_duplicate_catalogue_records_compute_twice_but_deliver_one_file_per_pair(tmp_path: Path) -> None:
+    day = _duplicated_date(30343, "IW2", 12)
+    with api_client(tmp_path) as api:
+        extent = [str(day), str(day + timedelta(days=12))]
+        job_id = _start(api, temporal_extent=extent)
+        assert api.wait_for(job_id, ("finished", "error"))["status"] == "finished"
+        assets = api.get(f"/jobs/{job_id}/results").json()["assets"]
+        assert len(assets) == 1 and next(iter(assets)).startswith(f"S1_coh_2images_{day:%Y%m%d}T")
+        warnings = api.get(f"/jobs/{job_id}/logs", params={"level": "warning"}).json()["logs"]
+        assert len(warnings) == 1 and "duplicate catalogue record" in warnings[0]["message"]
+
+
+def test_a_restarted_backend_lists_every_job_and_reruns_the_interrupted_ones(tmp_path: Path) -> None:
+    with api_client(tmp_path, max_running_jobs=1, job_seconds_per_pair=0.4) as api:
+        created = api.create_job(title="never started")
+        interrupted = _start(api)
+        waiting = _start(api)
+        api.wait_for(interrupted, ("running",))
+        assert api.status(waiting) == "queued"
+    with api_client(tmp_path, max_running_jobs=1) as api:
+        assert {job["id"] for job in api.get("/jobs").json()["jobs"]} == {created, interrupted, waiting}
+        assert api.status(created) == "created"
+        for job_id in (interrupted, waiting):
+            assert api.wait_for(job_id, ("finished", "error"))["status"] == "finished"
+        messages = [entry["message"] for entry in api.get(f"/jobs/{interrupted}/logs").json()["logs"]]
+        assert RESTART_MESSAGE in messages
+        assert len(api.get(f"/jobs/{interrupted}/results").json()["assets"]) == 3
