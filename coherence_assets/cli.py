@@ -1,0 +1,71 @@
+"""``coherence-assets``: the demo of the whole chain, and the embedded backend in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from coherence_assets.settings import LOCAL_BACKEND_DATA_DIR, LOCAL_BACKEND_HOST, LOCAL_BACKEND_PORT
+
+DEMO_WINDOW = "2023-07-01"
+
+
+def run_backend(arguments: argparse.Namespace) -> int:
+    from coherence_assets.embedded_backend.config import BackendConfig
+    from coherence_assets.embedded_backend.server import serve_forever
+
+    serve_forever(
+        BackendConfig(
+            data_dir=Path(arguments.data_dir),
+            host=arguments.host,
+            port=arguments.port,
+            max_running_jobs=arguments.max_running_jobs,
+            min_seconds_between_starts=arguments.min_seconds_between_starts,
+        )
+    )
+    return 0
+
+
+def run_demo(arguments: argparse.Namespace) -> int:
+    from coherence_assets.demo import run_demo_chain
+
+    return run_demo_chain(window=arguments.window, timeout_seconds=arguments.timeout)
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="coherence-assets", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run the whole chain for the configured bursts and one window")
+    demo.add_argument(
+        "--window", default=DEMO_WINDOW, help="window key (first day of a quarter), default %(default)s"
+    )
+    demo.add_argument(
+        "--timeout", type=float, default=1800, help="give up waiting for jobs after this many seconds"
+    )
+    demo.set_defaults(handler=run_demo)
+    backend = commands.add_parser("backend", help="serve the embedded openEO backend and burst catalogue")
+    backend.add_argument("--host", default=LOCAL_BACKEND_HOST)
+    backend.add_argument("--port", type=int, default=LOCAL_BACKEND_PORT)
+    backend.add_argument("--data-dir", default=LOCAL_BACKEND_DATA_DIR, help="where jobs and results are kept")
+    backend.add_argument("--max-running-jobs", type=int, default=2, help="jobs run at once, like CDSE (2)")
+    backend.add_argument(
+        "--min-seconds-between-starts",
+        type=float,
+        default=5.0,
+        help="429 for faster starts, like CDSE (5 s); 0 = off",
+    )
+    backend.set_defaults(handler=run_backend)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("coherence_assets").setLevel(logging.INFO)
+    arguments = parser().parse_args(argv)
+    return arguments.handler(arguments)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The coherence cube: grid alignment checks, stacking rasters into Zarr, and its quicklook."""

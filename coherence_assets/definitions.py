@@ -1,0 +1,34 @@
+"""The Dagster definitions: assembles partitions, resources, assets, sensors and schedules."""
+
+import dagster as dg
+
+from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
+from coherence_assets.defs.assets.coherence_cube import coherence_cube
+from coherence_assets.defs.assets.coherence_job import coherence_job
+from coherence_assets.defs.assets.coherence_rasters import coherence_rasters
+from coherence_assets.defs.assets.insar_pairs import insar_pairs
+from coherence_assets.defs.jobs import (
+    download_coherence_rasters,
+    refresh_burst_catalogue,
+    resubmit_coherence_jobs,
+    stack_coherence_cube,
+    submit_coherence_jobs,
+)
+from coherence_assets.defs.resources import default_resources
+from coherence_assets.defs.schedules import current_window_schedule
+from coherence_assets.defs.sensors import coherence_cube_sensor, openeo_job_sensor
+from coherence_assets.settings import Settings
+
+defs = dg.Definitions(
+    assets=[burst_catalogue, insar_pairs, coherence_job, coherence_rasters, coherence_cube],
+    jobs=[
+        refresh_burst_catalogue,
+        submit_coherence_jobs,
+        resubmit_coherence_jobs,
+        download_coherence_rasters,
+        stack_coherence_cube,
+    ],
+    sensors=[openeo_job_sensor, coherence_cube_sensor],
+    schedules=[current_window_schedule],
+    resources=default_resources(Settings.from_env()),
+)

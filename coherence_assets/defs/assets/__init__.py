@@ -1,0 +1,1 @@
+"""The assets of the chain, one module per asset."""

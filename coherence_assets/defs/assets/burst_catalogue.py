@@ -1,0 +1,62 @@
+"""``burst_catalogue``: the validated burst map, and the ``burst`` partitions it implies."""
+
+import io
+
+import dagster as dg
+
+from coherence_assets.bursts.burst_map import load_burst_catalogue, orbit_warnings
+from coherence_assets.defs.partitions import BURST_DIMENSION, burst_partitions
+from coherence_assets.defs.resources import CoherenceStorage
+from coherence_assets.settings import Settings
+
+
+class BurstCatalogueConfig(dg.Config):
+    bursts_file: str = Settings.from_env().bursts_file
+
+
+def sync_burst_partitions(instance: dg.DagsterInstance, keys: list[str]) -> tuple[list[str], list[str]]:
+    """Add new burst keys; drop keys no longer in the map only if nothing was materialised for them."""
+    existing = set(instance.get_dynamic_partitions(burst_partitions.name))
+    added = sorted(set(keys) - existing)
+    if added:
+        instance.add_dynamic_partitions(burst_partitions.name, added)
+    materialised_bursts = {
+        key.split("|")[0]
+        for asset in ("insar_pairs", "coherence_job", "coherence_rasters")
+        for key in instance.get_materialized_partitions(dg.AssetKey(asset))
+    } | set(instance.get_materialized_partitions(dg.AssetKey("coherence_cube")))
+    removable = sorted(existing - set(keys) - materialised_bursts)
+    for key in removable:
+        instance.delete_dynamic_partition(burst_partitions.name, key)
+    return added, removable
+
+
+@dg.asset(
+    description="Validated Sentinel-1 bursts (one row per burst key) read from COHERENCE_BURSTS_FILE",
+    group_name="catalogue",
+    kinds={"geoparquet"},
+)
+def burst_catalogue(
+    context: dg.AssetExecutionContext, config: BurstCatalogueConfig, storage: CoherenceStorage
+) -> dg.MaterializeResult:
+    catalogue = load_burst_catalogue(config.bursts_file)
+    buffer = io.BytesIO()
+    catalogue.to_parquet(buffer, index=False)
+    store = storage.store
+    store.write_bytes_atomically(store.burst_catalogue_path(), buffer.getvalue())
+    added, removed = sync_burst_partitions(context.instance, list(catalogue["burst"]))
+    context.log.info(
+        f"{len(catalogue)} bursts from {config.bursts_file}; {BURST_DIMENSION} partitions added: {added or 'none'}, "
+        f"removed (never materialised): {removed or 'none'}"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "bursts": len(catalogue),
+            "burst_keys": ", ".join(catalogue["burst"]),
+            "partitions_added": len(added),
+            "orbit_warnings": ", ".join(orbit_warnings(catalogue)) or "none",
+            "source": config.bursts_file,
+            "path": dg.MetadataValue.path(store.burst_catalogue_path()),
+            "preview": dg.MetadataValue.md(catalogue.drop(columns="geometry").to_markdown(index=False)),
+        }
+    )

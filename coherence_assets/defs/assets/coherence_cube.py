@@ -1,0 +1,57 @@
+"""``coherence_cube``: all pairs of all windows of a burst, stacked into one Zarr cube."""
+
+import dagster as dg
+
+from coherence_assets.cube.quicklook import quicklook_markdown, render_quicklook_png
+from coherence_assets.cube.stacking import find_pair_rasters, open_coherence_cube, stack_coherence_cube
+from coherence_assets.defs.assets.coherence_rasters import coherence_rasters
+from coherence_assets.defs.partitions import BURST_DIMENSION, burst_partitions
+from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage
+
+
+@dg.asset(
+    partitions_def=burst_partitions,
+    deps=[
+        dg.AssetDep(
+            coherence_rasters,
+            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(
+                partition_dimension_name=BURST_DIMENSION
+            ),
+        )
+    ],
+    description="Coherence of every pair of the burst stacked on (time, y, x); new windows are appended",
+    group_name="cube",
+    kinds={"zarr", "xarray"},
+)
+def coherence_cube(
+    context: dg.AssetExecutionContext, storage: CoherenceStorage, coherence: CoherenceParameters
+) -> dg.MaterializeResult:
+    burst = context.partition_key
+    store = storage.store
+    rasters = find_pair_rasters(store.fs, store.coherence_rasters_root(burst))
+    if not rasters:
+        raise FileNotFoundError(
+            f"no coherence rasters under {store.coherence_rasters_root(burst)}: materialise coherence_rasters "
+            f"for {burst} first (the openeo_job_sensor does so when its jobs finish)"
+        )
+    path = store.coherence_cube_path(burst)
+    summary = stack_coherence_cube(
+        store.fs, rasters, path, pair_dim=len(set(coherence.temporal_baselines_days)) > 1
+    )
+    context.log.info(
+        f"{burst}: stacked {summary.added_pairs} new pair(s), {summary.pair_count} in all, grid {summary.grid_shape}"
+        + (" (rewritten on a larger grid)" if summary.rewritten else "")
+    )
+    quicklook = render_quicklook_png(open_coherence_cube(store.fs, path))
+    return dg.MaterializeResult(
+        metadata={
+            "pairs": summary.pair_count,
+            "pairs_added": summary.added_pairs,
+            "dates": ", ".join(day.isoformat() for day in summary.dates),
+            "grid_shape": str(summary.grid_shape),
+            "rewritten": summary.rewritten,
+            "path": dg.MetadataValue.path(store.fs.unstrip_protocol(path)),
+            "mean_coherence": dg.MetadataValue.md(summary.pairs.round(4).to_markdown(index=False)),
+            "quicklook": dg.MetadataValue.md(quicklook_markdown(quicklook, title=f"{burst} coherence")),
+        }
+    )

@@ -1,0 +1,112 @@
+"""``coherence_job``: submit the openEO jobs for the pairs of a partition that no job covers yet.
+
+It returns at once: the ``openeo_job_sensor`` starts jobs that found no free slot and
+requests the downloads when they finish.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from coherence_assets.bursts.burst_ids import BurstKey
+from coherence_assets.defs.assets.insar_pairs import insar_pairs
+from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
+from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
+from coherence_assets.jobs.ledger import Ledger
+from coherence_assets.jobs.listing import list_all_jobs
+from coherence_assets.jobs.processes import Pair
+from coherence_assets.jobs.starter import start_jobs
+from coherence_assets.jobs.submission import create_job, enter_job, plan_submissions, refresh_statuses
+from coherence_assets.storage import DataStore
+
+
+def read_pairs(store: DataStore, burst: str, window: str) -> list[Pair]:
+    path = store.insar_pairs_path(burst, window)
+    if not store.fs.exists(path):
+        raise FileNotFoundError(f"{path} is missing: materialise insar_pairs for {burst}|{window} first")
+    with store.fs.open(path, "rb") as stream:
+        table = pd.read_parquet(stream, columns=["reference_date", "secondary_date"])
+    return [(row.reference_date, row.secondary_date) for row in table.itertuples()]
+
+
+def read_ledger(store: DataStore, burst: str, window: str, backend_url: str) -> Ledger:
+    """The partition's ledger, or a new one; a ledger of another backend is refused, not mixed."""
+    path = store.coherence_job_path(burst, window)
+    if not store.fs.exists(path):
+        return Ledger(burst=burst, window=window, backend_url=backend_url)
+    ledger = Ledger.from_json(store.read_json(path))
+    if ledger.backend_url != backend_url:
+        raise ValueError(
+            f"{path} records jobs of {ledger.backend_url}, not of {backend_url}: use a separate "
+            "COHERENCE_DATA_DIR per backend, or move the old ledger away to start over"
+        )
+    return ledger
+
+
+@dg.asset(
+    partitions_def=burst_window_partitions,
+    deps=[insar_pairs],
+    description="openEO coherence jobs submitted for the partition's pairs that no job covers yet (a ledger)",
+    group_name="openeo",
+    kinds={"openeo"},
+)
+def coherence_job(
+    context: dg.AssetExecutionContext,
+    storage: CoherenceStorage,
+    openeo_backend: OpenEOBackend,
+    coherence: CoherenceParameters,
+) -> dg.MaterializeResult:
+    burst, window = burst_and_window(context)
+    store = storage.store
+    pairs = read_pairs(store, burst, window)
+    ledger = read_ledger(store, burst, window, openeo_backend.root_url)
+    if not pairs:
+        store.write_json(store.coherence_job_path(burst, window), ledger.to_json())
+        context.log.info(f"{burst} {window}: the pair table is empty, nothing to submit")
+        return dg.MaterializeResult(metadata={"submitted_jobs": 0, "reason": "no pairs in the pair table"})
+
+    connection = openeo_backend.connect()
+    backend_jobs = list_all_jobs(connection)
+    refresh_statuses(ledger, backend_jobs)
+    plan = plan_submissions(ledger, pairs, coherence.max_attempts)
+    request = coherence.request()
+    burst_key = BurstKey.parse(burst)
+    records = [enter_job(ledger, burst_key, request, batch) for batch in plan.new_batches] + [
+        enter_job(ledger, burst_key, request, batch, attempt=failed.attempt + 1, replaces=failed.job_id)
+        for failed, batch in plan.resubmissions
+    ]
+    path = store.coherence_job_path(burst, window)
+    store.write_json(path, ledger.to_json())  # entered before created: see jobs.ledger
+    for record in records:
+        create_job(connection, request, record)
+        store.write_json(path, ledger.to_json())
+        backend_jobs[record.job_id] = {"id": record.job_id, "status": "created"}
+    outcome = start_jobs(
+        connection, [record.job_id for record in records], backend_jobs, openeo_backend.limits()
+    )
+    for record in records:
+        if record.job_id in outcome.started:
+            record.status = "queued"
+    store.write_json(path, ledger.to_json())
+    for job in plan.given_up:
+        context.log.error(
+            f"{burst} {window}: job {job.job_id} failed {job.attempt} times; its pairs are given up"
+        )
+    context.log.info(
+        f"{burst} {window}: {len(records)} job(s) submitted, {len(outcome.started)} started, "
+        f"{len(plan.covered_pairs)} of {len(pairs)} pairs already covered"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "submitted_jobs": len(records),
+            "started_jobs": len(outcome.started),
+            "job_ids": ", ".join(record.job_id or "" for record in records) or "none",
+            "pairs": len(pairs),
+            "pairs_submitted": sum(len(record.pairs) for record in records),
+            "pairs_already_covered": len(plan.covered_pairs),
+            "pairs_given_up": sum(len(job.pairs) for job in plan.given_up),
+            "process": request.process,
+            "parameters": dg.MetadataValue.json([record.arguments for record in records]),
+            "backend_url": openeo_backend.root_url,
+            "path": dg.MetadataValue.path(path),
+        }
+    )

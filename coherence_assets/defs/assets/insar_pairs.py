@@ -1,0 +1,80 @@
+"""``insar_pairs``: the pair table of one burst and window."""
+
+import io
+
+import dagster as dg
+import geopandas as gpd
+
+from coherence_assets.bursts.burst_ids import BurstKey
+from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
+from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
+from coherence_assets.defs.resources import BurstCatalogue, CoherenceParameters, CoherenceStorage
+from coherence_assets.pairs.window_pairs import pairs_for_window
+from coherence_assets.windows import parse_window_key, window_last_day
+
+PREVIEW_ROWS = 20
+
+
+def require_burst_in_catalogue(storage: CoherenceStorage, burst: str) -> None:
+    """Fail early, with the fix, when a partition names a burst the catalogue does not hold."""
+    store = storage.store
+    if not store.fs.exists(store.burst_catalogue_path()):
+        raise FileNotFoundError(
+            f"{store.burst_catalogue_path()} is missing: materialise burst_catalogue first"
+        )
+    with store.fs.open(store.burst_catalogue_path(), "rb") as stream:
+        known = set(gpd.read_parquet(stream, columns=["burst", "geometry"])["burst"])
+    if burst not in known:
+        raise ValueError(
+            f"burst {burst} is not in the burst catalogue; add it to the burst file and re-materialise burst_catalogue"
+        )
+
+
+@dg.asset(
+    partitions_def=burst_window_partitions,
+    deps=[burst_catalogue],
+    description="InSAR pairs of one burst whose reference date lies in the window, one temporal baseline apart",
+    group_name="catalogue",
+    kinds={"parquet"},
+)
+def insar_pairs(
+    context: dg.AssetExecutionContext,
+    storage: CoherenceStorage,
+    catalogue: BurstCatalogue,
+    coherence: CoherenceParameters,
+) -> dg.MaterializeResult:
+    burst, window = burst_and_window(context)
+    require_burst_in_catalogue(storage, burst)
+    window_start = parse_window_key(window)
+    result = pairs_for_window(
+        catalogue.client(),
+        BurstKey.parse(burst),
+        coherence.polarisation,
+        window_start,
+        window_last_day(window_start),
+        coherence.temporal_baselines_days,
+    )
+    store = storage.store
+    buffer = io.BytesIO()
+    result.pairs.to_parquet(buffer, index=False)
+    store.write_bytes_atomically(store.insar_pairs_path(burst, window), buffer.getvalue())
+    if result.empty_reason:
+        context.log.warning(f"{burst} {window}: no pairs: {result.empty_reason}")
+    else:
+        context.log.info(
+            f"{burst} {window}: {len(result.pairs)} pairs from {len(result.acquisition_dates)} dates"
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "pairs": len(result.pairs),
+            "catalogue_records": result.records,
+            "acquisitions": len(result.acquisition_dates),
+            "missing_dates": ", ".join(day.isoformat() for day in result.missing_dates) or "none",
+            "empty_reason": result.empty_reason or "",
+            "catalogue_query": f"{result.query_start.isoformat()} .. {result.query_end.isoformat()}",
+            "path": dg.MetadataValue.path(store.insar_pairs_path(burst, window)),
+            "preview": dg.MetadataValue.md(
+                result.pairs.head(PREVIEW_ROWS).to_markdown(index=False) or "(empty)"
+            ),
+        }
+    )

@@ -1,0 +1,33 @@
+"""Asset jobs that sensors and schedules request, one per step of the chain."""
+
+import dagster as dg
+
+submit_coherence_jobs = dg.define_asset_job(
+    "submit_coherence_jobs",
+    selection=dg.AssetSelection.assets("insar_pairs", "coherence_job"),
+    description="Refresh the pair table and submit openEO jobs for pairs no job covers yet",
+)
+
+resubmit_coherence_jobs = dg.define_asset_job(
+    "resubmit_coherence_jobs",
+    selection=dg.AssetSelection.assets("coherence_job"),
+    description="Resubmit the pairs of jobs that ended in error (requested by openeo_job_sensor)",
+)
+
+download_coherence_rasters = dg.define_asset_job(
+    "download_coherence_rasters",
+    selection=dg.AssetSelection.assets("coherence_rasters"),
+    description="Download and validate the rasters of finished jobs (requested by openeo_job_sensor)",
+)
+
+stack_coherence_cube = dg.define_asset_job(
+    "stack_coherence_cube",
+    selection=dg.AssetSelection.assets("coherence_cube"),
+    description="Stack a burst's downloaded rasters into its Zarr cube (requested by coherence_cube_sensor)",
+)
+
+refresh_burst_catalogue = dg.define_asset_job(
+    "refresh_burst_catalogue",
+    selection=dg.AssetSelection.assets("burst_catalogue"),
+    description="Re-read the burst file and add burst partitions",
+)

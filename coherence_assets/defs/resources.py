@@ -1,0 +1,147 @@
+"""Resources: where outputs go, which catalogue and openEO backend to use, and the coherence parameters.
+
+Defaults come from the environment (:class:`Settings`) when the definitions load, so the UI,
+the daemon and the CLI agree; each field can be overridden per run in the launchpad.
+"""
+
+import logging
+import os
+
+import dagster as dg
+import openeo
+from pydantic import Field
+
+from coherence_assets.catalogue.odata_client import BurstCatalogueClient
+from coherence_assets.jobs.processes import DEFAULT_PROCESS, PROCESS_NAMES, CoherenceRequest
+from coherence_assets.jobs.starter import BackendLimits
+from coherence_assets.settings import (
+    LOCAL_BACKEND,
+    LOCAL_BACKEND_DATA_DIR,
+    LOCAL_BACKEND_HOST,
+    LOCAL_BACKEND_PORT,
+    Settings,
+    local_backend_url,
+)
+from coherence_assets.storage import DataStore
+
+log = logging.getLogger(__name__)
+
+
+def ensure_embedded_backend(port: int, data_dir: str) -> str:
+    """Start the embedded backend on 127.0.0.1 unless one answers already; its base URL."""
+    from coherence_assets.embedded_backend.server import ensure_local_backend
+
+    return ensure_local_backend(LOCAL_BACKEND_HOST, port, data_dir)
+
+
+class CoherenceStorage(dg.ConfigurableResource):
+    """The output tree under ``COHERENCE_DATA_DIR`` (a path or an fsspec URL)."""
+
+    data_dir: str = Field(
+        description="Root of all outputs: a folder or an fsspec URL such as s3://bucket/prefix"
+    )
+
+    @property
+    def store(self) -> DataStore:
+        return DataStore(self.data_dir)
+
+
+class BurstCatalogue(dg.ConfigurableResource):
+    """The OData ``Bursts`` catalogue (CDSE's, or the embedded backend's when running locally)."""
+
+    url: str = Field(description="OData base URL, e.g. https://catalogue.dataspace.copernicus.eu/odata/v1")
+    embedded: bool = Field(default=False, description="Start the embedded backend on demand before asking")
+    embedded_port: int = LOCAL_BACKEND_PORT
+    embedded_data_dir: str = LOCAL_BACKEND_DATA_DIR
+
+    def client(self) -> BurstCatalogueClient:
+        if self.embedded:
+            ensure_embedded_backend(self.embedded_port, self.embedded_data_dir)
+        return BurstCatalogueClient(self.url)
+
+
+class OpenEOBackend(dg.ConfigurableResource):
+    """An openEO backend: ``local`` (the embedded one, started on demand) or a URL such as CDSE's.
+
+    Authentication follows the ``openeo`` client's own environment conventions
+    (``OPENEO_AUTH_METHOD=client_credentials`` with ``OPENEO_AUTH_CLIENT_ID``,
+    ``OPENEO_AUTH_CLIENT_SECRET``, ``OPENEO_AUTH_PROVIDER_ID``), or a refresh token the user
+    stored earlier with ``openeo-auth``; a run never starts an interactive login.
+    """
+
+    url: str = Field(
+        description="'local' or an openEO backend URL such as https://openeo.dataspace.copernicus.eu"
+    )
+    local_port: int = LOCAL_BACKEND_PORT
+    local_data_dir: str = LOCAL_BACKEND_DATA_DIR
+    local_username: str = "local"
+    local_password: str = "local"  # the embedded backend's documented default, not a secret
+    max_running_jobs: int = Field(default=2, description="Jobs the backend runs at once (CDSE: 2)")
+    min_seconds_between_starts: float = Field(default=5.0, description="Spacing of job starts (CDSE: 5 s)")
+
+    def limits(self) -> BackendLimits:
+        return BackendLimits(self.max_running_jobs, self.min_seconds_between_starts)
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.url == LOCAL_BACKEND
+
+    @property
+    def root_url(self) -> str:
+        return local_backend_url(port=self.local_port) if self.is_embedded else self.url
+
+    def connect(self) -> openeo.Connection:
+        """An authenticated connection; starts the embedded backend first when ``url`` is ``local``."""
+        if self.is_embedded:
+            connection = openeo.connect(ensure_embedded_backend(self.local_port, self.local_data_dir))
+            return connection.authenticate_basic(self.local_username, self.local_password)
+        connection = openeo.connect(self.url)
+        if os.environ.get("OPENEO_AUTH_METHOD"):
+            return connection.authenticate_oidc()
+        try:
+            return connection.authenticate_oidc_refresh_token()
+        except Exception as error:  # the client raises several types; none may start a browser flow here
+            raise RuntimeError(
+                f"cannot authenticate non-interactively at {self.url}: set OPENEO_AUTH_METHOD=client_credentials "
+                "with OPENEO_AUTH_CLIENT_ID, OPENEO_AUTH_CLIENT_SECRET (and OPENEO_AUTH_PROVIDER_ID), or store a "
+                f"refresh token once with `openeo-auth oidc-auth {self.url}` ({type(error).__name__})"
+            ) from None
+
+
+class CoherenceParameters(dg.ConfigurableResource):
+    """What to compute: baselines, polarisation, coherence windows and the openEO process."""
+
+    temporal_baselines_days: list[int] = Field(
+        default=[12], description="Baselines in days; pairs are formed for each"
+    )
+    polarisation: str = "VV"
+    coherence_window_rg: int = 21
+    coherence_window_az: int = 5
+    process: str = Field(default=DEFAULT_PROCESS, description=f"One of {', '.join(PROCESS_NAMES)}")
+    max_attempts: int = Field(default=2, description="Submissions of a pair's job before giving up on it")
+
+    @property
+    def longest_baseline_days(self) -> int:
+        return max(self.temporal_baselines_days)
+
+    def request(self) -> CoherenceRequest:
+        return CoherenceRequest(
+            process=self.process,
+            polarisation=self.polarisation,
+            coherence_window_rg=self.coherence_window_rg,
+            coherence_window_az=self.coherence_window_az,
+        )
+
+
+def default_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """The resources as the environment configures them."""
+    return {
+        "storage": CoherenceStorage(data_dir=settings.data_dir),
+        "catalogue": BurstCatalogue(
+            url=settings.catalogue_url,
+            embedded=settings.uses_embedded_backend
+            and settings.catalogue_url.startswith(local_backend_url()),
+        ),
+        "openeo_backend": OpenEOBackend(url=settings.backend_url),
+        "coherence": CoherenceParameters(),
+    }

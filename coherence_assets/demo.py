@@ -1,0 +1,149 @@
+"""``coherence-assets demo``: the whole chain on a real Dagster instance, with the job sensor in a loop.
+
+It does what the daemon does (evaluate ``openeo_job_sensor`` every few seconds and launch the
+runs it requests), in one process, so that a newcomer sees the chain finish without starting
+``dagster dev``. Runs land in ``DAGSTER_HOME`` and show in the UI afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import dagster as dg
+import xarray as xr
+
+from coherence_assets.jobs.ledger_index import read_all_ledgers
+from coherence_assets.settings import Settings
+
+RUN_KEY_TAG = "dagster/run_key"
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+TICK_SECONDS = 3.0
+TERMINAL = frozenset({"finished", "error", "canceled"})
+
+
+def demo_instance() -> dg.DagsterInstance:
+    """The instance in ``DAGSTER_HOME`` (default ``./.dagster_home``), created if needed."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    return dg.DagsterInstance.get()
+
+
+def run_job(
+    defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, partition_key: str | None, tags=None
+):
+    """Execute one job run in this process, recorded in the instance like a launched run."""
+    result = defs.resolve_job_def(job_name).execute_in_process(
+        instance=instance,
+        partition_key=partition_key,
+        tags=tags or {},
+        run_config=QUIET_RUN_CONFIG,
+        raise_on_error=False,
+    )
+    outcome = "ok" if result.success else "FAILED"
+    print(f"  run {job_name} {partition_key or ''}: {outcome} (run id {result.run_id})", flush=True)
+    return result
+
+
+def already_ran(instance: dg.DagsterInstance, run_key: str) -> bool:
+    return bool(instance.get_run_ids(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
+
+
+def tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None) -> tuple[str | None, int]:
+    """Evaluate the job sensor once and run what it requests; the new cursor and the runs launched."""
+    sensor = defs.resolve_sensor_def("openeo_job_sensor")
+    context = dg.build_sensor_context(
+        instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
+    )
+    with dg.partition_loading_context(dynamic_partitions_store=instance):
+        data = sensor.evaluate_tick(context)
+    for event in data.asset_events:
+        instance.report_runless_asset_event(event)
+    launched = 0
+    for request in data.run_requests:
+        if request.run_key and already_ran(instance, request.run_key):
+            continue
+        run_job(
+            defs,
+            instance,
+            request.job_name,
+            request.partition_key,
+            {**request.tags, RUN_KEY_TAG: request.run_key},
+        )
+        launched += 1
+    return (data.cursor if data.cursor is not None else cursor), launched
+
+
+def job_statuses(settings: Settings, window: str, defs: dg.Definitions) -> dict[str, str]:
+    """Current backend status of every job of the window's ledgers."""
+    from coherence_assets.jobs.listing import list_all_jobs
+
+    backend = defs.resources["openeo_backend"]
+    listing = list_all_jobs(backend.connect())
+    ledgers = [
+        ledger for ledger in read_all_ledgers(defs.resources["storage"].store) if ledger.window == window
+    ]
+    return {
+        record.job_id: listing.get(record.job_id, {}).get("status", "unknown")
+        for ledger in ledgers
+        for record in ledger.jobs
+        if record.job_id
+    }
+
+
+def print_summary(defs: dg.Definitions, bursts: list[str]) -> None:
+    store = defs.resources["storage"].store
+    print("\nCoherence cubes:")
+    for burst in bursts:
+        path = store.coherence_cube_path(burst)
+        if not store.fs.exists(path):
+            print(f"  {burst}: no cube (no pairs or no finished job)")
+            continue
+        cube = xr.open_zarr(store.fs.get_mapper(path))
+        means = cube["coherence"].mean(dim=("y", "x")).compute()
+        print(
+            f"  {burst}: {store.fs.unstrip_protocol(path)}  ({cube.sizes['time']} pairs, grid {cube.sizes['y']}x{cube.sizes['x']})"
+        )
+        print("    reference    secondary    mean coherence")
+        for index in range(cube.sizes["time"]):
+            reference = str(cube["time"].values[index])[:10]
+            secondary = str(cube["secondary_time"].values[index])[:10]
+            print(f"    {reference}   {secondary}   {float(means.values[index]):.3f}")
+
+
+def run_demo_chain(window: str, timeout_seconds: float) -> int:
+    from coherence_assets.definitions import defs
+
+    settings = Settings.from_env()
+    instance = demo_instance()
+    print(
+        f"Dagster instance: {os.environ['DAGSTER_HOME']}\nOutputs: {settings.data_dir}\nBackend: {settings.backend_url}"
+    )
+    print("1. burst catalogue", flush=True)
+    if not run_job(defs, instance, "refresh_burst_catalogue", None).success:
+        return 1
+    bursts = sorted(instance.get_dynamic_partitions("burst"))
+    print(f"2. pairs and jobs for {len(bursts)} bursts in window {window}", flush=True)
+    for burst in bursts:
+        run_job(defs, instance, "submit_coherence_jobs", f"{burst}|{window}")
+    print("3. waiting for jobs (the sensor starts them as slots free up, then downloads)", flush=True)
+    cursor, deadline = None, time.monotonic() + timeout_seconds
+    while True:
+        cursor, launched = tick(defs, instance, cursor)
+        statuses = job_statuses(settings, window, defs)
+        counts = {status: list(statuses.values()).count(status) for status in sorted(set(statuses.values()))}
+        print(f"  jobs: {counts or 'none'}", flush=True)
+        if all(status in TERMINAL for status in statuses.values()) and launched == 0:
+            break
+        if time.monotonic() > deadline:
+            print(
+                f"gave up waiting after {timeout_seconds:.0f} s; re-run the demo to continue where it stopped"
+            )
+            return 1
+        time.sleep(TICK_SECONDS)
+    print("4. stacking cubes", flush=True)
+    for burst in bursts:
+        run_job(defs, instance, "stack_coherence_cube", burst)
+    print_summary(defs, bursts)
+    return 0

@@ -1,0 +1,89 @@
+"""The ledger of one burst x window partition: every job submitted for its pairs.
+
+It is the ``coherence_job`` asset's output (``coherence_job/<burst>/<window>.json``) and the
+only record that ties backend job ids to pairs. A job is entered *before* it is created on
+the backend (with a submission id that also goes into the job title), so a run that dies
+between the two can find the job again instead of creating a twin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from coherence_assets.jobs.processes import Pair
+
+IN_FLIGHT = frozenset({"created", "queued", "running"})
+FINISHED = "finished"
+ERROR = "error"
+CANCELED = "canceled"
+NOT_CREATED = "not_created"  # entered in the ledger, not yet known to the backend
+
+
+@dataclass
+class JobRecord:
+    """One job (or one job about to be created) and the pairs it computes."""
+
+    submission_id: str
+    title: str
+    process: str
+    baseline_days: int
+    pairs: list[Pair]
+    arguments: dict[str, Any]
+    attempt: int = 1
+    replaces: str | None = None
+    job_id: str | None = None
+    status: str = NOT_CREATED
+    submitted_at: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        document = asdict(self)
+        document["pairs"] = [
+            [reference.isoformat(), secondary.isoformat()] for reference, secondary in self.pairs
+        ]
+        return document
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> JobRecord:
+        pairs = [
+            (dt.date.fromisoformat(reference), dt.date.fromisoformat(secondary))
+            for reference, secondary in document["pairs"]
+        ]
+        return cls(**{**document, "pairs": pairs})
+
+
+@dataclass
+class Ledger:
+    """All jobs of one partition, oldest first."""
+
+    burst: str
+    window: str
+    backend_url: str
+    jobs: list[JobRecord] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "burst": self.burst,
+            "window": self.window,
+            "backend_url": self.backend_url,
+            "jobs": [job.to_json() for job in self.jobs],
+        }
+
+    @classmethod
+    def from_json(cls, document: dict[str, Any]) -> Ledger:
+        return cls(
+            burst=document["burst"],
+            window=document["window"],
+            backend_url=document["backend_url"],
+            jobs=[JobRecord.from_json(job) for job in document["jobs"]],
+        )
+
+    def replaced_job_ids(self) -> set[str]:
+        return {job.replaces for job in self.jobs if job.replaces}
+
+    def job(self, job_id: str) -> JobRecord | None:
+        return next((job for job in self.jobs if job.job_id == job_id), None)
+
+    def finished_jobs(self) -> list[JobRecord]:
+        return [job for job in self.jobs if job.status == FINISHED]

@@ -1,0 +1,1 @@
+"""Coherence rasters: matching job result assets to pairs, downloading and validating them."""

@@ -1,0 +1,300 @@
+"""Stacking real GeoTIFFs into the Zarr cube: layout, NaN, appends, union grids and refusals."""
+
+from __future__ import annotations
+
+import io
+import os
+from datetime import date
+from pathlib import Path
+
+import fsspec
+import numpy as np
+import pytest
+import rioxarray  # noqa: F401  (registers the .rio accessor)
+import xarray as xr
+import zarr
+from fsspec.implementations.memory import MemoryFileSystem
+
+from coherence_assets.cube.grid_alignment import GridMisalignmentError
+from coherence_assets.cube.stacking import (
+    PairRaster,
+    find_pair_rasters,
+    open_coherence_cube,
+    stack_coherence_cube,
+)
+from coherence_assets.rasters.asset_matching import raster_file_name
+from coherence_assets.rasters.validation import InvalidRasterError
+from coherence_assets_tests.rasters.geotiffs import ORIGIN, PIXEL_SIZE, coherence_values, write_coherence_tif
+
+LOCAL = fsspec.filesystem("file")
+CHUNK = 16
+JULY = [(date(2023, 7, 1), date(2023, 7, 13)), (date(2023, 7, 13), date(2023, 7, 25))]
+OCTOBER = [(date(2023, 10, 5), date(2023, 10, 17))]
+
+
+def make_rasters(root: Path, window: str, pairs, level: float = 0.5, **tif_options) -> list[PairRaster]:
+    folder = root / "coherence_rasters" / "t015_030343_iw2" / window
+    folder.mkdir(parents=True, exist_ok=True)
+    rasters = []
+    for index, (reference, secondary) in enumerate(pairs):
+        values = tif_options.pop("values", None)
+        if values is None:
+            values = coherence_values(level=level + 0.1 * index)
+        path = write_coherence_tif(folder / raster_file_name(reference, secondary), values, **tif_options)
+        rasters.append(PairRaster(path, reference, secondary))
+    return rasters
+
+
+def cube_path(root: Path) -> str:
+    return str(root / "coherence_cube" / "t015_030343_iw2.zarr")
+
+
+def file_states(folder: str) -> dict[str, tuple[int, bytes]]:
+    """Every file under ``folder`` with its modification time and content."""
+    states = {}
+    for directory, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(directory, name)
+            states[path] = (os.stat(path).st_mtime_ns, Path(path).read_bytes())
+    return states
+
+
+def test_cube_has_the_documented_layout(tmp_path):
+    rasters = make_rasters(tmp_path, "2023-07-01", JULY)
+
+    summary = stack_coherence_cube(LOCAL, rasters, cube_path(tmp_path), spatial_chunk=CHUNK)
+    cube = xr.open_zarr(cube_path(tmp_path))
+
+    coherence = cube["coherence"]
+    assert coherence.dims == ("time", "y", "x")
+    assert coherence.dtype == np.float32
+    assert coherence.encoding["chunks"] == (1, CHUNK, CHUNK)
+    assert np.isnan(coherence.encoding["_FillValue"])
+    assert coherence.attrs["long_name"] == "interferometric coherence"
+    assert coherence.attrs["units"] == "1"
+    assert coherence.attrs["grid_mapping"] == "spatial_ref"
+    assert cube["time"].dtype == np.dtype("datetime64[ns]")
+    assert list(cube["time"].values) == list(np.array([pair[0] for pair in JULY], dtype="datetime64[ns]"))
+    assert list(cube["secondary_time"].values) == list(
+        np.array([pair[1] for pair in JULY], dtype="datetime64[ns]")
+    )
+    assert cube["secondary_time"].dims == ("time",)
+    assert list(cube["temporal_baseline"].values) == [12, 12]
+    assert np.issubdtype(cube["temporal_baseline"].dtype, np.integer)
+    assert cube.rio.crs.to_epsg() == 32632
+    assert "spatial_ref" in cube.coords
+    assert cube["x"].values[0] == ORIGIN[0] + PIXEL_SIZE / 2
+    assert cube["y"].values[0] == ORIGIN[1] - PIXEL_SIZE / 2
+    assert tuple(cube.rio.transform())[:6] == (PIXEL_SIZE, 0.0, ORIGIN[0], 0.0, -PIXEL_SIZE, ORIGIN[1])
+    assert (summary.pair_count, summary.grid_shape, summary.added_pairs) == (2, (30, 40), 2)
+    assert summary.dates == [date(2023, 7, 1), date(2023, 7, 13)]
+
+
+def test_values_are_stored_exactly_and_no_data_stays_nan_never_zero(tmp_path):
+    values = coherence_values()
+    values[values < 0.4] = -9999.0
+    rasters = make_rasters(tmp_path, "2023-07-01", JULY[:1], values=values, nodata=-9999.0)
+
+    summary = stack_coherence_cube(LOCAL, rasters, cube_path(tmp_path), spatial_chunk=CHUNK)
+    stored = open_coherence_cube(LOCAL, cube_path(tmp_path))["coherence"].isel(time=0).values
+
+    expected = np.where(values == -9999.0, np.nan, values)
+    np.testing.assert_array_equal(stored, expected)
+    assert np.isnan(stored[0]).all()
+    assert not (stored == 0).any()
+    assert summary.mean_coherence_by_date[date(2023, 7, 1)] == pytest.approx(
+        float(np.nanmean(expected)), rel=1e-6
+    )
+
+
+def test_new_window_is_appended_without_touching_old_chunks(tmp_path):
+    cube = cube_path(tmp_path)
+    july = make_rasters(tmp_path, "2023-07-01", JULY)
+    stack_coherence_cube(LOCAL, july, cube, spatial_chunk=CHUNK)
+    old_chunks = file_states(f"{cube}/coherence/c")
+
+    october = make_rasters(tmp_path, "2023-10-01", OCTOBER, level=0.2)
+    # A different chunk size now must not change how the existing store is chunked.
+    summary = stack_coherence_cube(LOCAL, july + october, cube, spatial_chunk=CHUNK // 2)
+
+    assert (summary.added_pairs, summary.pair_count, summary.rewritten) == (1, 3, False)
+    new_chunks = file_states(f"{cube}/coherence/c")
+    assert {path: new_chunks[path] for path in old_chunks} == old_chunks
+    assert any(path.startswith(f"{cube}/coherence/c/2/") for path in new_chunks)
+    stored = open_coherence_cube(LOCAL, cube)
+    np.testing.assert_array_equal(stored["coherence"].isel(time=2).values, coherence_values(level=0.2))
+
+
+def test_restacking_the_same_rasters_writes_nothing(tmp_path):
+    cube = cube_path(tmp_path)
+    rasters = make_rasters(tmp_path, "2023-07-01", JULY)
+    first = stack_coherence_cube(LOCAL, rasters, cube, spatial_chunk=CHUNK)
+    before = file_states(cube)
+
+    again = stack_coherence_cube(LOCAL, list(reversed(rasters)), cube, spatial_chunk=CHUNK)
+
+    assert file_states(cube) == before
+    assert again.added_pairs == 0
+    assert again.pairs.equals(first.pairs)
+
+
+def test_differing_extents_stack_on_the_union_grid_with_nan_outside(tmp_path):
+    shifted_origin = (ORIGIN[0] + 5 * PIXEL_SIZE, ORIGIN[1] - 3 * PIXEL_SIZE)
+    first = make_rasters(tmp_path, "2023-07-01", JULY[:1])
+    second = make_rasters(tmp_path, "2023-07-01", JULY[1:], origin=shifted_origin)
+
+    summary = stack_coherence_cube(LOCAL, first + second, cube_path(tmp_path), spatial_chunk=CHUNK)
+    cube = open_coherence_cube(LOCAL, cube_path(tmp_path))
+
+    assert summary.grid_shape == (33, 45)
+    later = cube["coherence"].isel(time=1).values
+    assert np.isnan(later[:3, :]).all() and np.isnan(later[:, :5]).all()
+    np.testing.assert_array_equal(later[3:, 5:], coherence_values(level=0.5))
+    earlier = cube["coherence"].isel(time=0).values
+    assert np.isnan(earlier[30:, :]).all() and np.isnan(earlier[:, 40:]).all()
+
+
+def test_grown_extent_rewrites_the_cube_keeping_old_pairs_in_place(tmp_path):
+    cube = cube_path(tmp_path)
+    july = make_rasters(tmp_path, "2023-07-01", JULY)
+    stack_coherence_cube(LOCAL, july, cube, spatial_chunk=CHUNK)
+    wider = make_rasters(tmp_path, "2023-10-01", OCTOBER, origin=(ORIGIN[0] - 4 * PIXEL_SIZE, ORIGIN[1]))
+
+    summary = stack_coherence_cube(LOCAL, july + wider, cube, spatial_chunk=CHUNK)
+    stored = open_coherence_cube(LOCAL, cube)
+
+    assert (summary.rewritten, summary.pair_count, summary.grid_shape) == (True, 3, (30, 44))
+    assert stored.rio.transform().c == ORIGIN[0] - 4 * PIXEL_SIZE
+    np.testing.assert_array_equal(stored["coherence"].isel(time=0).values[:, 4:], coherence_values(level=0.5))
+    assert np.isnan(stored["coherence"].isel(time=0).values[:, :4]).all()
+    assert not os.path.exists(cube + ".rewrite")
+
+
+def test_half_pixel_offset_is_refused_naming_both_files(tmp_path):
+    first = make_rasters(tmp_path, "2023-07-01", JULY[:1])
+    misaligned = make_rasters(
+        tmp_path, "2023-07-01", JULY[1:], origin=(ORIGIN[0] + PIXEL_SIZE / 2, ORIGIN[1])
+    )
+
+    with pytest.raises(GridMisalignmentError) as raised:
+        stack_coherence_cube(LOCAL, first + misaligned, cube_path(tmp_path), spatial_chunk=CHUNK)
+
+    message = str(raised.value)
+    assert "20230713_20230725.tif is not aligned with" in message
+    assert "20230701_20230713.tif" in message
+    assert "0.5000 pixels apart in x" in message
+    assert not os.path.exists(cube_path(tmp_path))
+
+
+def test_corrupt_geotiff_is_refused_before_anything_is_written(tmp_path):
+    rasters = make_rasters(tmp_path, "2023-07-01", JULY)
+    Path(rasters[1].path).write_bytes(b"not a tiff")
+
+    with pytest.raises(InvalidRasterError, match=r"20230713_20230725\.tif is corrupt or not a GeoTIFF"):
+        stack_coherence_cube(LOCAL, rasters, cube_path(tmp_path), spatial_chunk=CHUNK)
+    assert not os.path.exists(cube_path(tmp_path))
+
+
+def test_several_baselines_stack_along_pair(tmp_path):
+    pairs = [JULY[0], (date(2023, 7, 1), date(2023, 7, 25)), JULY[1]]
+    rasters = make_rasters(tmp_path, "2023-07-01", pairs)
+
+    summary = stack_coherence_cube(LOCAL, rasters, cube_path(tmp_path), pair_dim=True, spatial_chunk=CHUNK)
+    cube = open_coherence_cube(LOCAL, cube_path(tmp_path))
+
+    assert cube["coherence"].dims == ("pair", "y", "x")
+    for name in ("time", "secondary_time", "temporal_baseline"):
+        assert cube[name].dims == ("pair",)
+    assert sorted(cube["temporal_baseline"].values.tolist()) == [12, 12, 24]
+    assert summary.pair_count == 3
+
+
+def test_shared_reference_date_needs_the_pair_dimension(tmp_path):
+    rasters = make_rasters(tmp_path, "2023-07-01", [JULY[0], (date(2023, 7, 1), date(2023, 7, 25))])
+
+    with pytest.raises(ValueError, match=r"share reference date.*pair_dim=True"):
+        stack_coherence_cube(LOCAL, rasters, cube_path(tmp_path), spatial_chunk=CHUNK)
+
+
+def test_switching_leading_dimension_on_an_existing_cube_is_refused(tmp_path):
+    rasters = make_rasters(tmp_path, "2023-07-01", JULY)
+    stack_coherence_cube(LOCAL, rasters[:1], cube_path(tmp_path), spatial_chunk=CHUNK)
+
+    with pytest.raises(ValueError, match="stacks pairs along 'time' but 'pair' was requested"):
+        stack_coherence_cube(LOCAL, rasters, cube_path(tmp_path), pair_dim=True, spatial_chunk=CHUNK)
+
+
+def test_interrupted_append_is_truncated_before_appending_again(tmp_path):
+    cube = cube_path(tmp_path)
+    july = make_rasters(tmp_path, "2023-07-01", JULY)
+    stack_coherence_cube(LOCAL, july, cube, spatial_chunk=CHUNK)
+    # What a crash mid-append leaves: arrays already grown, their new entries never written.
+    group = zarr.open_group(cube, mode="r+", use_consolidated=False)
+    for _, array in group.arrays():
+        if (array.metadata.dimension_names or ())[:1] == ("time",):
+            array.resize((array.shape[0] + 1, *array.shape[1:]))
+
+    october = make_rasters(tmp_path, "2023-10-01", OCTOBER, level=0.2)
+    summary = stack_coherence_cube(LOCAL, july + october, cube, spatial_chunk=CHUNK)
+
+    assert summary.pair_count == 3
+    assert summary.dates == [date(2023, 7, 1), date(2023, 7, 13), date(2023, 10, 5)]
+    assert not np.isnat(open_coherence_cube(LOCAL, cube)["time"].values).any()
+
+
+def test_find_pair_rasters_lists_all_windows_of_a_burst(tmp_path):
+    rasters = make_rasters(tmp_path, "2023-07-01", JULY) + make_rasters(tmp_path, "2023-10-01", OCTOBER)
+    (tmp_path / "coherence_rasters" / "t015_030343_iw2" / "2023-10-01" / "20231017_20231029.tif.part").touch()
+
+    found = find_pair_rasters(LOCAL, str(tmp_path / "coherence_rasters" / "t015_030343_iw2"))
+
+    assert found == rasters
+
+
+class ObjectStoreLikeFileSystem(MemoryFileSystem):
+    """An in-memory, non-local filesystem that, like s3fs, opens a separate handle per open.
+
+    fsspec's memory filesystem hands every reader the same file object, which concurrent
+    dask tasks would share.
+    """
+
+    protocol = "objectstorelike"
+
+    def _open(self, path, mode="rb", **kwargs):
+        if mode == "rb":
+            return io.BytesIO(self.cat_file(path))
+        return super()._open(path, mode, **kwargs)
+
+
+def test_cube_on_a_non_local_fsspec_filesystem(tmp_path):
+    # Not a LocalFileSystem: rasters are read through fs.open and the cube is written through
+    # zarr's FsspecStore, as on an object store.
+    remote = ObjectStoreLikeFileSystem()
+    rasters = []
+    for raster in make_rasters(tmp_path, "2023-07-01", JULY):
+        remote.put(raster.path, f"/stacking-test/{Path(raster.path).name}")
+        rasters.append(raster._replace(path=f"/stacking-test/{Path(raster.path).name}"))
+
+    try:
+        summary = stack_coherence_cube(remote, rasters, "/stacking-test/cube.zarr", spatial_chunk=CHUNK)
+        again = stack_coherence_cube(remote, rasters, "/stacking-test/cube.zarr", spatial_chunk=CHUNK)
+        cube = open_coherence_cube(remote, "/stacking-test/cube.zarr")
+
+        assert (summary.pair_count, again.added_pairs) == (2, 0)
+        np.testing.assert_array_equal(cube["coherence"].isel(time=1).values, coherence_values(level=0.6))
+    finally:
+        remote.rm("/stacking-test", recursive=True)
+
+
+def test_backfilled_earlier_window_is_appended_and_read_back_in_date_order(tmp_path):
+    cube = cube_path(tmp_path)
+    october = make_rasters(tmp_path, "2023-10-01", OCTOBER)
+    stack_coherence_cube(LOCAL, october, cube, pair_dim=True, spatial_chunk=CHUNK)
+    july = make_rasters(tmp_path, "2023-07-01", JULY)
+
+    summary = stack_coherence_cube(LOCAL, october + july, cube, pair_dim=True, spatial_chunk=CHUNK)
+
+    assert (summary.added_pairs, summary.rewritten) == (2, False)
+    times = open_coherence_cube(LOCAL, cube)["time"].values
+    assert list(times) == sorted(times)
+    assert summary.dates == [date(2023, 7, 1), date(2023, 7, 13), date(2023, 10, 5)]
