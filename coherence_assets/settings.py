@@ -17,6 +17,7 @@ LOCAL_BACKEND_DATA_DIR = ".coherence-backend"
 CDSE_CATALOGUE_URL = "https://catalogue.dataspace.copernicus.eu/odata/v1"
 DEFAULT_DATA_DIR = "./coherence-data"
 DEMO_BURSTS_FILE_NAME = "s1_bursts_glacierSouthTyrol.geojson"
+DEFAULT_SENSOR_INTERVAL_SECONDS = 30
 
 
 def packaged_demo_bursts_file() -> str:
@@ -36,6 +37,7 @@ class Settings:
     bursts_file: str
     backend_url: str
     catalogue_url: str
+    sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
 
     @property
     def uses_embedded_backend(self) -> bool:
@@ -54,4 +56,7 @@ class Settings:
             bursts_file=env.get("COHERENCE_BURSTS_FILE", "").strip() or packaged_demo_bursts_file(),
             backend_url=backend_url.rstrip("/"),
             catalogue_url=(env.get("COHERENCE_CATALOGUE_URL", "").strip() or default_catalogue).rstrip("/"),
+            sensor_interval_seconds=int(
+                env.get("COHERENCE_SENSOR_INTERVAL_SECONDS", "").strip() or DEFAULT_SENSOR_INTERVAL_SECONDS
+            ),
         )

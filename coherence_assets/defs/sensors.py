@@ -16,10 +16,12 @@ from coherence_assets.jobs.ledger_index import TrackedJob, read_all_ledgers, tra
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.jobs.starter import start_jobs
 from coherence_assets.jobs.tick import newly_handled, plan_tick
+from coherence_assets.settings import Settings
 
 BACKEND_UNREACHABLE = (requests.RequestException, OpenEoApiError, OpenEoClientException, RuntimeError)
 JOB_ID_TAG = "openeo/job_id"
 MAX_LOG_LINES = 20
+TICK_SECONDS = Settings.from_env().sensor_interval_seconds
 
 
 def error_observation(connection, job: TrackedJob, given_up: bool) -> dg.AssetObservation:
@@ -46,7 +48,7 @@ def error_observation(connection, job: TrackedJob, given_up: bool) -> dg.AssetOb
 
 @dg.sensor(
     jobs=[download_coherence_rasters, resubmit_coherence_jobs],
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=TICK_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Lists the backend's jobs once per tick, starts created jobs while slots are free, "
     "requests downloads of finished jobs and resubmits failed ones",
@@ -130,7 +132,7 @@ def openeo_job_sensor(
 
 @dg.sensor(
     job=stack_coherence_cube,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=TICK_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Restacks a burst's cube after new coherence_rasters were materialised for it",
 )

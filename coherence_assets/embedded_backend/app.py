@@ -21,8 +21,8 @@ from coherence_assets.embedded_backend.state import BackendState
 STATE_EXTENSION = "coherence_backend"
 CATALOGUE_PREFIX = "/odata/v1"
 FAULTS_PATH = "/_faults"
-# openEO's standard code for a 500; other statuses get their HTTP reason phrase as code.
-OPENEO_ERROR_CODES = {500: "Internal"}
+# openEO's standard codes (errors.json) where one exists; other statuses get their HTTP reason phrase.
+OPENEO_ERROR_CODES = {404: "NotFound", 500: "Internal", 503: "InfrastructureBusy"}
 
 
 def create_app(config: BackendConfig) -> Flask:
@@ -35,7 +35,28 @@ def create_app(config: BackendConfig) -> Flask:
         _install_fault_injection(app, state)
     app.register_blueprint(create_catalogue_blueprint(state), url_prefix=CATALOGUE_PREFIX)
     app.register_blueprint(create_openeo_blueprint(state))
+    _install_error_bodies(app)
     return app
+
+
+def _error_for_path(status: int, message: str) -> Response:
+    """An error in the format the path's real counterpart uses: OData for the catalogue, openEO elsewhere."""
+    if request.path.startswith(CATALOGUE_PREFIX + "/"):
+        return odata_error(status, message)
+    code = OPENEO_ERROR_CODES.get(status, HTTPStatus(status).phrase.replace(" ", ""))
+    return ApiError(status, code, message).response()
+
+
+def _install_error_bodies(app: Flask) -> None:
+    """Unknown paths and methods answer JSON, not Flask's HTML pages: clients parse every error body."""
+
+    @app.errorhandler(404)
+    def not_found(_error: Exception) -> Response:
+        return _error_for_path(404, f"Resource not found: {request.path}")
+
+    @app.errorhandler(405)
+    def method_not_allowed(_error: Exception) -> Response:
+        return _error_for_path(405, f"Method {request.method} is not allowed on {request.path}")
 
 
 def _install_fault_injection(app: Flask, state: BackendState) -> None:
@@ -67,11 +88,7 @@ def _install_fault_injection(app: Flask, state: BackendState) -> None:
         if rule.status is None:
             return None
         message = rule.message or f"Injected fault: {HTTPStatus(rule.status).phrase}"
-        if request.path.startswith(CATALOGUE_PREFIX + "/"):
-            response = odata_error(rule.status, message)
-        else:
-            code = OPENEO_ERROR_CODES.get(rule.status, HTTPStatus(rule.status).phrase.replace(" ", ""))
-            response = ApiError(rule.status, code, message).response()
+        response = _error_for_path(rule.status, message)
         if rule.retry_after is not None:
             response.headers["Retry-After"] = str(rule.retry_after)
         return response

@@ -23,7 +23,7 @@ from coherence_assets.embedded_backend.processes import (
 )
 from coherence_assets.embedded_backend.results import output_file_name
 from coherence_assets.settings import packaged_demo_bursts_file
-from coherence_assets_tests.embedded_backend.test_openeo_api import ApiClient, apex_process, api_client
+from coherence_assets_tests.embedded_backend.api_client import ApiClient, apex_process, api_client
 
 # --- pairing ----------------------------------------------------------------------------------------
 

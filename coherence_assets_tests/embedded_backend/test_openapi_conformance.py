@@ -19,7 +19,7 @@ import yaml
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
-from coherence_assets_tests.embedded_backend.test_openeo_api import (
+from coherence_assets_tests.embedded_backend.api_client import (
     ApiClient,
     apex_process,
     api_client,

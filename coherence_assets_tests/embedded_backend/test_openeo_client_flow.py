@@ -16,7 +16,7 @@ from openeo.rest.job import BatchJob
 
 from coherence_assets.embedded_backend.processes import APEX_NAMESPACE
 from coherence_assets.embedded_backend.server import running_backend
-from coherence_assets_tests.embedded_backend.test_openeo_api import APEX_ARGUMENTS, fast_config
+from coherence_assets_tests.embedded_backend.api_client import APEX_ARGUMENTS, fast_config
 
 
 @pytest.fixture(scope="module")
