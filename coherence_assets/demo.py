@@ -27,6 +27,7 @@ def demo_instance() -> dg.DagsterInstance:
     """The instance in ``DAGSTER_HOME`` (default ``./.dagster_home``), created if needed."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch()  # an empty file: the defaults, stored in DAGSTER_HOME, said explicitly
     return dg.DagsterInstance.get()
 
 

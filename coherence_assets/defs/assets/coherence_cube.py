@@ -1,5 +1,7 @@
 """``coherence_cube``: all pairs of all windows of a burst, stacked into one Zarr cube."""
 
+import warnings
+
 import dagster as dg
 
 from coherence_assets.cube.quicklook import quicklook_markdown, render_quicklook_png
@@ -8,17 +10,17 @@ from coherence_assets.defs.assets.coherence_rasters import coherence_rasters
 from coherence_assets.defs.partitions import BURST_DIMENSION, burst_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage
 
+with warnings.catch_warnings():
+    # beta in Dagster 1.13, yet the documented way to map a burst to all its burst x window partitions
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    ALL_WINDOWS_OF_THE_BURST = dg.MultiToSingleDimensionPartitionMapping(
+        partition_dimension_name=BURST_DIMENSION
+    )
+
 
 @dg.asset(
     partitions_def=burst_partitions,
-    deps=[
-        dg.AssetDep(
-            coherence_rasters,
-            partition_mapping=dg.MultiToSingleDimensionPartitionMapping(
-                partition_dimension_name=BURST_DIMENSION
-            ),
-        )
-    ],
+    deps=[dg.AssetDep(coherence_rasters, partition_mapping=ALL_WINDOWS_OF_THE_BURST)],
     description="Coherence of every pair of the burst stacked on (time, y, x); new windows are appended",
     group_name="cube",
     kinds={"zarr", "xarray"},
