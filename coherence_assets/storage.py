@@ -45,6 +45,13 @@ class DataStore:
     def coherence_cube_path(self, burst: str) -> str:
         return self.path("coherence_cube", f"{burst}.zarr")
 
+    def open_output(self, path: str, produced_by: str, partition: str = ""):
+        """Open another asset's output for reading, or say which asset to materialise first."""
+        if not self.fs.exists(path):
+            target = f" for {partition}" if partition else ""
+            raise FileNotFoundError(f"{path} is missing: materialise {produced_by}{target} first")
+        return self.fs.open(path, "rb")
+
     def write_bytes_atomically(self, path: str, data: bytes) -> None:
         """Write through a temporary sibling and rename, so readers never see half a file."""
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)

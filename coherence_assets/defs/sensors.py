@@ -46,6 +46,16 @@ def error_observation(connection, job: TrackedJob, given_up: bool) -> dg.AssetOb
     )
 
 
+def job_run_request(job_name: str, purpose: str, job: TrackedJob) -> dg.RunRequest:
+    """A run for the job's partition, keyed by what it is for and the job id: requested once, ever."""
+    return dg.RunRequest(
+        job_name=job_name,
+        partition_key=job.partition_key,
+        run_key=f"{purpose}-{job.record.job_id}",
+        tags={JOB_ID_TAG: str(job.record.job_id)},
+    )
+
+
 @dg.sensor(
     jobs=[download_coherence_rasters, resubmit_coherence_jobs],
     minimum_interval_seconds=TICK_SECONDS,
@@ -72,34 +82,12 @@ def openeo_job_sensor(
             "nothing changed, the next tick tries again"
         )
     plan = plan_tick(tracked, backend_jobs, handled, coherence.max_attempts)
-    run_requests = [
-        dg.RunRequest(
-            job_name=download_coherence_rasters.name,
-            partition_key=job.partition_key,
-            run_key=f"rasters-{job.record.job_id}",
-            tags={JOB_ID_TAG: job.record.job_id},
-        )
-        for job in plan.finished
-    ]
-    run_requests += [
-        dg.RunRequest(
-            job_name=resubmit_coherence_jobs.name,
-            partition_key=job.partition_key,
-            run_key=f"resubmit-{job.record.job_id}",
-            tags={JOB_ID_TAG: job.record.job_id},
-        )
-        for job in plan.to_resubmit
-    ]
     # a given-up job's partition still gets a download run, whose asset check names the missing pairs
-    run_requests += [
-        dg.RunRequest(
-            job_name=download_coherence_rasters.name,
-            partition_key=job.partition_key,
-            run_key=f"given-up-{job.record.job_id}",
-            tags={JOB_ID_TAG: job.record.job_id},
-        )
-        for job in plan.given_up
-    ]
+    run_requests = (
+        [job_run_request(download_coherence_rasters.name, "rasters", job) for job in plan.finished]
+        + [job_run_request(resubmit_coherence_jobs.name, "resubmit", job) for job in plan.to_resubmit]
+        + [job_run_request(download_coherence_rasters.name, "given-up", job) for job in plan.given_up]
+    )
     observations = [error_observation(connection, job, given_up=False) for job in plan.to_resubmit]
     observations += [error_observation(connection, job, given_up=True) for job in plan.given_up]
     observations += [

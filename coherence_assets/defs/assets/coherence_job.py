@@ -20,10 +20,9 @@ from coherence_assets.storage import DataStore
 
 
 def read_pairs(store: DataStore, burst: str, window: str) -> list[Pair]:
-    path = store.insar_pairs_path(burst, window)
-    if not store.fs.exists(path):
-        raise FileNotFoundError(f"{path} is missing: materialise insar_pairs for {burst}|{window} first")
-    with store.fs.open(path, "rb") as stream:
+    with store.open_output(
+        store.insar_pairs_path(burst, window), "insar_pairs", f"{burst}|{window}"
+    ) as stream:
         table = pd.read_parquet(stream, columns=["reference_date", "secondary_date"])
     return [(row.reference_date, row.secondary_date) for row in table.itertuples()]
 

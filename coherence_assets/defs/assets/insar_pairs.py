@@ -18,11 +18,7 @@ PREVIEW_ROWS = 20
 def require_burst_in_catalogue(storage: CoherenceStorage, burst: str) -> None:
     """Fail early, with the fix, when a partition names a burst the catalogue does not hold."""
     store = storage.store
-    if not store.fs.exists(store.burst_catalogue_path()):
-        raise FileNotFoundError(
-            f"{store.burst_catalogue_path()} is missing: materialise burst_catalogue first"
-        )
-    with store.fs.open(store.burst_catalogue_path(), "rb") as stream:
+    with store.open_output(store.burst_catalogue_path(), "burst_catalogue") as stream:
         known = set(gpd.read_parquet(stream, columns=["burst", "geometry"])["burst"])
     if burst not in known:
         raise ValueError(
