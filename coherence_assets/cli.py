@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import sys
 from pathlib import Path
 
 from coherence_assets.settings import LOCAL_BACKEND_DATA_DIR, LOCAL_BACKEND_HOST, LOCAL_BACKEND_PORT
+from coherence_assets.windows import parse_window_key, window_key_of
 
 DEMO_WINDOW = "2023-07-01"
+
+
+def window_argument(key: str) -> str:
+    """``--window``: the first day of a quarter that has begun (checked before anything starts)."""
+    try:
+        start = parse_window_key(key)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    current = window_key_of(dt.datetime.now(dt.UTC).date())
+    if start.isoformat() > current:
+        raise argparse.ArgumentTypeError(f"window {key!r} has not begun yet; the current window is {current}")
+    return key
 
 
 def run_backend(arguments: argparse.Namespace) -> int:
@@ -39,7 +53,10 @@ def parser() -> argparse.ArgumentParser:
     commands = root.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run the whole chain for the configured bursts and one window")
     demo.add_argument(
-        "--window", default=DEMO_WINDOW, help="window key (first day of a quarter), default %(default)s"
+        "--window",
+        type=window_argument,
+        default=DEMO_WINDOW,
+        help="window key (first day of a quarter), default %(default)s",
     )
     demo.add_argument(
         "--timeout", type=float, default=1800, help="give up waiting for jobs after this many seconds"

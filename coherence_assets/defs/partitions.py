@@ -14,6 +14,7 @@ window_partitions = dg.TimeWindowPartitionsDefinition(
     start=FIRST_WINDOW.isoformat(),
     fmt="%Y-%m-%d",
     timezone="UTC",
+    end_offset=1,  # the quarter in progress is a partition: the daily schedule submits its new pairs
 )
 
 burst_window_partitions = dg.MultiPartitionsDefinition(

@@ -9,6 +9,7 @@ import os
 
 import dagster as dg
 import openeo
+from openeo.rest.auth.oidc import OidcException
 from pydantic import Field
 
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
@@ -97,7 +98,15 @@ class OpenEOBackend(dg.ConfigurableResource):
             return connection.authenticate_basic(self.local_username, self.local_password)
         connection = openeo.connect(self.url)
         if os.environ.get("OPENEO_AUTH_METHOD"):
-            return connection.authenticate_oidc()
+            try:
+                return connection.authenticate_oidc()
+            except OidcException as error:
+                # the client's message names the token URL and the provider's answer, never the secret
+                raise RuntimeError(
+                    f"authentication at {self.url} with OPENEO_AUTH_METHOD={os.environ['OPENEO_AUTH_METHOD']} "
+                    f"failed: {error}. Check OPENEO_AUTH_CLIENT_ID, OPENEO_AUTH_CLIENT_SECRET and "
+                    "OPENEO_AUTH_PROVIDER_ID"
+                ) from None
         try:
             return connection.authenticate_oidc_refresh_token()
         except Exception as error:  # the client raises several types; none may start a browser flow here

@@ -4,6 +4,8 @@ It returns at once: the ``openeo_job_sensor`` starts jobs that found no free slo
 requests the downloads when they finish.
 """
 
+import dataclasses
+
 import dagster as dg
 import pandas as pd
 
@@ -11,7 +13,7 @@ from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.defs.assets.insar_pairs import insar_pairs
 from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
-from coherence_assets.jobs.ledger import Ledger
+from coherence_assets.jobs.ledger import NOT_CREATED, Ledger
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.jobs.processes import Pair
 from coherence_assets.jobs.starter import start_jobs
@@ -69,14 +71,20 @@ def coherence_job(
     plan = plan_submissions(ledger, pairs, coherence.max_attempts)
     request = coherence.request()
     burst_key = BurstKey.parse(burst)
-    records = [enter_job(ledger, burst_key, request, batch) for batch in plan.new_batches] + [
+    # Entered by a run that died before its create reached the backend (the listing has no job of that
+    # title, or refresh_statuses would have adopted it): its pairs count as covered, so create it now.
+    unsent = [record for record in ledger.jobs if record.status == NOT_CREATED]
+    for record in unsent:
+        context.log.warning(f"{burst} {window}: creating {record.title}, entered by an interrupted run")
+    records = unsent + [enter_job(ledger, burst_key, request, batch) for batch in plan.new_batches]
+    records += [
         enter_job(ledger, burst_key, request, batch, attempt=failed.attempt + 1, replaces=failed.job_id)
         for failed, batch in plan.resubmissions
     ]
     path = store.coherence_job_path(burst, window)
     store.write_json(path, ledger.to_json())  # entered before created: see jobs.ledger
     for record in records:
-        create_job(connection, request, record)
+        create_job(connection, dataclasses.replace(request, process=record.process), record)
         store.write_json(path, ledger.to_json())
         backend_jobs[record.job_id] = {"id": record.job_id, "status": "created"}
     outcome = start_jobs(

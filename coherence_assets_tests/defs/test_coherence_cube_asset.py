@@ -1,0 +1,124 @@
+"""``coherence_cube``: every downloaded pair of a burst in one Zarr cube, new windows appended in place."""
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from coherence_assets_tests.conftest import LiveBackend
+from coherence_assets_tests.defs.conftest import BURST, Chain, materialization_metadata
+
+NEXT_WINDOW = "2023-10-01"
+
+
+def download_window(chain: Chain, window: str) -> list[tuple[dt.date, dt.date]]:
+    """Pairs, jobs and rasters of one window of ``BURST``, as the sensor would drive them; its pairs."""
+    partition = f"{BURST}|{window}"
+    chain.submit(partition)
+    chain.wait_for_ledger_jobs(partition)
+    result = chain.run("download_coherence_rasters", partition)
+    (check,) = result.get_asset_check_evaluations()
+    assert check.passed, check.description
+    return [pair for job in chain.ledger(partition).jobs for pair in job.pairs]
+
+
+def stack(chain: Chain):
+    return chain.run("stack_coherence_cube", BURST)
+
+
+def cube_path(chain: Chain) -> Path:
+    return chain.data_dir / "coherence_cube" / f"{BURST}.zarr"
+
+
+def file_states(folder: Path) -> dict[str, tuple[int, bytes]]:
+    return {
+        str(path.relative_to(folder)): (path.stat().st_mtime_ns, path.read_bytes())
+        for path in folder.rglob("*")
+        if path.is_file()
+    }
+
+
+def day(value: np.datetime64) -> dt.date:
+    return pd.Timestamp(value).date()
+
+
+def test_the_cube_of_one_window_holds_every_pair_on_time_y_x(chain: Chain):
+    chain.refresh_bursts()
+    pairs = download_window(chain, "2023-07-01")
+
+    result = stack(chain)
+
+    cube = xr.open_zarr(cube_path(chain))
+    assert cube["coherence"].dims == ("time", "y", "x")
+    assert cube["coherence"].dtype == np.float32
+    assert [
+        (day(t), day(s)) for t, s in zip(cube["time"].values, cube["secondary_time"].values, strict=True)
+    ] == pairs
+    assert set(cube["temporal_baseline"].values) == {12}
+    metadata = materialization_metadata(result, "coherence_cube")
+    assert metadata["pairs"] == metadata["pairs_added"] == len(pairs)
+    assert metadata["path"].endswith(f"coherence_cube/{BURST}.zarr")
+
+
+def test_appending_a_window_keeps_the_first_windows_chunks_untouched_and_adds_its_dates(chain: Chain):
+    chain.refresh_bursts()
+    first_pairs = download_window(chain, "2023-07-01")
+    stack(chain)
+    chunks = cube_path(chain) / "coherence" / "c"
+    before = file_states(chunks)
+    assert len(before) == len(first_pairs)  # one chunk per pair on this small grid
+    first_values = xr.open_zarr(cube_path(chain))["coherence"].values
+
+    second_pairs = download_window(chain, NEXT_WINDOW)
+    result = stack(chain)
+
+    after = file_states(chunks)
+    assert {name: after[name] for name in before} == before
+    assert len(after) == len(before) + len(second_pairs)
+    metadata = materialization_metadata(result, "coherence_cube")
+    assert metadata["pairs_added"] == len(second_pairs)
+    assert metadata["rewritten"] is False
+    cube = xr.open_zarr(cube_path(chain)).sortby("time")
+    assert [day(t) for t in cube["time"].values] == [reference for reference, _ in first_pairs + second_pairs]
+    np.testing.assert_array_equal(cube["coherence"].values[: len(first_pairs)], first_values)
+
+
+def test_restacking_the_same_rasters_adds_nothing_and_rewrites_no_chunk(chain: Chain):
+    chain.refresh_bursts()
+    download_window(chain, "2023-07-01")
+    stack(chain)
+    before = file_states(cube_path(chain) / "coherence" / "c")
+    assert before
+    cube_before = xr.open_zarr(cube_path(chain)).load()
+
+    result = stack(chain)
+
+    assert materialization_metadata(result, "coherence_cube")["pairs_added"] == 0
+    assert file_states(cube_path(chain) / "coherence" / "c") == before
+    xr.testing.assert_identical(xr.open_zarr(cube_path(chain)).load(), cube_before)
+
+
+def test_several_baselines_stack_on_a_leading_pair_dimension(
+    backend: LiveBackend, make_chain: Callable[..., Chain]
+):
+    chain = make_chain(backend, temporal_baselines_days=[12, 24])
+    chain.refresh_bursts()
+    pairs = download_window(chain, "2023-07-01")
+    assert {(secondary - reference).days for reference, secondary in pairs} == {12, 24}
+
+    stack(chain)
+
+    cube = xr.open_zarr(cube_path(chain))
+    assert cube["coherence"].dims == ("pair", "y", "x")
+    for coordinate in ("time", "secondary_time", "temporal_baseline"):
+        assert cube[coordinate].dims == ("pair",)
+    stored = {
+        (day(t), day(s), int(b))
+        for t, s, b in zip(
+            cube["time"].values, cube["secondary_time"].values, cube["temporal_baseline"].values, strict=True
+        )
+    }
+    assert stored == {(reference, secondary, (secondary - reference).days) for reference, secondary in pairs}

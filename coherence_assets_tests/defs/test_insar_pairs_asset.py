@@ -1,0 +1,138 @@
+"""``insar_pairs``: one burst x window's pair table, from the live OData catalogue, stored as Parquet."""
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from coherence_assets.pairs.pairing import PAIR_COLUMNS
+from coherence_assets_tests.conftest import LiveBackend
+from coherence_assets_tests.defs.conftest import (
+    BURST,
+    PARTITION,
+    WINDOW,
+    Chain,
+    RestartableBackend,
+    failure_text,
+    materialization_metadata,
+)
+
+PAIRS_PATH = Path("insar_pairs") / BURST / f"{WINDOW}.parquet"
+
+
+def materialise_pairs(chain: Chain, partition: str = PARTITION, raise_on_error: bool = True):
+    return chain.materialize(["insar_pairs"], partition, raise_on_error=raise_on_error)
+
+
+def test_the_pair_table_lands_as_parquet_with_the_documented_columns(chain: Chain):
+    chain.refresh_bursts()
+
+    materialise_pairs(chain)
+
+    pairs = pd.read_parquet(chain.data_dir / PAIRS_PATH)
+    assert list(pairs.columns) == list(PAIR_COLUMNS)
+    assert len(pairs) >= 6
+    assert set(pairs["burst"]) == {BURST}
+    assert set(pairs["temporal_baseline_days"]) == {12}
+    assert (pairs["secondary_date"] - pairs["reference_date"] == dt.timedelta(days=12)).all()
+    assert not pairs.duplicated(["reference_date", "secondary_date"]).any()
+    assert pairs["reference_product"].str.startswith("S1A_IW_SLC__").all()
+    window_start, window_end = dt.date(2023, 7, 1), dt.date(2023, 9, 30)
+    assert pairs["reference_date"].between(window_start, window_end).all()
+
+
+def test_the_pair_at_the_window_edge_is_kept_with_its_secondary_in_the_next_window(chain: Chain):
+    chain.refresh_bursts()
+
+    materialise_pairs(chain)
+
+    pairs = pd.read_parquet(chain.data_dir / PAIRS_PATH)
+    last = pairs.iloc[-1]
+    assert dt.date(2023, 9, 19) <= last["reference_date"] <= dt.date(2023, 9, 30)
+    assert last["secondary_date"] >= dt.date(2023, 10, 1)
+
+
+def test_the_materialisation_reports_acquisitions_pairs_missing_dates_and_a_preview(chain: Chain):
+    chain.refresh_bursts()
+
+    metadata = materialization_metadata(materialise_pairs(chain), "insar_pairs")
+
+    pairs = pd.read_parquet(chain.data_dir / PAIRS_PATH)
+    assert metadata["pairs"] == len(pairs)
+    assert metadata["acquisitions"] >= len(pairs) + 1
+    assert metadata["catalogue_records"] >= metadata["acquisitions"]
+    assert metadata["missing_dates"]  # "none" or the dates the 12-day cycle predicts but lacks
+    assert metadata["empty_reason"] == ""
+    query_start, query_end = metadata["catalogue_query"].split(" .. ")
+    assert query_start.startswith("2023-07-01T00:00:00")
+    assert query_end.startswith("2023-10-12T23:59:59")  # window end + the 12-day baseline
+    assert pairs["reference_date"].iloc[0].isoformat() in metadata["preview"]
+    assert metadata["path"] == str(chain.data_dir / PAIRS_PATH)
+
+
+def test_a_window_with_fewer_than_two_acquisitions_gives_an_empty_table_and_the_reason(
+    restartable_backend: Callable[..., RestartableBackend], make_chain: Callable[..., Chain]
+):
+    """The catalogue's "now" is 2023-07-10: the window holds a single acquisition so far."""
+    backend = restartable_backend(catalogue_now=dt.datetime(2023, 7, 10, tzinfo=dt.UTC))
+    chain = make_chain(backend.live)
+    chain.refresh_bursts()
+
+    result = materialise_pairs(chain)
+
+    assert result.success
+    pairs = pd.read_parquet(chain.data_dir / PAIRS_PATH)
+    assert pairs.empty and list(pairs.columns) == list(PAIR_COLUMNS)
+    metadata = materialization_metadata(result, "insar_pairs")
+    assert metadata["pairs"] == 0
+    assert metadata["acquisitions"] == 1
+    assert "only 1 acquisition date(s)" in metadata["empty_reason"]
+
+
+def test_catalogue_server_errors_fail_the_run_with_the_catalogue_error_and_write_no_table(
+    chain: Chain, backend: LiveBackend, instant_retries: None
+):
+    chain.refresh_bursts()
+    backend.add_fault(path="^/odata/v1/Bursts", status=500)
+
+    result = materialise_pairs(chain, raise_on_error=False)
+
+    assert not result.success
+    message = failure_text(result)
+    assert "CatalogueError" in message
+    assert backend.catalogue_url in message
+    assert not (chain.data_dir / PAIRS_PATH).exists()
+    assert not list((chain.data_dir).glob("insar_pairs/**/*.parquet"))
+
+
+def test_the_dagster_cli_materialises_the_catalogue_then_a_pair_partition(
+    backend: LiveBackend, chain: Chain, tmp_path: Path
+):
+    """What a user types, against the live backend configured through the environment only."""
+    home = tmp_path / "cli_dagster_home"
+    home.mkdir()
+    data_dir = tmp_path / "cli_data"
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "COHERENCE_DATA_DIR": str(data_dir),
+        "COHERENCE_BURSTS_FILE": str(chain.bursts_file),
+        "OPENEO_BACKEND_URL": backend.url,
+        "COHERENCE_CATALOGUE_URL": backend.catalogue_url,
+    }
+    dagster = str(Path(sys.executable).parent / "dagster")
+    base = [dagster, "asset", "materialize", "-m", "coherence_assets.definitions"]
+
+    for selection in (["--select", "burst_catalogue"], ["--select", "insar_pairs", "--partition", PARTITION]):
+        completed = subprocess.run(
+            [*base, *selection], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+        )
+        assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+
+    assert (data_dir / "burst_catalogue.parquet").exists()
+    pairs = pd.read_parquet(data_dir / PAIRS_PATH)
+    assert len(pairs) >= 6
