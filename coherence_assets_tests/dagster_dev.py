@@ -1,0 +1,323 @@
+"""``dagster dev`` as a subprocess for end-to-end tests: start it, talk to its GraphQL API, stop it.
+
+The webserver, the daemon, the code server and every run worker inherit ``DAGSTER_HOME``, so a
+scan of ``/proc`` for that value finds whatever the test started, wherever it was re-parented;
+that is how a test proves nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import requests
+
+T = TypeVar("T")
+
+TERMINAL_RUN_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
+UNFINISHED_BACKFILL_STATUSES = frozenset({"REQUESTED", "CANCELING", "FAILING"})
+LOG_FILE_NAME = "dagster-dev.log"
+# dagster dev gives its webserver and daemon 60 s each to stop before it kills them.
+STOP_TIMEOUT_SECONDS = 150.0
+LOG_TAIL_LINES = 150
+
+WORKSPACE_QUERY = """
+query {
+  workspaceOrError {
+    __typename
+    ... on Workspace {
+      locationEntries {
+        name
+        loadStatus
+        locationOrLoadError {
+          __typename
+          ... on RepositoryLocation { repositories { name } }
+          ... on PythonError { message stack }
+        }
+      }
+    }
+    ... on PythonError { message stack }
+  }
+}
+"""
+
+LAUNCH_RUN_MUTATION = """
+mutation($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on RunConfigValidationInvalid { errors { message } }
+    ... on PythonError { message stack }
+    ... on Error { message }
+  }
+}
+"""
+
+LAUNCH_BACKFILL_MUTATION = """
+mutation($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on Error { message }
+  }
+}
+"""
+
+RUN_STATUS_QUERY = """
+query($runId: ID!) {
+  runOrError(runId: $runId) {
+    __typename
+    ... on Run { status }
+    ... on Error { message }
+  }
+}
+"""
+
+RUNS_QUERY = """
+query {
+  runsOrError(limit: 500) {
+    __typename
+    ... on Runs { results { runId jobName status tags { key value } } }
+    ... on Error { message }
+  }
+}
+"""
+
+BACKFILL_STATUS_QUERY = """
+query($backfillId: String!) {
+  partitionBackfillOrError(backfillId: $backfillId) {
+    __typename
+    ... on PartitionBackfill { status }
+    ... on Error { message }
+  }
+}
+"""
+
+
+class GraphQLError(RuntimeError):
+    """The webserver answered with errors, or with an error type instead of the expected result."""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(
+    condition: Callable[[], T | None],
+    timeout: float,
+    what: str,
+    interval: float = 1.0,
+    diagnostics: Callable[[], str] | None = None,
+) -> T:
+    """Poll ``condition`` until it returns something truthy; on timeout, raise with ``diagnostics()``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            details = f"\n{diagnostics()}" if diagnostics else ""
+            raise TimeoutError(f"{what} did not happen within {timeout:.0f} s{details}")
+        time.sleep(interval)
+
+
+def processes_with_dagster_home(home: Path) -> list[int]:
+    """Ids of the processes whose environment has ``DAGSTER_HOME=home`` (Linux ``/proc``)."""
+    marker = f"DAGSTER_HOME={home}".encode()
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with suppress(OSError):
+            if marker in (entry / "environ").read_bytes().split(b"\0"):
+                pids.append(int(entry.name))
+    return pids
+
+
+def _is_zombie(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True  # gone meanwhile
+
+
+@dataclass
+class DagsterDev:
+    """A running ``dagster dev``: its URL, process and log, and the GraphQL calls the tests need."""
+
+    url: str
+    process: subprocess.Popen
+    home: Path
+    log_path: Path
+    repository: tuple[str, str] = ("", "")  # (code location, repository), set once loaded
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = requests.post(
+            f"{self.url}/graphql", json={"query": query, "variables": variables or {}}, timeout=60
+        )
+        response.raise_for_status()
+        body = response.json()
+        if body.get("errors"):
+            raise GraphQLError(f"GraphQL errors: {body['errors']}")
+        return body["data"]
+
+    @staticmethod
+    def _expect(result: dict[str, Any], typename: str) -> dict[str, Any]:
+        if result["__typename"] != typename:
+            raise GraphQLError(f"expected {typename}, got {result}")
+        return result
+
+    def loaded_repository(self) -> tuple[str, str] | None:
+        """(code location, repository) once the workspace has loaded; None while loading."""
+        workspace = self._expect(self.graphql(WORKSPACE_QUERY)["workspaceOrError"], "Workspace")
+        entries = workspace["locationEntries"]
+        if not entries or any(entry["loadStatus"] != "LOADED" for entry in entries):
+            return None
+        location = self._expect(entries[0]["locationOrLoadError"], "RepositoryLocation")
+        return entries[0]["name"], location["repositories"][0]["name"]
+
+    def launch_job(self, job_name: str) -> str:
+        """Launch a run of ``job_name`` with empty run config; its run id."""
+        location, repository = self.repository
+        params = {
+            "selector": {
+                "repositoryLocationName": location,
+                "repositoryName": repository,
+                "jobName": job_name,
+            },
+            "runConfigData": {},
+        }
+        result = self.graphql(LAUNCH_RUN_MUTATION, {"executionParams": params})["launchRun"]
+        return self._expect(result, "LaunchRunSuccess")["run"]["runId"]
+
+    def launch_asset_backfill(self, asset_keys: list[str], partition_names: list[str]) -> str:
+        """Backfill ``asset_keys`` over ``partition_names``; the daemon submits the runs. Its backfill id."""
+        params = {
+            "assetSelection": [{"path": [key]} for key in asset_keys],
+            "partitionNames": partition_names,
+        }
+        result = self.graphql(LAUNCH_BACKFILL_MUTATION, {"backfillParams": params})["launchPartitionBackfill"]
+        return self._expect(result, "LaunchBackfillSuccess")["backfillId"]
+
+    def run_status(self, run_id: str) -> str:
+        result = self.graphql(RUN_STATUS_QUERY, {"runId": run_id})["runOrError"]
+        return self._expect(result, "Run")["status"]
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run, newest first, with job name, status and tags."""
+        return self._expect(self.graphql(RUNS_QUERY)["runsOrError"], "Runs")["results"]
+
+    def backfill_status(self, backfill_id: str) -> str:
+        result = self.graphql(BACKFILL_STATUS_QUERY, {"backfillId": backfill_id})["partitionBackfillOrError"]
+        return self._expect(result, "PartitionBackfill")["status"]
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        if not self.log_path.exists():
+            return "(no log yet)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def diagnostics(self) -> str:
+        """The runs' statuses and the end of the dagster dev log, for a failure message."""
+        try:
+            runs = "\n".join(
+                f"  {run['runId'][:8]} {run['jobName']:<28} {run['status']:<10} "
+                + ", ".join(
+                    f"{tag['key']}={tag['value']}"
+                    for tag in run["tags"]
+                    if tag["key"] in ("dagster/partition", "dagster/run_key", "dagster/backfill")
+                )
+                for run in reversed(self.runs())
+            )
+        except (requests.RequestException, GraphQLError) as error:
+            runs = f"  (runs unavailable: {error})"
+        return f"runs:\n{runs or '  none'}\n--- dagster dev log (last {LOG_TAIL_LINES} lines) ---\n{self.log_tail()}"
+
+    def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> list[int]:
+        """Interrupt dagster dev as Ctrl-C would and wait for every process it started to end.
+
+        Returns the processes that had to be killed (empty after a clean stop); calling it again
+        after a stop does nothing.
+        """
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                with suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        with suppress(TimeoutError):
+            wait_for(
+                lambda: all(_is_zombie(pid) for pid in processes_with_dagster_home(self.home)),
+                timeout=30,
+                what="the processes of dagster dev exiting",
+                interval=0.5,
+            )
+        leftovers = [pid for pid in processes_with_dagster_home(self.home) if not _is_zombie(pid)]
+        for pid in leftovers:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return leftovers
+
+
+@contextmanager
+def running_dagster_dev(
+    workspace_file: Path,
+    home: Path,
+    instance_yaml: str,
+    environment: dict[str, str],
+    startup_timeout: float = 120.0,
+) -> Iterator[DagsterDev]:
+    """Start ``dagster dev`` on a free port of 127.0.0.1 with ``home`` as ``DAGSTER_HOME``.
+
+    Yields once the webserver answers and the workspace has loaded; stops everything on exit,
+    also when the block raises.
+    """
+    executable = shutil.which("dagster", path=str(Path(sys.executable).parent)) or shutil.which("dagster")
+    if executable is None:
+        raise RuntimeError("the dagster CLI is not installed next to this Python: pip install -e '.[test]'")
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(instance_yaml)
+    port = free_port()
+    log_path = home / LOG_FILE_NAME
+    command = [executable, "dev", "-w", str(workspace_file), "-h", "127.0.0.1", "-p", str(port)]
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=workspace_file.parent,
+            env={**environment, "DAGSTER_HOME": str(home)},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    dev = DagsterDev(f"http://127.0.0.1:{port}", process, home, log_path)
+    try:
+
+        def ready() -> tuple[str, str] | None:
+            if process.poll() is not None:
+                raise RuntimeError(f"dagster dev exited with {process.returncode}:\n{dev.log_tail()}")
+            with suppress(requests.RequestException):
+                if requests.get(f"{dev.url}/server_info", timeout=5).ok:
+                    return dev.loaded_repository()
+            return None
+
+        dev.repository = wait_for(
+            ready, startup_timeout, "dagster dev answering with a loaded workspace", 0.5, dev.log_tail
+        )
+        yield dev
+    finally:
+        dev.stop()
