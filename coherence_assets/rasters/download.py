@@ -20,6 +20,7 @@ from typing import Literal, NamedTuple
 
 import fsspec
 import requests
+import urllib3
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,8 @@ def download_asset(
                 except (
                     requests.exceptions.ChunkedEncodingError,
                     requests.exceptions.ConnectionError,
+                    urllib3.exceptions.ProtocolError,  # raw reads raise urllib3's own errors
+                    urllib3.exceptions.ReadTimeoutError,
                 ) as error:
                     log.warning("download of %s cut short on attempt %d: %s", href, attempt, error)
                     continue
@@ -219,8 +222,10 @@ def _check_response(
 def _write_body(
     response: requests.Response, fs: fsspec.AbstractFileSystem, part_path: str, offset: int, chunk_size: int
 ) -> None:
+    # read1 hands over whatever arrived, up to chunk_size: iter_content (urllib3's read(amt)) waits
+    # for a full chunk and drops it when the connection is cut, so a resume would start from less
     with fs.open(part_path, "ab" if offset else "wb") as part:
-        for chunk in response.iter_content(chunk_size=chunk_size):
+        while chunk := response.raw.read1(chunk_size):
             part.write(chunk)
 
 

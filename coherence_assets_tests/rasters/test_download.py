@@ -71,6 +71,16 @@ def test_cut_connection_raises_naming_href_and_bytes_then_next_run_resumes(serve
     assert not os.path.exists(target + ".part")
 
 
+def test_cut_connection_keeps_every_byte_received_with_default_chunks(server, session, fs, tmp_path):
+    href = server.add_file("/results/a.tif", CONTENT)
+    server.cut_next_response("/results/a.tif", after_bytes=200_000)
+
+    with pytest.raises(IncompleteDownloadError):
+        download_asset(session, href, fs, f"{tmp_path}/a.tif", max_attempts=1)
+
+    assert os.path.getsize(f"{tmp_path}/a.tif.part") == 200_000
+
+
 def test_cut_connection_is_resumed_within_one_call(server, session, fs, tmp_path):
     href = server.add_file("/results/a.tif", CONTENT)
     server.cut_next_response("/results/a.tif", after_bytes=50_000)
