@@ -4,8 +4,10 @@ Defaults come from the environment (:class:`Settings`) when the definitions load
 the daemon and the CLI agree; each field can be overridden per run in the launchpad.
 """
 
+import hashlib
 import logging
 import os
+import threading
 
 import dagster as dg
 import openeo
@@ -61,6 +63,13 @@ class BurstCatalogue(dg.ConfigurableResource):
         return BurstCatalogueClient(self.url)
 
 
+# Authenticated connections by backend and identity, kept for the life of the process: the sensor
+# ticks every few seconds and a fresh login costs four requests (capabilities, provider list,
+# discovery, token) where the tick itself needs one. The client renews expired OIDC tokens itself.
+_connections: dict[tuple[str | None, ...], openeo.Connection] = {}
+_connections_lock = threading.Lock()
+
+
 class OpenEOBackend(dg.ConfigurableResource):
     """An openEO backend: ``local`` (the embedded one, started on demand) or a URL such as CDSE's.
 
@@ -91,8 +100,35 @@ class OpenEOBackend(dg.ConfigurableResource):
     def root_url(self) -> str:
         return local_backend_url(port=self.local_port) if self.is_embedded else self.url
 
+    def _identity(self) -> tuple[str | None, ...]:
+        return (
+            self.root_url,
+            self.local_username if self.is_embedded else None,
+            os.environ.get("OPENEO_AUTH_METHOD"),
+            os.environ.get("OPENEO_AUTH_PROVIDER_ID"),
+            os.environ.get("OPENEO_AUTH_CLIENT_ID"),
+            # a changed secret must log in again; only its digest is kept
+            hashlib.sha256(os.environ.get("OPENEO_AUTH_CLIENT_SECRET", "").encode()).hexdigest(),
+        )
+
     def connect(self) -> openeo.Connection:
-        """An authenticated connection; starts the embedded backend first when ``url`` is ``local``."""
+        """An authenticated connection, reused within the process; starts the embedded backend when ``local``."""
+        if self.is_embedded:
+            ensure_embedded_backend(self.local_port, self.local_data_dir)
+        with _connections_lock:
+            connection = _connections.get(self._identity())
+        if connection is None:
+            connection = self._authenticated_connection()
+            with _connections_lock:
+                _connections[self._identity()] = connection
+        return connection
+
+    def forget_connection(self) -> None:
+        """Drop the reused connection, so the next ``connect`` logs in afresh (after the backend failed us)."""
+        with _connections_lock:
+            _connections.pop(self._identity(), None)
+
+    def _authenticated_connection(self) -> openeo.Connection:
         if self.is_embedded:
             connection = openeo.connect(ensure_embedded_backend(self.local_port, self.local_data_dir))
             return connection.authenticate_basic(self.local_username, self.local_password)

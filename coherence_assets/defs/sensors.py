@@ -1,7 +1,5 @@
 """Sensors: ``openeo_job_sensor`` drives submitted jobs to downloads; ``coherence_cube_sensor`` restacks cubes."""
 
-import json
-
 import dagster as dg
 import requests
 from openeo.rest import OpenEoApiError, OpenEoClientException
@@ -15,12 +13,19 @@ from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorag
 from coherence_assets.jobs.ledger_index import TrackedJob, read_all_ledgers, tracked_jobs
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.jobs.starter import start_jobs
-from coherence_assets.jobs.tick import newly_handled, plan_tick
+from coherence_assets.jobs.tick import TickCursor, newly_handled, plan_tick
 from coherence_assets.settings import Settings
 
 BACKEND_UNREACHABLE = (requests.RequestException, OpenEoApiError, OpenEoClientException, RuntimeError)
 JOB_ID_TAG = "openeo/job_id"
 MAX_LOG_LINES = 20
+PARTITION_TAG = "dagster/partition"
+IN_PROGRESS_RUN_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 TICK_SECONDS = Settings.from_env().sensor_interval_seconds
 
 
@@ -69,7 +74,7 @@ def openeo_job_sensor(
     storage: CoherenceStorage,
     coherence: CoherenceParameters,
 ) -> dg.SensorResult | dg.SkipReason:
-    handled = set(json.loads(context.cursor or "[]"))
+    cursor = TickCursor.from_json(context.cursor)
     tracked = tracked_jobs(read_all_ledgers(storage.store))
     if not tracked:
         return dg.SkipReason("no coherence_job ledgers yet: materialise coherence_job first")
@@ -77,11 +82,12 @@ def openeo_job_sensor(
         connection = openeo_backend.connect()
         backend_jobs = list_all_jobs(connection)
     except BACKEND_UNREACHABLE as error:
+        openeo_backend.forget_connection()
         return dg.SkipReason(
             f"openEO backend {openeo_backend.root_url} did not answer ({type(error).__name__}: {error}); "
             "nothing changed, the next tick tries again"
         )
-    plan = plan_tick(tracked, backend_jobs, handled, coherence.max_attempts)
+    plan = plan_tick(tracked, backend_jobs, cursor.handled, coherence.max_attempts)
     # a given-up job's partition still gets a download run, whose asset check names the missing pairs
     run_requests = (
         [job_run_request(download_coherence_rasters.name, "rasters", job) for job in plan.finished]
@@ -102,7 +108,9 @@ def openeo_job_sensor(
         )
         for job in plan.canceled
     ]
-    started = start_jobs(connection, plan.to_start, backend_jobs, openeo_backend.limits())
+    started = start_jobs(
+        connection, plan.to_start, backend_jobs, openeo_backend.limits(), last_start_at=cursor.last_start_at
+    )
     context.log.info(
         f"jobs by status {plan.status_counts}; started {started.started or 'none'}; "
         f"downloads requested for {[job.record.job_id for job in plan.finished] or 'none'}"
@@ -114,7 +122,7 @@ def openeo_job_sensor(
     return dg.SensorResult(
         run_requests=run_requests,
         asset_events=observations,
-        cursor=json.dumps(sorted(handled | newly_handled(plan))),
+        cursor=TickCursor(cursor.handled | newly_handled(plan), started.last_start_at).to_json(),
     )
 
 
@@ -134,13 +142,30 @@ def coherence_cube_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
     if not result.records:
         return dg.SkipReason("no new coherence_rasters materialisations")
     latest_by_burst: dict[str, int] = {}
+    first_by_burst: dict[str, int] = {}
     for record in result.records:
         burst = str(record.partition_key).split("|")[0]
         latest_by_burst[burst] = max(latest_by_burst.get(burst, 0), record.storage_id)
+        first_by_burst.setdefault(burst, record.storage_id)
+    # one writer per cube: a burst whose stack run is still queued or running waits for a later tick
+    stacking = stacking_bursts(context.instance)
+    deferred = sorted(set(latest_by_burst) & stacking)
+    cursor = (
+        min(first_by_burst[burst] for burst in deferred) - 1 if deferred else result.records[-1].storage_id
+    )
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(partition_key=burst, run_key=f"cube-{burst}-{storage_id}")
             for burst, storage_id in sorted(latest_by_burst.items())
+            if burst not in stacking
         ],
-        cursor=str(max(record.storage_id for record in result.records)),
+        cursor=str(cursor),
     )
+
+
+def stacking_bursts(instance: dg.DagsterInstance) -> set[str]:
+    """Bursts with a ``stack_coherence_cube`` run that has not ended."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(job_name=stack_coherence_cube.name, statuses=IN_PROGRESS_RUN_STATUSES)
+    )
+    return {run.tags.get(PARTITION_TAG, "") for run in runs}

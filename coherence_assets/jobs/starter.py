@@ -34,6 +34,7 @@ class StartOutcome:
     started: list[str] = field(default_factory=list)
     rate_limited: bool = False
     free_slots_left: int = 0
+    last_start_at: float | None = None
 
 
 def free_slots(backend_jobs: dict[str, dict[str, Any]], limits: BackendLimits) -> int:
@@ -47,15 +48,21 @@ def start_jobs(
     candidates: Iterable[str],
     backend_jobs: dict[str, dict[str, Any]],
     limits: BackendLimits,
+    last_start_at: float | None = None,
+    clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> StartOutcome:
-    """Start ``candidates`` (created jobs, oldest first) while slots are free, spacing starts as the limits say."""
-    outcome = StartOutcome(free_slots_left=free_slots(backend_jobs, limits))
+    """Start ``candidates`` (created jobs, oldest first) while slots are free, spacing starts as the limits say.
+
+    ``last_start_at`` (epoch seconds) is the previous start known to the caller, e.g. from the
+    sensor's cursor, so that spacing holds across ticks too.
+    """
+    outcome = StartOutcome(free_slots_left=free_slots(backend_jobs, limits), last_start_at=last_start_at)
     for job_id in candidates:
         if outcome.free_slots_left <= 0:
             break
-        if outcome.started:
-            sleep(limits.min_seconds_between_starts)
+        if outcome.last_start_at is not None:
+            sleep(max(0.0, outcome.last_start_at + limits.min_seconds_between_starts - clock()))
         try:
             connection.job(job_id).start()
         except OpenEoApiError as error:
@@ -67,6 +74,7 @@ def start_jobs(
                 break
             raise
         log.info("started job %s", job_id)
+        outcome.last_start_at = clock()
         outcome.started.append(job_id)
         outcome.free_slots_left -= 1
     return outcome

@@ -7,11 +7,30 @@ on, so a tick after a restart repeats nothing (run keys guard the runs a second 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from coherence_assets.jobs.ledger import CANCELED, ERROR, FINISHED
 from coherence_assets.jobs.ledger_index import TrackedJob
+
+
+@dataclass
+class TickCursor:
+    """What the sensor remembers between ticks: jobs already acted on, and when it last started one."""
+
+    handled: set[str] = field(default_factory=set)
+    last_start_at: float | None = None
+
+    def to_json(self) -> str:
+        return json.dumps({"handled": sorted(self.handled), "last_start_at": self.last_start_at})
+
+    @classmethod
+    def from_json(cls, text: str | None) -> TickCursor:
+        if not text:
+            return cls()
+        document = json.loads(text)
+        return cls(set(document["handled"]), document.get("last_start_at"))
 
 
 @dataclass

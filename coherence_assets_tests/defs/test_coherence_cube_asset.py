@@ -4,6 +4,7 @@ import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -122,3 +123,28 @@ def test_several_baselines_stack_on_a_leading_pair_dimension(
         )
     }
     assert stored == {(reference, secondary, (secondary - reference).days) for reference, secondary in pairs}
+
+
+def cube_sensor_tick(chain: Chain, cursor: str | None = None):
+    sensor = chain.defs.resolve_sensor_def("coherence_cube_sensor")
+    context = dg.build_sensor_context(instance=chain.instance, cursor=cursor, definitions=chain.defs)
+    with dg.partition_loading_context(dynamic_partitions_store=chain.instance):
+        return sensor.evaluate_tick(context)
+
+
+def test_the_cube_sensor_waits_while_a_stack_run_of_the_burst_is_unfinished(chain: Chain):
+    """Two stack runs of one burst would append to the same Zarr store at once."""
+    chain.refresh_bursts()
+    download_window(chain, "2023-07-01")
+    unfinished = chain.instance.create_run_for_job(
+        chain.defs.resolve_job_def("stack_coherence_cube"),
+        tags={"dagster/partition": BURST},
+        status=dg.DagsterRunStatus.NOT_STARTED,
+    )
+
+    waiting = cube_sensor_tick(chain)
+    assert waiting.run_requests == []
+
+    chain.instance.report_run_canceled(unfinished)
+    ready = cube_sensor_tick(chain, waiting.cursor)
+    assert [request.partition_key for request in ready.run_requests] == [BURST]

@@ -267,3 +267,13 @@ def test_the_client_secret_never_reaches_run_logs_metadata_or_outputs(chain: Cha
     assert not secret_traces(chain, CLIENT_SECRET)
     control = secret_traces(chain, "sentinel1_sar_coherence")  # the scan does see logs, metadata and files
     assert any(" event " in trace for trace in control) and any(trace.endswith(".db") for trace in control)
+
+
+def test_in_a_backfill_jobs_stay_created_for_the_sensor_to_start(chain: Chain):
+    chain.refresh_bursts()
+    chain.materialize(["insar_pairs"], PARTITION)
+
+    result = chain.run("resubmit_coherence_jobs", PARTITION, tags={"dagster/backfill": "abcdefgh"})
+
+    assert materialization_metadata(result, "coherence_job")["started_jobs"] == 0
+    assert {job["status"] for job in chain.backend_jobs().values()} == {"created"}

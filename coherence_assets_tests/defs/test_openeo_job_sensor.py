@@ -7,6 +7,7 @@ import dagster as dg
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 
 from coherence_assets.jobs.ledger import ERROR
+from coherence_assets.jobs.tick import TickCursor
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.defs.conftest import (
     BURST,
@@ -74,7 +75,7 @@ def test_a_finished_job_gets_one_download_run_keyed_by_its_job_id(chain: Chain):
     data = chain.tick()
 
     assert request_keys(data) == [("download_coherence_rasters", f"rasters-{job_id}", PARTITION)]
-    assert json.loads(data.cursor) == [job_id]
+    assert json.loads(data.cursor)["handled"] == [job_id]
     (download,) = chain.launch(data)
     assert download.success
 
@@ -190,7 +191,7 @@ def test_a_backend_answering_503_makes_the_tick_skip_with_the_reason_and_keep_th
     chain.refresh_bursts()
     chain.submit()
     chain.wait_for_ledger_jobs()
-    cursor = json.dumps(["an-earlier-job"])
+    cursor = json.dumps({"handled": ["an-earlier-job"], "last_start_at": None})
     backend.add_fault(path="^/jobs$", status=503)
 
     data = chain.tick(cursor)
@@ -229,3 +230,19 @@ def test_a_backend_restart_mid_job_loses_nothing_and_duplicates_nothing(
     assert check.passed, check.description
     assert list(chain.backend_jobs()) == [job_id]
     assert len(chain.ledger().jobs) == 1
+
+
+def test_the_cursor_keeps_the_last_start_so_spacing_holds_across_ticks():
+    cursor = TickCursor({"j-2", "j-1"}, 1234.5)
+
+    assert TickCursor.from_json(cursor.to_json()) == cursor
+    assert TickCursor.from_json(None) == TickCursor()
+
+
+def test_the_connection_is_reused_between_ticks_and_dropped_after_a_failure(chain: Chain):
+    backend = chain.openeo_backend
+
+    first = backend.connect()
+    assert backend.connect() is first
+    backend.forget_connection()
+    assert backend.connect() is not first

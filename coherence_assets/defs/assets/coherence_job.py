@@ -43,6 +43,9 @@ def read_ledger(store: DataStore, burst: str, window: str, backend_url: str) -> 
     return ledger
 
 
+BACKFILL_TAG = "dagster/backfill"
+
+
 @dg.asset(
     partitions_def=burst_window_partitions,
     deps=[insar_pairs],
@@ -87,9 +90,10 @@ def coherence_job(
         create_job(connection, dataclasses.replace(request, process=record.process), record)
         store.write_json(path, ledger.to_json())
         backend_jobs[record.job_id] = {"id": record.job_id, "status": "created"}
-    outcome = start_jobs(
-        connection, [record.job_id for record in records], backend_jobs, openeo_backend.limits()
-    )
+    # a backfill's runs would all see the same free slot at once: there, only the sensor starts jobs
+    in_backfill = BACKFILL_TAG in context.run.tags
+    candidates = [] if in_backfill else [record.job_id for record in records]
+    outcome = start_jobs(connection, candidates, backend_jobs, openeo_backend.limits())
     for record in records:
         if record.job_id in outcome.started:
             record.status = "queued"
@@ -99,7 +103,9 @@ def coherence_job(
             f"{burst} {window}: job {job.job_id} failed {job.attempt} times; its pairs are given up"
         )
     context.log.info(
-        f"{burst} {window}: {len(records)} job(s) submitted, {len(outcome.started)} started, "
+        f"{burst} {window}: {len(records)} job(s) submitted, {len(outcome.started)} started"
+        + (" (in a backfill, openeo_job_sensor starts them)" if in_backfill else "")
+        + ", "
         f"{len(plan.covered_pairs)} of {len(pairs)} pairs already covered"
     )
     return dg.MaterializeResult(
