@@ -37,3 +37,17 @@ def window_last_day(start: dt.date) -> dt.date:
 def window_key_of(day: dt.date) -> str:
     """Key of the window that holds ``day``."""
     return dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1).isoformat()
+
+
+def windows_still_growing(day: dt.date, longest_baseline_days: int, publication_delay_days: int) -> list[str]:
+    """Keys of the windows that can still gain pairs on ``day``, oldest first.
+
+    A pair belongs to the window of its reference date, so the last pairs of a window appear
+    only once the secondary, up to one longest baseline into the next window, is published.
+    """
+    current = window_key_of(day)
+    previous_last_day = parse_window_key(current) - dt.timedelta(days=1)
+    reach = (day - previous_last_day).days
+    if reach <= longest_baseline_days + publication_delay_days and previous_last_day >= FIRST_WINDOW:
+        return [window_key_of(previous_last_day), current]
+    return [current]

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from coherence_assets.windows import parse_window_key, window_key_of, window_last_day
+from coherence_assets.windows import parse_window_key, window_key_of, window_last_day, windows_still_growing
 
 
 def test_quarter_bounds():
@@ -22,3 +22,9 @@ def test_quarter_bounds():
 def test_bad_window_keys_say_what_is_expected(key, message):
     with pytest.raises(ValueError, match=message):
         parse_window_key(key)
+
+
+def test_previous_window_grows_until_one_baseline_and_the_publication_delay_have_passed():
+    assert windows_still_growing(dt.date(2023, 10, 15), 12, 3) == ["2023-07-01", "2023-10-01"]
+    assert windows_still_growing(dt.date(2023, 10, 16), 12, 3) == ["2023-10-01"]
+    assert windows_still_growing(dt.date(2014, 10, 2), 12, 3) == ["2014-10-01"]

@@ -18,6 +18,7 @@ def evaluate(chain: Chain, scheduled_execution_time: dt.datetime):
         instance=chain.instance,
         scheduled_execution_time=scheduled_execution_time,
         repository_def=chain.defs.get_repository_def(),
+        resources=chain.defs.resources,
     )
     with dg.partition_loading_context(dynamic_partitions_store=chain.instance):
         return schedule.evaluate_tick(context)
@@ -56,3 +57,17 @@ def test_the_schedule_skips_with_a_reason_when_there_are_no_bursts(chain: Chain)
 
     assert not data.run_requests
     assert "no burst partitions yet" in data.skip_message
+
+
+def test_early_in_a_quarter_the_previous_window_is_refreshed_too_for_its_edge_pairs(chain: Chain):
+    """A pair of late September needs its October secondary: the July window still grows in October."""
+    chain.refresh_bursts()
+
+    early = evaluate(chain, dt.datetime(2023, 10, 10, 6, tzinfo=dt.UTC))
+    later = evaluate(chain, dt.datetime(2023, 10, 20, 6, tzinfo=dt.UTC))
+
+    assert [request.partition_key for request in early.run_requests] == [
+        f"{BURST}|2023-07-01",
+        f"{BURST}|2023-10-01",
+    ]
+    assert [request.partition_key for request in later.run_requests] == [f"{BURST}|2023-10-01"]
