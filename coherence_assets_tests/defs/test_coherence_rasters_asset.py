@@ -180,3 +180,13 @@ def test_pairs_of_a_running_job_wait_without_failing_the_check(
     metadata = materialization_metadata(result, "coherence_rasters")
     assert metadata["files"] == 0
     assert metadata["pairs_waiting_for_jobs"] == len(pairs_of(chain))
+
+
+def test_downloading_before_any_job_was_submitted_says_which_asset_comes_first(chain: Chain):
+    chain.refresh_bursts()
+    chain.materialize(["insar_pairs"], PARTITION)
+
+    result = chain.run("download_coherence_rasters", PARTITION, raise_on_error=False)
+
+    assert not result.success
+    assert "materialise coherence_job for" in failure_text(result)
