@@ -54,10 +54,12 @@ def already_ran(instance: dg.DagsterInstance, run_key: str) -> bool:
 def tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None) -> tuple[str | None, int]:
     """Evaluate the job sensor once and run what it requests; the new cursor and the runs launched."""
     sensor = defs.resolve_sensor_def("openeo_job_sensor")
-    context = dg.build_sensor_context(
-        instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
-    )
-    with dg.partition_loading_context(dynamic_partitions_store=instance):
+    with (
+        dg.build_sensor_context(
+            instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
+        ) as context,
+        dg.partition_loading_context(dynamic_partitions_store=instance),
+    ):
         data = sensor.evaluate_tick(context)
     for event in data.asset_events:
         instance.report_runless_asset_event(event)

@@ -214,10 +214,12 @@ class Chain:
     def tick(self, cursor: str | None = None) -> SensorExecutionData:
         """Evaluate ``openeo_job_sensor`` once, as the daemon does between restarts of nothing."""
         sensor = self.defs.resolve_sensor_def(SENSOR_NAME)
-        context = dg.build_sensor_context(
-            instance=self.instance, cursor=cursor, definitions=self.defs, resources=self.defs.resources
-        )
-        with dg.partition_loading_context(dynamic_partitions_store=self.instance):
+        with (
+            dg.build_sensor_context(
+                instance=self.instance, cursor=cursor, definitions=self.defs, resources=self.defs.resources
+            ) as context,
+            dg.partition_loading_context(dynamic_partitions_store=self.instance),
+        ):
             return sensor.evaluate_tick(context)
 
     def launch(self, data: SensorExecutionData) -> list[dg.ExecuteInProcessResult]:

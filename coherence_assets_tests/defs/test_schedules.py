@@ -14,13 +14,16 @@ NEIGHBOUR = "t015_030344_iw2"
 
 def evaluate(chain: Chain, scheduled_execution_time: dt.datetime):
     schedule = chain.defs.resolve_schedule_def(SCHEDULE)
-    context = dg.build_schedule_context(
-        instance=chain.instance,
-        scheduled_execution_time=scheduled_execution_time,
-        repository_def=chain.defs.get_repository_def(),
-        resources=chain.defs.resources,
-    )
-    with dg.partition_loading_context(dynamic_partitions_store=chain.instance):
+    # entered as a context manager, so the resources it builds are torn down with it
+    with (
+        dg.build_schedule_context(
+            instance=chain.instance,
+            scheduled_execution_time=scheduled_execution_time,
+            repository_def=chain.defs.get_repository_def(),
+            resources=chain.defs.resources,
+        ) as context,
+        dg.partition_loading_context(dynamic_partitions_store=chain.instance),
+    ):
         return schedule.evaluate_tick(context)
 
 
