@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import dagster as dg
-import xarray as xr
 
+from coherence_assets.cube.stacking import open_coherence_cube
 from coherence_assets.jobs.ledger_index import read_all_ledgers
 from coherence_assets.settings import Settings
 
@@ -103,8 +103,8 @@ def print_summary(defs: dg.Definitions, bursts: list[str]) -> None:
         if not store.fs.exists(path):
             print(f"  {burst}: no cube (no pairs or no finished job)")
             continue
-        cube = xr.open_zarr(store.fs.get_mapper(path))
-        means = cube["coherence"].mean(dim=("y", "x")).compute()
+        cube = open_coherence_cube(store.fs, path)
+        means = cube["mean_coherence"].compute()  # stored per pair when stacked: no need to read the rasters
         print(
             f"  {burst}: {store.fs.unstrip_protocol(path)}  ({cube.sizes['time']} pairs, grid {cube.sizes['y']}x{cube.sizes['x']})"
         )

@@ -45,11 +45,15 @@ class DataStore:
     def coherence_cube_path(self, burst: str) -> str:
         return self.path("coherence_cube", f"{burst}.zarr")
 
-    def open_output(self, path: str, produced_by: str, partition: str = ""):
-        """Open another asset's output for reading, or say which asset to materialise first."""
+    def require_output(self, path: str, produced_by: str, partition: str = "") -> None:
+        """Fail, naming the asset to materialise first, when another asset's output is missing."""
         if not self.fs.exists(path):
             target = f" for {partition}" if partition else ""
             raise FileNotFoundError(f"{path} is missing: materialise {produced_by}{target} first")
+
+    def open_output(self, path: str, produced_by: str, partition: str = ""):
+        """Open another asset's output for reading, or say which asset to materialise first."""
+        self.require_output(path, produced_by, partition)
         return self.fs.open(path, "rb")
 
     def write_bytes_atomically(self, path: str, data: bytes) -> None:

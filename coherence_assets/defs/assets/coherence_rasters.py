@@ -61,11 +61,7 @@ def coherence_rasters(
     burst, window = burst_and_window(context)
     store = storage.store
     pairs = read_pairs(store, burst, window)
-    if not store.fs.exists(store.coherence_job_path(burst, window)):
-        raise FileNotFoundError(
-            f"{store.coherence_job_path(burst, window)} is missing: materialise coherence_job for "
-            f"{burst}|{window} first; its jobs are what this asset downloads"
-        )
+    store.require_output(store.coherence_job_path(burst, window), "coherence_job", f"{burst}|{window}")
     ledger = read_ledger(store, burst, window, openeo_backend.root_url)
     connection = openeo_backend.connect()
     statuses = {job_id: job["status"] for job_id, job in list_all_jobs(connection).items()}
