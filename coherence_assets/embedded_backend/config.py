@@ -9,9 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Literal, get_args
 
 from coherence_assets.embedded_backend.synthetic_scene import DEFAULT_SCENE_SHAPE
 from coherence_assets.settings import LOCAL_BACKEND_HOST, LOCAL_BACKEND_PORT, packaged_demo_bursts_file
+
+# "process": each process's own file names (S1_coh_2images_<ref>_<sec>.tif for the APEx process);
+# "openeo_date": openEO_<reference date>Z.tif for every process, as APEx's benchmark of
+# sentinel1_sar_coherence stored them, with STAC items that give the reference date only.
+ResultNaming = Literal["process", "openeo_date"]
 
 
 @dataclass(frozen=True)
@@ -21,7 +27,9 @@ class BackendConfig:
     ``min_seconds_between_starts=0`` disables the 429 answer to job starts that come too fast.
     ``bursts_file=None`` gives every burst a synthetic footprint. ``catalogue_now`` is the instant
     the catalogue treats as now (acquisitions after it are not archived yet); ``None`` follows
-    the wall clock, a fixed value makes answers reproducible.
+    the wall clock, a fixed value makes answers reproducible. ``offers_retired_processes=False``
+    behaves like today's CDSE: ``sar_coherence`` and ``sar_coherence_parallel`` are neither listed
+    nor run. ``result_naming`` chooses how output files are named (see :data:`ResultNaming`).
     """
 
     data_dir: Path
@@ -38,9 +46,15 @@ class BackendConfig:
     allow_fault_injection: bool = True
     bursts_file: Path | None = field(default_factory=lambda: Path(packaged_demo_bursts_file()))
     catalogue_now: datetime | None = None
+    offers_retired_processes: bool = True
+    result_naming: ResultNaming = "process"
 
     def __post_init__(self) -> None:
         # Callers pass strings from the command line and environment; everything downstream wants a Path.
         object.__setattr__(self, "data_dir", Path(self.data_dir))
         if self.bursts_file is not None:
             object.__setattr__(self, "bursts_file", Path(self.bursts_file))
+        if self.result_naming not in get_args(ResultNaming):
+            raise ValueError(
+                f"result_naming {self.result_naming!r} is not one of {', '.join(get_args(ResultNaming))}"
+            )
