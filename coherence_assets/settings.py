@@ -7,6 +7,7 @@ Every other module takes a :class:`Settings` (or the values in it) instead of re
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from importlib import resources
 
@@ -15,6 +16,8 @@ LOCAL_BACKEND_HOST = "127.0.0.1"
 LOCAL_BACKEND_PORT = 8712
 LOCAL_BACKEND_DATA_DIR = ".coherence-backend"
 CDSE_CATALOGUE_URL = "https://catalogue.dataspace.copernicus.eu/odata/v1"
+# CDSE's openEO URL as users write it: with or without a trailing slash or the versioned API path
+CDSE_OPENEO_URL_PATTERN = re.compile(r"https://openeo\.dataspace\.copernicus\.eu(/openeo(/\d+(\.\d+)*)?)?/?")
 DEFAULT_DATA_DIR = "./coherence-data"
 DEMO_BURSTS_FILE_NAME = "s1_bursts_glacierSouthTyrol.geojson"
 DEFAULT_SENSOR_INTERVAL_SECONDS = 30
@@ -23,6 +26,19 @@ DEFAULT_SENSOR_INTERVAL_SECONDS = 30
 def packaged_demo_bursts_file() -> str:
     """Path of the burst map that ships with the package (the South Tyrol glaciers)."""
     return str(resources.files("coherence_assets") / "data" / DEMO_BURSTS_FILE_NAME)
+
+
+def is_cdse_openeo_url(url: str) -> bool:
+    return CDSE_OPENEO_URL_PATTERN.fullmatch(url.strip()) is not None
+
+
+def catalogue_url_required_message(backend_url: str) -> str:
+    """Why no catalogue is known for ``backend_url``, and what to set."""
+    return (
+        f"OPENEO_BACKEND_URL={backend_url} is neither 'local' nor CDSE's openEO URL, so the burst catalogue "
+        "is unknown: set COHERENCE_CATALOGUE_URL to its OData base URL (for CDSE's catalogue: "
+        f"{CDSE_CATALOGUE_URL})"
+    )
 
 
 def local_backend_url(host: str = LOCAL_BACKEND_HOST, port: int = LOCAL_BACKEND_PORT) -> str:
@@ -36,7 +52,7 @@ class Settings:
     data_dir: str
     bursts_file: str
     backend_url: str
-    catalogue_url: str
+    catalogue_url: str  # empty when no catalogue is implied: see catalogue_url_required_message
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
 
     @property
@@ -49,8 +65,10 @@ class Settings:
         backend_url = env.get("OPENEO_BACKEND_URL", "").strip() or LOCAL_BACKEND
         if backend_url == LOCAL_BACKEND:
             default_catalogue = f"{local_backend_url()}/odata/v1"
-        else:
+        elif is_cdse_openeo_url(backend_url):
             default_catalogue = CDSE_CATALOGUE_URL
+        else:
+            default_catalogue = ""  # another backend implies no catalogue: it must be named
         return cls(
             data_dir=env.get("COHERENCE_DATA_DIR", "").strip() or DEFAULT_DATA_DIR,
             bursts_file=env.get("COHERENCE_BURSTS_FILE", "").strip() or packaged_demo_bursts_file(),

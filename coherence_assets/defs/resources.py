@@ -23,6 +23,7 @@ from coherence_assets.settings import (
     LOCAL_BACKEND_HOST,
     LOCAL_BACKEND_PORT,
     Settings,
+    catalogue_url_required_message,
     local_backend_url,
 )
 from coherence_assets.storage import DataStore
@@ -58,6 +59,8 @@ class BurstCatalogue(dg.ConfigurableResource):
     embedded_data_dir: str = LOCAL_BACKEND_DATA_DIR
 
     def client(self) -> BurstCatalogueClient:
+        if not self.url:
+            raise ValueError(catalogue_url_required_message(Settings.from_env().backend_url))
         if self.embedded:
             ensure_embedded_backend(self.embedded_port, self.embedded_data_dir)
         return BurstCatalogueClient(self.url)
