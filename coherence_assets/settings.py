@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 
 LOCAL_BACKEND = "local"
@@ -20,6 +20,7 @@ CDSE_CATALOGUE_URL = "https://catalogue.dataspace.copernicus.eu/odata/v1"
 CDSE_OPENEO_URL_PATTERN = re.compile(r"https://openeo\.dataspace\.copernicus\.eu(/openeo(/\d+(\.\d+)*)?)?/?")
 DEFAULT_DATA_DIR = "./coherence-data"
 DEMO_BURSTS_FILE_NAME = "s1_bursts_glacierSouthTyrol.geojson"
+DEMO_AOI_FILE_NAME = "glacier_aois_southtyrol.geojson"
 DEFAULT_SENSOR_INTERVAL_SECONDS = 30
 
 
@@ -41,19 +42,25 @@ def catalogue_url_required_message(backend_url: str) -> str:
     )
 
 
+def packaged_demo_aoi_file() -> str:
+    """Path of the areas of interest that ship with the package (approximate glacier outlines)."""
+    return str(resources.files("coherence_assets") / "data" / DEMO_AOI_FILE_NAME)
+
+
 def local_backend_url(host: str = LOCAL_BACKEND_HOST, port: int = LOCAL_BACKEND_PORT) -> str:
     return f"http://{host}:{port}"
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Where outputs go, which burst map to read, and which backend and catalogue to talk to."""
+    """Where outputs go, which burst map and areas of interest to read, and which backend and catalogue to talk to."""
 
     data_dir: str
     bursts_file: str
     backend_url: str
     catalogue_url: str  # empty when no catalogue is implied: see catalogue_url_required_message
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
+    aoi_file: str = field(default_factory=packaged_demo_aoi_file)
 
     @property
     def uses_embedded_backend(self) -> bool:
@@ -74,6 +81,7 @@ class Settings:
             bursts_file=env.get("COHERENCE_BURSTS_FILE", "").strip() or packaged_demo_bursts_file(),
             backend_url=backend_url.rstrip("/"),
             catalogue_url=(env.get("COHERENCE_CATALOGUE_URL", "").strip() or default_catalogue).rstrip("/"),
+            aoi_file=env.get("COHERENCE_AOI_FILE", "").strip() or packaged_demo_aoi_file(),
             sensor_interval_seconds=int(
                 env.get("COHERENCE_SENSOR_INTERVAL_SECONDS", "").strip() or DEFAULT_SENSOR_INTERVAL_SECONDS
             ),

@@ -45,6 +45,15 @@ class DataStore:
     def coherence_cube_path(self, burst: str) -> str:
         return self.path("coherence_cube", f"{burst}.zarr")
 
+    def coherence_aoi_series_path(self, burst: str) -> str:
+        return self.path("coherence_aoi_series", f"{burst}.parquet")
+
+    def coherence_aoi_plot_path(self, burst: str) -> str:
+        return self.path("coherence_aoi_series", f"{burst}.png")
+
+    def stac_root(self) -> str:
+        return self.path("stac")
+
     def require_output(self, path: str, produced_by: str, partition: str = "") -> None:
         """Fail, naming the asset to materialise first, when another asset's output is missing."""
         if not self.fs.exists(path):
