@@ -15,6 +15,7 @@ from openeo.rest.auth.oidc import OidcException
 from pydantic import Field
 
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
+from coherence_assets.jobs.connection import LoginRenewingConnection
 from coherence_assets.jobs.processes import DEFAULT_PROCESS, PROCESS_NAMES, CoherenceRequest
 from coherence_assets.jobs.starter import BackendLimits
 from coherence_assets.settings import (
@@ -68,7 +69,7 @@ class BurstCatalogue(dg.ConfigurableResource):
 
 # Authenticated connections by backend and identity, kept for the life of the process: the sensor
 # ticks every few seconds and a fresh login costs four requests (capabilities, provider list,
-# discovery, token) where the tick itself needs one. The client renews expired OIDC tokens itself.
+# discovery, token) where the tick itself needs one. A refused token is renewed by logging in again.
 _connections: dict[tuple[str | None, ...], openeo.Connection] = {}
 _connections_lock = threading.Lock()
 
@@ -133,9 +134,15 @@ class OpenEOBackend(dg.ConfigurableResource):
 
     def _authenticated_connection(self) -> openeo.Connection:
         if self.is_embedded:
-            connection = openeo.connect(ensure_embedded_backend(self.local_port, self.local_data_dir))
-            return connection.authenticate_basic(self.local_username, self.local_password)
-        connection = openeo.connect(self.url)
+            url = ensure_embedded_backend(self.local_port, self.local_data_dir)
+            return LoginRenewingConnection(
+                url,
+                lambda connection: connection.authenticate_basic(self.local_username, self.local_password),
+            )
+        return LoginRenewingConnection(self.url, self._login)
+
+    def _login(self, connection: openeo.Connection) -> openeo.Connection:
+        """Log in without a browser; also called again when the backend refuses the token (see jobs.connection)."""
         if os.environ.get("OPENEO_AUTH_METHOD"):
             try:
                 return connection.authenticate_oidc()
