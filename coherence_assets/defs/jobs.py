@@ -2,6 +2,9 @@
 
 import dagster as dg
 
+# deploy/dagster.yaml caps the runs carrying this tag (parallel downloads) in the run queue.
+STEP_TAG = "coherence/step"
+
 submit_coherence_jobs = dg.define_asset_job(
     "submit_coherence_jobs",
     selection=dg.AssetSelection.assets("insar_pairs", "coherence_job"),
@@ -18,6 +21,7 @@ download_coherence_rasters = dg.define_asset_job(
     "download_coherence_rasters",
     selection=dg.AssetSelection.assets("coherence_rasters"),
     description="Download and validate the rasters of finished jobs (requested by openeo_job_sensor)",
+    tags={STEP_TAG: "download"},
 )
 
 stack_coherence_cube = dg.define_asset_job(
