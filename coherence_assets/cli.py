@@ -37,6 +37,7 @@ def run_backend(arguments: argparse.Namespace) -> int:
             port=arguments.port,
             max_running_jobs=arguments.max_running_jobs,
             min_seconds_between_starts=arguments.min_seconds_between_starts,
+            allow_faults=arguments.allow_faults,
         )
     )
     return 0
@@ -72,6 +73,11 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=5.0,
         help="429 for faster starts, like CDSE (5 s); 0 = off",
+    )
+    backend.add_argument(
+        "--allow-faults",
+        action="store_true",
+        help="open POST /_faults, which lets anyone reaching the port inject errors (for tests only)",
     )
     backend.set_defaults(handler=run_backend)
     return root

@@ -1,11 +1,17 @@
 """``coherence-assets``: the commands of DESIGN.md, run as a user types them."""
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import requests
 
 COMMAND = str(Path(sys.executable).parent / "coherence-assets")
 
@@ -34,8 +40,52 @@ def test_backend_help_lists_host_port_and_data_dir_with_their_defaults(tmp_path:
     completed = run_cli("backend", "--help", cwd=tmp_path)
 
     assert completed.returncode == 0, completed.stderr
-    for option in ("--host", "--port", "--data-dir", "--max-running-jobs", "--min-seconds-between-starts"):
+    for option in (
+        "--host",
+        "--port",
+        "--data-dir",
+        "--max-running-jobs",
+        "--min-seconds-between-starts",
+        "--allow-faults",
+    ):
         assert option in completed.stdout
+
+
+@contextmanager
+def foreground_backend(data_dir: Path, *options: str) -> Iterator[str]:
+    """``coherence-assets backend`` on a free port as a user starts it; its URL, stopped by SIGTERM at exit."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [COMMAND, "backend", "--port", str(port), "--data-dir", str(data_dir), *options],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                requests.get(f"{url}/.well-known/openeo", timeout=2).raise_for_status()
+                break
+            except requests.RequestException:
+                assert process.poll() is None and time.monotonic() < deadline, "backend did not come up"
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def test_backend_accepts_fault_rules_only_when_started_with_allow_faults(tmp_path: Path):
+    rule = {"path": "^/jobs$", "status": 503, "times": 1}
+    with foreground_backend(tmp_path / "plain") as url:
+        refused = requests.post(f"{url}/_faults", json=rule, timeout=5)
+        assert (refused.status_code, refused.json()["code"]) == (404, "NotFound")
+    with foreground_backend(tmp_path / "faulty", "--allow-faults") as url:
+        assert requests.post(f"{url}/_faults", json=rule, timeout=5).status_code == 201
+        assert requests.get(f"{url}/jobs", timeout=5).status_code == 503
 
 
 @pytest.mark.parametrize(

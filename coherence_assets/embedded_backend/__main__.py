@@ -34,6 +34,12 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         help="429 for job starts closer than this (default 5; 0 disables)",
     )
+    parser.add_argument(
+        "--allow-faults",
+        action="store_true",
+        default=None,
+        help="open POST /_faults for fault injection (tests only)",
+    )
     arguments = vars(parser.parse_args(argv))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     data_dir = arguments.pop("data_dir")

@@ -31,7 +31,7 @@ def create_app(config: BackendConfig) -> Flask:
     app = Flask(__name__)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep "@odata.context" and "id" first
     app.extensions[STATE_EXTENSION] = state
-    if config.allow_fault_injection:
+    if config.allow_faults:  # otherwise /_faults answers like any unknown path: 404
         _install_fault_injection(app, state)
     app.register_blueprint(create_catalogue_blueprint(state), url_prefix=CATALOGUE_PREFIX)
     app.register_blueprint(create_openeo_blueprint(state))

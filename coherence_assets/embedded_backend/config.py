@@ -30,6 +30,8 @@ class BackendConfig:
     the wall clock, a fixed value makes answers reproducible. ``offers_retired_processes=False``
     behaves like today's CDSE: ``sar_coherence`` and ``sar_coherence_parallel`` are neither listed
     nor run. ``result_naming`` chooses how output files are named (see :data:`ResultNaming`).
+    ``allow_faults`` opens ``POST /_faults``, which lets anyone who reaches the port break the
+    backend: only tests and benchmarks set it.
     """
 
     data_dir: Path
@@ -43,7 +45,7 @@ class BackendConfig:
     min_seconds_between_starts: float = 5.0
     scene_shape: tuple[int, int] = DEFAULT_SCENE_SHAPE
     job_seconds_per_pair: float = 0.0
-    allow_fault_injection: bool = True
+    allow_faults: bool = False
     bursts_file: Path | None = field(default_factory=lambda: Path(packaged_demo_bursts_file()))
     catalogue_now: datetime | None = None
     offers_retired_processes: bool = True

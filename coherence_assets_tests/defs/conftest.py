@@ -111,7 +111,12 @@ class RestartableBackend:
 
     def __init__(self, data_dir: Path, **overrides: Any) -> None:
         self.data_dir = data_dir
-        self.overrides = {"min_seconds_between_starts": 0, "scene_shape": SMALL_SCENE, **overrides}
+        self.overrides = {
+            "min_seconds_between_starts": 0,
+            "scene_shape": SMALL_SCENE,
+            "allow_faults": True,
+            **overrides,
+        }
         self.port = 0
         self._stack: ExitStack | None = None
         self.live: LiveBackend | None = None

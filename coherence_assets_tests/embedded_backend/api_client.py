@@ -28,12 +28,13 @@ APEX_ARGUMENTS: dict[str, Any] = {
 
 
 def fast_config(data_dir: Path, **overrides: Any) -> BackendConfig:
-    """Small scenes, no start rate limit, a free port: what most tests want."""
+    """Small scenes, no start rate limit, a free port, faults allowed: what most tests want."""
     settings: dict[str, Any] = {
         "data_dir": data_dir,
         "port": 0,
         "scene_shape": FAST_SCENE,
         "min_seconds_between_starts": 0.0,
+        "allow_faults": True,
     }
     return BackendConfig(**(settings | overrides))
 

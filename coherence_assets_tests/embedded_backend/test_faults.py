@@ -18,7 +18,9 @@ BURSTS_QUERY = "/odata/v1/Bursts?$filter=BurstId eq 30343"
 
 @pytest.fixture(scope="module")
 def backend_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with running_backend(BackendConfig(data_dir=tmp_path_factory.mktemp("backend"), port=0)) as url:
+    with running_backend(
+        BackendConfig(data_dir=tmp_path_factory.mktemp("backend"), port=0, allow_faults=True)
+    ) as url:
         yield url
 
 
@@ -103,10 +105,13 @@ def test_invalid_rules_are_refused_with_400(url: str, rule: object) -> None:
     assert response.json()["message"]
 
 
-def test_fault_injection_can_be_switched_off(tmp_path: Path) -> None:
-    with running_backend(BackendConfig(data_dir=tmp_path, port=0, allow_fault_injection=False)) as url:
-        assert requests.post(f"{url}/_faults", json={"status": 500}, timeout=5).status_code in {404, 405}
-        assert requests.get(url + BURSTS_QUERY, timeout=5).status_code == 200
+def test_faults_are_an_unknown_path_unless_the_backend_allows_them(tmp_path: Path) -> None:
+    with running_backend(BackendConfig(data_dir=tmp_path, port=0)) as url:
+        for method in ("POST", "DELETE"):
+            refused = requests.request(method, f"{url}/_faults", json={"status": 500}, timeout=5)
+            assert refused.status_code == 404
+            assert refused.json()["code"] == "NotFound"
+            assert requests.get(url + BURSTS_QUERY, timeout=5).status_code == 200
 
 
 def test_job_errors_and_truncations_are_used_up_one_at_a_time() -> None:
