@@ -167,7 +167,7 @@ class JobRunner:
 
     def _execute(self, job: JobRecord, active: _ActiveJob) -> None:
         started, cpu_started = time.monotonic(), time.thread_time()
-        request = parse_job_process(job.process)
+        request = parse_job_process(job.process, self._config.offers_retired_processes)
         burst_key = BurstKey(
             relative_orbit_of_burst_id(request.burst_id), request.burst_id, request.sub_swath
         )
@@ -194,7 +194,7 @@ class JobRunner:
         for index, pair in enumerate(pairs, start=1):
             if active.interrupt.is_set():
                 break
-            file_name = output_file_name(request, pair)
+            file_name = output_file_name(request, pair, self._config.result_naming)
             if file_name in items:
                 self._store.add_log(
                     job.id,
@@ -215,7 +215,9 @@ class JobRunner:
             size = write_coherence_geotiff(
                 output_dir / file_name, coherence, grid, band_name=f"coh_{request.polarization}"
             )
-            items[file_name] = ResultItem.describe(request, pair, file_name, grid, footprint, size)
+            items[file_name] = ResultItem.describe(
+                request, pair, file_name, grid, footprint, size, self._config.result_naming
+            )
             pixels += coherence.size
             self._store.set_progress(job.id, 100.0 * index / len(pairs))
             self._store.add_log(job.id, "info", f"Pair {index}/{len(pairs)} done: {file_name}.")

@@ -297,7 +297,9 @@ class OpenEOApi:
         return jsonify({"input": {}, "output": {"GTiff": gtiff}})
 
     def processes(self) -> Response:
-        return jsonify({"processes": predefined_processes(), "links": []})
+        return jsonify(
+            {"processes": predefined_processes(self._config.offers_retired_processes), "links": []}
+        )
 
     # --- authentication -----------------------------------------------------------------------------
 
@@ -413,10 +415,9 @@ class OpenEOApi:
             pass
         raise ApiError(400, "InvalidPagination", f"Unknown page token {page!r}; follow the 'next' link.")
 
-    @staticmethod
-    def _checked_process(process: Any) -> dict[str, Any]:
+    def _checked_process(self, process: Any) -> dict[str, Any]:
         try:
-            parse_job_process(process)
+            parse_job_process(process, self._config.offers_retired_processes)
         except InvalidProcessError as error:
             raise ApiError(400, error.code, error.message) from error
         return process

@@ -73,11 +73,6 @@ class CoherenceRequest:
     temporal_baseline: int | None = None
     insar_pairs: tuple[tuple[date, date], ...] | None = None
 
-    @property
-    def names_outputs_by_pair(self) -> bool:
-        """The APEx process names files by both acquisitions; the older ones by the reference date."""
-        return self.process_id == APEX_PROCESS_ID
-
 
 @dataclass(frozen=True)
 class PlannedPair:
@@ -371,9 +366,15 @@ _PREDEFINED_PROCESSES: list[dict[str, Any]] = [
 ]
 
 
-def predefined_processes() -> list[dict[str, Any]]:
-    """What ``GET /processes`` lists (the APEx process is not among them, as on CDSE)."""
-    return _PREDEFINED_PROCESSES
+RETIRED_PROCESS_IDS = frozenset({PAIRS_PROCESS_ID, EXTENT_PROCESS_ID})
+
+
+def predefined_processes(offers_retired: bool = True) -> list[dict[str, Any]]:
+    """What ``GET /processes`` lists (the APEx process is not among them, as on CDSE).
+
+    Without ``offers_retired`` the backend is today's CDSE, which removed the two older processes.
+    """
+    return [p for p in _PREDEFINED_PROCESSES if offers_retired or p["id"] not in RETIRED_PROCESS_IDS]
 
 
 def is_apex_namespace(namespace: Any) -> bool:
@@ -383,8 +384,11 @@ def is_apex_namespace(namespace: Any) -> bool:
 # --- process graph ----------------------------------------------------------------------------------
 
 
-def parse_job_process(process: Any) -> CoherenceRequest:
-    """Check the ``process`` of a job request and return what the job will compute."""
+def parse_job_process(process: Any, offers_retired: bool = True) -> CoherenceRequest:
+    """Check the ``process`` of a job request and return what the job will compute.
+
+    Without ``offers_retired``, the processes CDSE removed are unknown, as they are there.
+    """
     if not isinstance(process, dict) or not isinstance(process.get("process_graph"), dict):
         raise InvalidProcessError(
             "ProcessGraphMissing", "Invalid process specified. It doesn't contain a process graph."
@@ -393,7 +397,7 @@ def parse_job_process(process: Any) -> CoherenceRequest:
     for node_id, node in graph.items():
         if not isinstance(node, dict) or not isinstance(node.get("process_id"), str):
             raise InvalidProcessError("ProcessGraphInvalid", f"Node '{node_id}' has no process_id.")
-        _check_known_process(node)
+        _check_known_process(node, offers_retired)
     result_ids = [node_id for node_id, node in graph.items() if node.get("result") is True]
     if len(result_ids) != 1:
         raise InvalidProcessError(
@@ -420,11 +424,13 @@ def parse_job_process(process: Any) -> CoherenceRequest:
     return _request_from_node(coherence_node)
 
 
-def _check_known_process(node: dict[str, Any]) -> None:
+def _check_known_process(node: dict[str, Any], offers_retired: bool) -> None:
     process_id, namespace = node["process_id"], node.get("namespace")
     if process_id == APEX_PROCESS_ID and is_apex_namespace(namespace):
         return
-    if namespace in (None, "backend") and process_id in {p["id"] for p in _PREDEFINED_PROCESSES}:
+    if namespace in (None, "backend") and process_id in {
+        p["id"] for p in predefined_processes(offers_retired)
+    }:
         return
     raise InvalidProcessError(
         "ProcessUnsupported",

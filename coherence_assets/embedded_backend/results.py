@@ -24,7 +24,8 @@ import shapely
 from rasterio.warp import transform_bounds
 from shapely.geometry import mapping
 
-from coherence_assets.embedded_backend.processes import CoherenceRequest, PlannedPair
+from coherence_assets.embedded_backend.config import ResultNaming
+from coherence_assets.embedded_backend.processes import APEX_PROCESS_ID, CoherenceRequest, PlannedPair
 from coherence_assets.embedded_backend.synthetic_scene import SceneGrid
 
 GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
@@ -36,9 +37,15 @@ STAC_EXTENSIONS = [
 SIGNED_URL_SECONDS = 24 * 3600
 
 
-def output_file_name(request: CoherenceRequest, pair: PlannedPair) -> str:
-    """``S1_coh_2images_<ref>_<sec>.tif`` for the APEx process, ``openEO_<ref date>Z.tif`` for the older ones."""
-    if request.names_outputs_by_pair:
+def names_outputs_by_pair(request: CoherenceRequest, naming: ResultNaming) -> bool:
+    """The APEx process names files by both acquisitions; the older ones, and every process under
+    the ``openeo_date`` naming of APEx's benchmark, by the reference date."""
+    return naming == "process" and request.process_id == APEX_PROCESS_ID
+
+
+def output_file_name(request: CoherenceRequest, pair: PlannedPair, naming: ResultNaming = "process") -> str:
+    """``S1_coh_2images_<ref>_<sec>.tif`` when named by pair, else ``openEO_<ref date>Z.tif``."""
+    if names_outputs_by_pair(request, naming):
         return f"S1_coh_2images_{pair.reference_start:%Y%m%dT%H%M%S}_{pair.secondary_start:%Y%m%dT%H%M%S}.tif"
     return f"openEO_{pair.reference_start:%Y-%m-%d}Z.tif"
 
@@ -91,14 +98,15 @@ class ResultItem:
         grid: SceneGrid,
         footprint_lonlat: shapely.Polygon,
         file_size: int,
+        naming: ResultNaming = "process",
     ) -> ResultItem:
         left, top = grid.transform @ (0, 0)
         right, bottom = grid.transform @ (grid.width, grid.height)
         proj_bbox = (min(left, right), min(top, bottom), max(left, right), max(top, bottom))
-        if request.names_outputs_by_pair:
+        if names_outputs_by_pair(request, naming):
             reference, secondary = _rfc3339(pair.reference_start), _rfc3339(pair.secondary_start)
         else:
-            # The older processes' items carried the reference date only, at midnight.
+            # Files named by the reference date come with items that carry it alone, at midnight.
             reference, secondary = f"{pair.reference_start:%Y-%m-%d}T00:00:00Z", None
         return cls(
             file_name=file_name,

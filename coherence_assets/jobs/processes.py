@@ -1,9 +1,12 @@
-"""The openEO processes that compute coherence, and how each is called.
+"""The openEO processes that compute coherence, what each accepts, and how each is called.
 
 CDSE removed ``sar_coherence_parallel`` (2026-03-31) and ``sar_coherence`` (2026-05-04); the
 current one is the APEx user-defined process ``sentinel1_sar_coherence``. It returns a STAC
 resource itself, so its job is created straight from the process; the older two need
 ``save_result(format="GTiff")``.
+
+What each process accepts is checked here, before anything is submitted, so that a run fails
+with one line naming the allowed values instead of a backend error after the ledger was written.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 
 import openeo
 
-from coherence_assets.bursts.burst_ids import BurstKey
+from coherence_assets.bursts.burst_ids import IW_SUBSWATHS, SUBSWATHS, BurstKey
 
 APEX_NAMESPACE = (
     "https://raw.githubusercontent.com/ESA-APEx/apex_algorithms/refs/heads/main/algorithm_catalog/"
@@ -23,10 +26,37 @@ APEX_NAMESPACE = (
 SENTINEL1_SAR_COHERENCE = "sentinel1_sar_coherence"
 SAR_COHERENCE = "sar_coherence"
 SAR_COHERENCE_PARALLEL = "sar_coherence_parallel"
-PROCESS_NAMES = (SENTINEL1_SAR_COHERENCE, SAR_COHERENCE, SAR_COHERENCE_PARALLEL)
 DEFAULT_PROCESS = SENTINEL1_SAR_COHERENCE
 
 Pair = tuple[dt.date, dt.date]
+
+
+@dataclass(frozen=True)
+class ProcessRules:
+    """The values a process accepts, and when CDSE removed it (``None``: still offered)."""
+
+    polarisations: tuple[str, ...]
+    subswaths: tuple[str, ...]
+    removed_from_cdse: dt.date | None = None
+
+
+PROCESS_RULES: dict[str, ProcessRules] = {
+    # The UDP's own parameter schema (ESA-APEx/apex_algorithms, algorithm_catalog/eurac/
+    # sentinel1_sar_coherence/openeo_udp/sentinel1_sar_coherence.json): polarization enum VV, VH;
+    # sub_swath enum IW1, IW2, IW3.
+    SENTINEL1_SAR_COHERENCE: ProcessRules(("VV", "VH"), IW_SUBSWATHS),
+    # The older processes took any Sentinel-1 polarisation and sub-swath (their CWL types them as
+    # plain strings, cloudinsar/s1-workflows cwl/sar_coherence_parallel.cwl).
+    SAR_COHERENCE: ProcessRules(("VV", "VH", "HH", "HV"), SUBSWATHS, removed_from_cdse=dt.date(2026, 5, 4)),
+    SAR_COHERENCE_PARALLEL: ProcessRules(
+        ("VV", "VH", "HH", "HV"), SUBSWATHS, removed_from_cdse=dt.date(2026, 3, 31)
+    ),
+}
+PROCESS_NAMES = tuple(PROCESS_RULES)
+
+
+class ProcessNotOfferedError(RuntimeError):
+    """The backend does not list the chosen process: submitting would only fail there."""
 
 
 def format_pair(pair: Pair) -> str:
@@ -44,13 +74,44 @@ class CoherenceRequest:
     coherence_window_az: int = 5
 
     def __post_init__(self) -> None:
-        if self.process not in PROCESS_NAMES:
+        if self.process not in PROCESS_RULES:
             raise ValueError(f"process {self.process!r} is unknown; choose one of {', '.join(PROCESS_NAMES)}")
-        if self.polarisation not in ("VV", "VH", "HH", "HV"):
-            raise ValueError(f"polarisation {self.polarisation!r} is not one of VV, VH, HH, HV")
+        allowed = PROCESS_RULES[self.process].polarisations
+        if self.polarisation not in allowed:
+            raise ValueError(
+                f"polarisation {self.polarisation!r} is not accepted by {self.process}; "
+                f"it accepts {', '.join(allowed)}"
+            )
         for name in ("coherence_window_rg", "coherence_window_az"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive number of pixels, got {getattr(self, name)}")
+
+    def check_burst(self, burst: BurstKey) -> None:
+        """Refuse a burst whose sub-swath the process does not accept (EW bursts for the APEx process)."""
+        allowed = PROCESS_RULES[self.process].subswaths
+        if burst.subswath not in allowed:
+            raise ValueError(
+                f"burst {burst}: sub-swath {burst.subswath} is not accepted by {self.process}; it accepts "
+                f"{', '.join(allowed)}. Remove the burst from the burst file or choose another process"
+            )
+
+
+def check_process_offered(connection: openeo.Connection, process: str) -> None:
+    """Refuse a process that the backend's ``GET /processes`` does not list.
+
+    The APEx process is a user-defined process resolved from its namespace URL, which backends do
+    not list, so it is not looked up. The client caches the listing per connection.
+    """
+    if process == SENTINEL1_SAR_COHERENCE:
+        return
+    offered = {listed["id"] for listed in connection.list_processes()}
+    if process not in offered:
+        removed = PROCESS_RULES[process].removed_from_cdse
+        raise ProcessNotOfferedError(
+            f"process {process} is not offered by {connection.root_url}"
+            + (f"; CDSE removed it on {removed.isoformat()}" if removed else "")
+            + f"; use {SENTINEL1_SAR_COHERENCE}"
+        )
 
 
 def temporal_extent(pairs: list[Pair]) -> list[str]:
@@ -65,6 +126,7 @@ def process_arguments(
     request: CoherenceRequest, burst: BurstKey, pairs: list[Pair], baseline_days: int
 ) -> dict[str, Any]:
     """The arguments that ``request.process`` takes for these pairs of one burst and baseline."""
+    request.check_burst(burst)
     common = {
         "burst_id": burst.burst_id,
         "sub_swath": burst.subswath,

@@ -95,6 +95,13 @@ def test_explicit_pairs_take_the_first_record_of_each_date_and_name_outputs_by_r
         plan_pairs(missing, FakeArchive())
 
 
+def test_the_openeo_date_naming_names_apex_outputs_by_reference_date_as_apexs_benchmark_stored_them() -> None:
+    request = _request(temporal_extent=(date(2023, 7, 1), date(2023, 7, 27)), temporal_baseline=12)
+    first = plan_pairs(request, FakeArchive())[0]
+    assert output_file_name(request, first, "openeo_date") == "openEO_2023-07-03Z.tif"
+    assert output_file_name(request, first, "process").startswith("S1_coh_2images_20230703T")
+
+
 # --- running ----------------------------------------------------------------------------------------
 
 

@@ -324,3 +324,13 @@ def test_unknown_paths_and_methods_answer_json_errors_in_the_paths_format(api: A
     assert_openeo_error(api.session.put(f"{api.url}/jobs"), 405, "MethodNotAllowed")
     catalogue = requests.get(f"{api.url}/odata/v1/NoSuchEntity", timeout=10)
     assert catalogue.status_code == 404 and "detail" in catalogue.json()
+
+
+def test_a_backend_like_todays_cdse_neither_lists_nor_runs_the_retired_processes(tmp_path: Path) -> None:
+    with api_client(tmp_path, offers_retired_processes=False) as api:
+        ids = {process["id"] for process in api.get("/processes").json()["processes"]}
+        assert "sar_coherence" not in ids and "sar_coherence_parallel" not in ids
+        refused = api.post("/jobs", json={"process": saved_process("sar_coherence", APEX_ARGUMENTS)})
+        body = assert_openeo_error(refused, 400, "ProcessUnsupported")
+        assert "sar_coherence" in body["message"]
+        assert api.create_job(apex_process())  # the current process still runs

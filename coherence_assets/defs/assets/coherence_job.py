@@ -15,7 +15,7 @@ from coherence_assets.defs.partitions import burst_and_window, burst_window_part
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
 from coherence_assets.jobs.ledger import NOT_CREATED, Ledger
 from coherence_assets.jobs.listing import list_all_jobs
-from coherence_assets.jobs.processes import Pair
+from coherence_assets.jobs.processes import Pair, check_process_offered
 from coherence_assets.jobs.starter import start_jobs
 from coherence_assets.jobs.submission import create_job, enter_job, plan_submissions, refresh_statuses
 from coherence_assets.storage import DataStore
@@ -73,6 +73,7 @@ def coherence_job(
     refresh_statuses(ledger, backend_jobs)
     plan = plan_submissions(ledger, pairs, coherence.max_attempts)
     request = coherence.request()
+    check_process_offered(connection, request.process)  # before anything is entered in the ledger
     burst_key = BurstKey.parse(burst)
     # Entered by a run that died before its create reached the backend (the listing has no job of that
     # title, or refresh_statuses would have adopted it): its pairs count as covered, so create it now.
