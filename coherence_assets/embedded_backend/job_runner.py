@@ -118,15 +118,24 @@ class JobRunner:
                 active.interrupt.set()
 
     def delete(self, job_id: str) -> None:
-        """Cancel the job if needed and remove it with its logs and files."""
+        """Cancel the job if needed and remove it with its logs and files.
+
+        A running job's files are removed by its worker once it has stopped writing them: removing
+        them under its feet would fail the write it is in the middle of.
+        """
         with self._lock:
             active = self._active.get(job_id)
             if active is not None:
                 active.deleted = True
                 active.interrupt.set()
             self._store.delete_job(job_id)
-        shutil.rmtree(self.result_dir(job_id), ignore_errors=True)
-        logger.info("job %s: deleted", job_id)
+        if active is None:
+            shutil.rmtree(self.result_dir(job_id), ignore_errors=True)
+        logger.info(
+            "job %s: deleted%s",
+            job_id,
+            " (its worker stops after the pair it is computing)" if active else "",
+        )
 
     # --- dispatching --------------------------------------------------------------------------------
 
@@ -156,8 +165,11 @@ class JobRunner:
         except (InvalidProcessError, PairPlanningError, JobFailedError) as error:
             self._fail(job.id, str(error))
         except Exception as error:
-            logger.exception("job %s: unexpected failure", job.id)
-            self._fail(job.id, f"Internal error while processing the job: {error!r}")
+            if active.deleted:  # nobody can read the job any more: a failure after deletion is no news
+                logger.info("job %s: its worker stopped after the job was deleted (%r)", job.id, error)
+            else:
+                logger.exception("job %s: unexpected failure", job.id)
+                self._fail(job.id, f"Internal error while processing the job: {error!r}")
         finally:
             with self._lock:
                 self._active.pop(job.id, None)

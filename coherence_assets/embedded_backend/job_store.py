@@ -293,9 +293,14 @@ class JobStore:
     # --- results ------------------------------------------------------------------------------------
 
     def replace_result_items(self, job_id: str, items: Iterable[tuple[str, dict[str, Any]]]) -> None:
-        """Store the job's result items (id, metadata), discarding those of an earlier run."""
+        """Store the job's result items (id, metadata), discarding those of an earlier run.
+
+        Ignored once the job is deleted, like :meth:`add_log`: no orphan items outlive their job.
+        """
         with self._transaction() as db:
             db.execute("DELETE FROM result_items WHERE job_id = ?", (job_id,))
+            if db.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+                return
             db.executemany(
                 "INSERT OR REPLACE INTO result_items (job_id, item_id, item) VALUES (?, ?, ?)",
                 [(job_id, item_id, json.dumps(item)) for item_id, item in items],

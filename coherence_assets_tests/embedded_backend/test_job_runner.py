@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -183,3 +184,24 @@ def test_a_restarted_backend_lists_every_job_and_reruns_the_interrupted_ones(tmp
         messages = [entry["message"] for entry in api.get(f"/jobs/{interrupted}/logs").json()["logs"]]
         assert RESTART_MESSAGE in messages
         assert len(api.get(f"/jobs/{interrupted}/results").json()["assets"]) == 3
+
+
+def test_deleting_running_jobs_logs_no_traceback_and_leaves_no_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Deleted at several moments of their run (mid-write included); each worker stops quietly."""
+    caplog.set_level(logging.INFO)
+    with api_client(tmp_path, scene_shape=(256, 512), max_running_jobs=5) as api:
+        job_ids = [_start(api) for _ in range(5)]
+        for delay, job_id in zip((0.0, 0.02, 0.05, 0.1, 0.2), job_ids, strict=True):
+            api.wait_for(job_id, ("running",))
+            time.sleep(delay)
+            assert api.session.delete(f"{api.url}/jobs/{job_id}").status_code == 204
+        deadline = time.monotonic() + 30
+        while any(job_id in str(path) for path in tmp_path.rglob("*") for job_id in job_ids):
+            assert time.monotonic() < deadline, "a deleted job's files are still there"
+            time.sleep(0.1)
+        assert all(api.get(f"/jobs/{job_id}").status_code == 404 for job_id in job_ids)
+        assert api.get("/jobs").json()["jobs"] == []
+    noisy = [record for record in caplog.records if record.exc_info or record.levelno >= logging.WARNING]
+    assert noisy == [], [record.getMessage() for record in noisy]
