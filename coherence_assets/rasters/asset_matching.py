@@ -5,15 +5,18 @@ A coherence job returns one GeoTIFF per pair, but the asset names differ between
 ``S1_coh_2images_<reference>_<secondary>.tif`` and its STAC items carry both dates, while the
 older processes named them ``openEO_<reference date>Z.tif``. Matching uses the STAC dates
 first and the dates in the name second, and reports what did not match instead of guessing.
+The process does not dedupe burst records (one acquisition in two parent products), so one pair
+can come as two rasters of the same acquisitions: one is kept, the other reported.
 """
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -25,6 +28,8 @@ _OPENEO_DATE_NAME = re.compile(r"^openEO_(\d{4}-\d{2}-\d{2})Z?\.tiff?$")
 _RASTER_FILE_NAME = re.compile(r"^(\d{8})_(\d{8})\.tif$")
 _GEOTIFF_SUFFIXES = (".tif", ".tiff")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,11 +55,12 @@ class ResultAssetRef:
 
 @dataclass(frozen=True)
 class MatchResult:
-    """Assets matched to pairs, plus what matched nothing, so callers can report both."""
+    """Assets matched to pairs, plus what matched nothing and the duplicates left out, so callers can report them."""
 
     matched: dict[Pair, ResultAssetRef]
     unmatched_assets: list[ResultAssetRef]
     pairs_without_asset: list[Pair]
+    duplicate_assets: dict[Pair, list[ResultAssetRef]] = field(default_factory=dict)
 
 
 def asset_refs_from_stac(document: Mapping[str, Any]) -> list[ResultAssetRef]:
@@ -83,11 +89,14 @@ def asset_refs_from_stac(document: Mapping[str, Any]) -> list[ResultAssetRef]:
 def match_assets_to_pairs(assets: Iterable[ResultAssetRef], pairs: Iterable[Pair]) -> MatchResult:
     """Match GeoTIFF assets to ``(reference_date, secondary_date)`` pairs.
 
+    When several assets hold one pair, the one whose name sorts first is kept (so every run keeps
+    the same one) and the others are logged and returned in ``duplicate_assets``.
+
     Raises
     ------
     ValueError
-        If an asset names only a reference date that several pairs share, or two different
-        assets claim the same pair: either would silently store the wrong raster.
+        If an asset names only a reference date that several pairs share: it would silently
+        store the wrong raster.
     """
     wanted = list(dict.fromkeys(pairs))
     wanted_set = set(wanted)
@@ -96,6 +105,7 @@ def match_assets_to_pairs(assets: Iterable[ResultAssetRef], pairs: Iterable[Pair
         pairs_by_reference[pair[0]].append(pair)
     matched: dict[Pair, ResultAssetRef] = {}
     unmatched: list[ResultAssetRef] = []
+    duplicates: dict[Pair, list[ResultAssetRef]] = defaultdict(list)
     for asset in assets:
         if not asset.is_geotiff:
             continue
@@ -103,14 +113,25 @@ def match_assets_to_pairs(assets: Iterable[ResultAssetRef], pairs: Iterable[Pair
         if pair is None:
             unmatched.append(asset)
             continue
-        if pair in matched and matched[pair].href != asset.href:
-            raise ValueError(
-                f"assets {matched[pair].name!r} and {asset.name!r} both hold pair "
-                f"{_format_pair(pair)}; expected one raster per pair"
+        kept = matched.get(pair)
+        if kept is not None and kept.href != asset.href:
+            kept, dropped = sorted((kept, asset), key=lambda ref: (ref.name, ref.href))
+            duplicates[pair].append(dropped)
+            log.warning(
+                "assets %r and %r both hold pair %s (duplicate burst records in the catalogue); keeping %r",
+                kept.name,
+                dropped.name,
+                _format_pair(pair),
+                kept.name,
             )
-        matched[pair] = asset
+        matched[pair] = kept or asset
     missing = [pair for pair in wanted if pair not in matched]
-    return MatchResult(matched=matched, unmatched_assets=unmatched, pairs_without_asset=missing)
+    return MatchResult(
+        matched=matched,
+        unmatched_assets=unmatched,
+        pairs_without_asset=missing,
+        duplicate_assets=dict(duplicates),
+    )
 
 
 def asset_pair_dates(asset: ResultAssetRef) -> tuple[date | None, date | None]:
