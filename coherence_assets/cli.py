@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from coherence_assets.preflight import SetupError
 from coherence_assets.settings import LOCAL_BACKEND_DATA_DIR, LOCAL_BACKEND_HOST, LOCAL_BACKEND_PORT
 from coherence_assets.windows import parse_window_key, window_key_of
 
@@ -87,7 +88,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("coherence_assets").setLevel(logging.INFO)
     arguments = parser().parse_args(argv)
-    return arguments.handler(arguments)
+    try:
+        return arguments.handler(arguments)
+    except SetupError as error:
+        print(f"coherence-assets {arguments.command}: {error}", file=sys.stderr, flush=True)
+        return 1
+    except KeyboardInterrupt:
+        print(f"coherence-assets {arguments.command}: interrupted", file=sys.stderr, flush=True)
+        return 130
 
 
 if __name__ == "__main__":

@@ -14,11 +14,14 @@ from pathlib import Path
 import dagster as dg
 
 from coherence_assets.cube.stacking import open_coherence_cube
+from coherence_assets.defs.assets.burst_catalogue import burst_file_version, recorded_burst_file_version
 from coherence_assets.jobs.ledger_index import read_all_ledgers
+from coherence_assets.preflight import SetupError, check_before_first_run
 from coherence_assets.settings import Settings
 
 RUN_KEY_TAG = "dagster/run_key"
-QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+# The demo prints one line per run; a failure's trace stays in the run's event log (the UI shows it).
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 TICK_SECONDS = 3.0
 TERMINAL = frozenset({"finished", "error", "canceled"})
 
@@ -42,9 +45,21 @@ def run_job(
         run_config=QUIET_RUN_CONFIG,
         raise_on_error=False,
     )
-    outcome = "ok" if result.success else "FAILED"
+    outcome = "ok" if result.success else f"FAILED: {failure_cause(result)}"
     print(f"  run {job_name} {partition_key or ''}: {outcome} (run id {result.run_id})", flush=True)
     return result
+
+
+def failure_cause(result: dg.ExecuteInProcessResult) -> str:
+    """The first failed step's own exception in one line, without Dagster's wrapping error."""
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        if error is None:
+            continue
+        while error.cause is not None:
+            error = error.cause
+        return " ".join(error.message.split())
+    return "the run failed before any step (see its log in the Dagster UI)"
 
 
 def already_ran(instance: dg.DagsterInstance, run_key: str) -> bool:
@@ -115,6 +130,24 @@ def print_summary(defs: dg.Definitions, bursts: list[str]) -> None:
             print(f"    {reference}   {secondary}   {float(means.values[index]):.3f}")
 
 
+def refresh_burst_catalogue(defs: dg.Definitions, instance: dg.DagsterInstance, settings: Settings) -> None:
+    """Materialise ``burst_catalogue`` unless the instance holds it for this very burst file."""
+    store = defs.resources["storage"].store
+    if (
+        recorded_burst_file_version(instance) == burst_file_version(settings.bursts_file)
+        and instance.get_dynamic_partitions("burst")
+        and store.fs.exists(store.burst_catalogue_path())
+    ):
+        print(f"  unchanged since its last materialisation: {settings.bursts_file}", flush=True)
+        return
+    catalogue_run = run_job(defs, instance, "refresh_burst_catalogue", None)
+    if not catalogue_run.success:
+        raise SetupError(
+            f"the burst catalogue could not be built: {failure_cause(catalogue_run)} "
+            f"(run {catalogue_run.run_id}; its full log is in the Dagster UI)"
+        )
+
+
 def run_demo_chain(window: str, timeout_seconds: float) -> int:
     from coherence_assets.definitions import defs
 
@@ -123,9 +156,9 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
     print(
         f"Dagster instance: {os.environ['DAGSTER_HOME']}\nOutputs: {settings.data_dir}\nBackend: {settings.backend_url}"
     )
+    check_before_first_run(settings, defs.resources["openeo_backend"].connect)
     print("1. burst catalogue", flush=True)
-    if not run_job(defs, instance, "refresh_burst_catalogue", None).success:
-        return 1
+    refresh_burst_catalogue(defs, instance, settings)
     bursts = sorted(instance.get_dynamic_partitions("burst"))
     print(f"2. pairs and jobs for {len(bursts)} bursts in window {window}", flush=True)
     for burst in bursts:

@@ -1,5 +1,6 @@
 """``coherence-assets``: the commands of DESIGN.md, run as a user types them."""
 
+import json
 import os
 import signal
 import socket
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from coherence_assets_tests.conftest import LiveBackend
 
 COMMAND = str(Path(sys.executable).parent / "coherence-assets")
 
@@ -112,3 +115,72 @@ def test_demo_refuses_a_bad_window_before_starting_anything(tmp_path: Path, wind
     assert f"argument --window: window {window!r} {reason}" in completed.stderr
     assert "Traceback" not in completed.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def closed_port() -> int:
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def assert_one_line_error(completed: subprocess.CompletedProcess, *expected: str) -> str:
+    """Exit status 1, no traceback, and the last line of stderr holds every expected phrase; that line."""
+    assert completed.returncode == 1, completed.stdout + completed.stderr
+    assert "Traceback" not in completed.stdout + completed.stderr
+    lines = completed.stderr.strip().splitlines()
+    assert lines, f"no error line; stdout:\n{completed.stdout}"
+    for phrase in expected:
+        assert phrase in lines[-1], lines[-1]
+    return lines[-1]
+
+
+def test_demo_stops_in_seconds_with_one_line_for_a_closed_backend_url(tmp_path: Path):
+    url = f"http://127.0.0.1:{closed_port()}"
+    env = {"DAGSTER_HOME": str(tmp_path / "home"), "COHERENCE_DATA_DIR": str(tmp_path / "data")}
+
+    started = time.monotonic()
+    completed = run_cli("demo", cwd=tmp_path, env={**env, "OPENEO_BACKEND_URL": url})
+
+    assert time.monotonic() - started < 60
+    assert_one_line_error(completed, url, "does not answer", "OPENEO_BACKEND_URL")
+    assert len(completed.stderr.strip().splitlines()) == 1
+
+
+def test_demo_asks_for_the_catalogue_of_a_backend_other_than_cdse(tmp_path: Path, backend: LiveBackend):
+    env = {"DAGSTER_HOME": str(tmp_path / "home"), "OPENEO_BACKEND_URL": backend.url}
+
+    completed = run_cli("demo", cwd=tmp_path, env=env)
+
+    assert_one_line_error(completed, backend.url, "set COHERENCE_CATALOGUE_URL")
+
+
+def test_demo_prints_the_burst_file_validation_message_once_as_its_last_line(tmp_path: Path):
+    bursts_file = tmp_path / "bursts.geojson"
+    bursts_file.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"burst_id": 30343},
+                        "geometry": {"type": "Point", "coordinates": [11.0, 46.0]},
+                    }
+                ],
+            }
+        )
+    )
+    env = {
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "COHERENCE_DATA_DIR": str(tmp_path / "data"),
+        "COHERENCE_BURSTS_FILE": str(bursts_file),
+        "OPENEO_BACKEND_URL": f"http://127.0.0.1:{closed_port()}",  # the burst file is checked first
+    }
+
+    started = time.monotonic()
+    completed = run_cli("demo", cwd=tmp_path, env=env)
+
+    assert time.monotonic() - started < 60
+    line = assert_one_line_error(completed, str(bursts_file), "subswath_name, relative_orbit_number")
+    assert (completed.stdout + completed.stderr).count("lacks the column") == 1, line

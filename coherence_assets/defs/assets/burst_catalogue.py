@@ -1,13 +1,17 @@
 """``burst_catalogue``: the validated burst map, and the ``burst`` partitions it implies."""
 
+import hashlib
 import io
 
 import dagster as dg
+import fsspec
 
 from coherence_assets.bursts.burst_map import load_burst_catalogue, orbit_warnings
 from coherence_assets.defs.partitions import BURST_DIMENSION, burst_partitions
 from coherence_assets.defs.resources import CoherenceStorage
 from coherence_assets.settings import Settings
+
+DATA_VERSION_TAG = "dagster/data_version"  # where Dagster records a materialisation's data version
 
 
 class BurstCatalogueConfig(dg.Config):
@@ -31,6 +35,19 @@ def sync_burst_partitions(instance: dg.DagsterInstance, keys: list[str]) -> tupl
     return added, removable
 
 
+def burst_file_version(bursts_file: str) -> str:
+    """The burst file's content digest: an unchanged file keeps its data version, so re-materialising
+    the catalogue marks nothing downstream unsynced."""
+    with fsspec.open(bursts_file, "rb") as stream:
+        return hashlib.sha256(stream.read()).hexdigest()[:16]
+
+
+def recorded_burst_file_version(instance: dg.DagsterInstance) -> str | None:
+    """The data version of the latest ``burst_catalogue`` materialisation, if any."""
+    record = instance.get_latest_data_version_record(dg.AssetKey("burst_catalogue"))
+    return None if record is None else (record.event_log_entry.tags or {}).get(DATA_VERSION_TAG)
+
+
 @dg.asset(
     description="Validated Sentinel-1 bursts (one row per burst key) read from COHERENCE_BURSTS_FILE",
     group_name="catalogue",
@@ -50,6 +67,7 @@ def burst_catalogue(
         f"removed (never materialised): {removed or 'none'}"
     )
     return dg.MaterializeResult(
+        data_version=dg.DataVersion(burst_file_version(config.bursts_file)),
         metadata={
             "bursts": len(catalogue),
             "burst_keys": ", ".join(catalogue["burst"]),
@@ -58,5 +76,5 @@ def burst_catalogue(
             "source": config.bursts_file,
             "path": dg.MetadataValue.path(store.burst_catalogue_path()),
             "preview": dg.MetadataValue.md(catalogue.drop(columns="geometry").to_markdown(index=False)),
-        }
+        },
     )

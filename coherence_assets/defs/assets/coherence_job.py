@@ -14,6 +14,7 @@ from coherence_assets.defs.assets.insar_pairs import insar_pairs
 from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
 from coherence_assets.jobs.ledger import NOT_CREATED, Ledger
+from coherence_assets.jobs.ledger_table import ledger_markdown
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.jobs.processes import Pair, check_process_offered
 from coherence_assets.jobs.starter import start_jobs
@@ -122,5 +123,6 @@ def coherence_job(
             "parameters": dg.MetadataValue.json([record.arguments for record in records]),
             "backend_url": openeo_backend.root_url,
             "path": dg.MetadataValue.path(path),
+            "ledger": dg.MetadataValue.md(ledger_markdown(ledger)),
         }
     )
