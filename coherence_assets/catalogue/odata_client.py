@@ -1,7 +1,7 @@
 """Client of CDSE's OData ``Bursts`` catalogue: which acquisitions a burst has in a date range.
 
 It follows ``@odata.nextLink`` to the end (CDSE pages at most 1000 records), and retries
-429, 5xx and time-outs with backoff through :func:`retrying_session`.
+429, 5xx, time-outs and answers that are not JSON with backoff (:mod:`coherence_assets.http_session`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import requests
 
-from coherence_assets.http_session import retrying_session
+from coherence_assets.http_session import MalformedAnswerError, get_json, retrying_session
 
 PAGE_SIZE = 1000  # CDSE's maximum $top
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -80,7 +80,12 @@ class BurstCatalogueClient:
         """One page of records; every failure becomes a :class:`CatalogueError` naming the URL."""
         shown_url = requests.Request("GET", url, params=params).prepare().url
         try:
-            response = self.session.get(url, params=params, timeout=self.timeout_seconds)
+            response, page = get_json(self.session, url, params=params, timeout=self.timeout_seconds)
+        except MalformedAnswerError as error:
+            raise CatalogueError(
+                f"catalogue {shown_url} kept sending malformed answers (not JSON) after retries: {error}; "
+                "try again later or check COHERENCE_CATALOGUE_URL"
+            ) from error
         except requests.exceptions.RetryError as error:
             raise CatalogueError(
                 f"catalogue {shown_url} kept failing after retries ({error}); it may be overloaded: "
@@ -95,12 +100,6 @@ class BurstCatalogueClient:
             raise CatalogueError(
                 f"catalogue {shown_url} answered HTTP {response.status_code}: {response.text[:500]}"
             )
-        try:
-            page = response.json()
-        except ValueError as error:
-            raise CatalogueError(
-                f"catalogue {shown_url} sent a malformed answer (not JSON): {response.text[:200]!r}"
-            ) from error
         if not isinstance(page, dict) or not isinstance(page.get("value"), list):
             raise CatalogueError(f"catalogue {shown_url} sent JSON without a 'value' list of records")
         return page

@@ -14,7 +14,7 @@ from flask import Flask, Response, jsonify, request
 
 from coherence_assets.embedded_backend.catalogue_api import create_catalogue_blueprint, odata_error
 from coherence_assets.embedded_backend.config import BackendConfig
-from coherence_assets.embedded_backend.faults import FaultRule
+from coherence_assets.embedded_backend.faults import DEFAULT_MALFORMED_ANSWER, FaultRule
 from coherence_assets.embedded_backend.openeo_api import ApiError, create_openeo_blueprint
 from coherence_assets.embedded_backend.state import BackendState
 
@@ -85,6 +85,10 @@ def _install_fault_injection(app: Flask, state: BackendState) -> None:
             return None
         if rule.delay_seconds:
             time.sleep(rule.delay_seconds)
+        if rule.kind == "empty_answer":
+            return jsonify({"@odata.context": "$metadata#Bursts", "value": []})
+        if rule.kind == "malformed_answer":
+            return Response(rule.message or DEFAULT_MALFORMED_ANSWER, status=200, mimetype="text/html")
         if rule.status is None:
             return None
         message = rule.message or f"Injected fault: {HTTPStatus(rule.status).phrase}"

@@ -1,7 +1,8 @@
 """Faults that tests switch on to see the project survive what CDSE does under load.
 
-A rule is either an HTTP fault (an error status, a slow answer, or both), a number of jobs
-that end in error, or asset downloads cut short. Rules with ``times`` are used up one match at
+A rule is either an HTTP fault (an error status, a slow answer, or both), a catalogue answer
+that is empty or not JSON although its status is 200, a number of jobs that end in error, or
+asset downloads cut short. Rules with ``times`` are used up one match at
 a time; the first matching rule wins.
 """
 
@@ -16,8 +17,12 @@ from typing import Any, Literal, get_args
 
 logger = logging.getLogger(__name__)
 
-FaultKind = Literal["http", "job_error", "truncate_download"]
+FaultKind = Literal["http", "empty_answer", "malformed_answer", "job_error", "truncate_download"]
+# The kinds that answer a request in place of the backend (the others act on jobs and downloads).
+ANSWER_KINDS: tuple[FaultKind, ...] = ("http", "empty_answer", "malformed_answer")
 DEFAULT_JOB_ERROR = "Injected fault: the job failed on the backend"
+# What a proxy in front of a catalogue sends when the catalogue behind it is down.
+DEFAULT_MALFORMED_ANSWER = "<html><body><h1>502 Bad Gateway</h1></body></html>"
 _HTTP_STATUSES = {status.value for status in HTTPStatus}
 
 
@@ -28,6 +33,10 @@ class FaultRule:
     - ``http``: requests whose path matches ``path`` (a regular expression, searched) and whose
       method is ``method`` (any when ``None``) wait ``delay_seconds``, then get ``status`` (if
       set) with ``message``; a 429 carries ``Retry-After: retry_after`` (1 s unless given).
+    - ``empty_answer``: matching requests get HTTP 200 with an OData page of no records
+      (``"value": []``), as a catalogue whose index lags or was rebuilt answers.
+    - ``malformed_answer``: matching requests get HTTP 200 with an HTML body (``message``, or a
+      proxy's 502 page), not JSON.
     - ``job_error``: the next jobs to run end in error with ``message``.
     - ``truncate_download``: downloads whose path matches ``path`` stop after
       ``truncate_after_bytes`` bytes although ``Content-Length`` promised the whole file.
@@ -118,25 +127,25 @@ class FaultInjector:
         logger.info("fault rules cleared (%d removed)", count)
 
     def http_fault_for(self, method: str, path: str) -> FaultRule | None:
-        """The HTTP fault to apply to this request, using up one of its ``times``."""
-        return self._take("http", path, method)
+        """The fault that answers this request in the backend's place, using up one of its ``times``."""
+        return self._take(ANSWER_KINDS, path, method)
 
     def take_job_error(self) -> str | None:
         """The error message the job about to run must end with, or ``None`` to run normally."""
-        rule = self._take("job_error", "")
+        rule = self._take(("job_error",), "")
         if rule is None:
             return None
         return rule.message or DEFAULT_JOB_ERROR
 
     def truncation_for(self, path: str) -> int | None:
         """After how many bytes the download at ``path`` must be cut, or ``None`` to send it whole."""
-        rule = self._take("truncate_download", path)
+        rule = self._take(("truncate_download",), path)
         return None if rule is None else rule.truncate_after_bytes
 
-    def _take(self, kind: FaultKind, path: str, method: str | None = None) -> FaultRule | None:
+    def _take(self, kinds: tuple[FaultKind, ...], path: str, method: str | None = None) -> FaultRule | None:
         with self._lock:
             for rule in self._rules:
-                if rule.matches(kind, path, method):
+                if rule.kind in kinds and rule.matches(rule.kind, path, method):
                     if rule.times is not None:
                         rule.times -= 1
                         if rule.times == 0:
@@ -144,5 +153,5 @@ class FaultInjector:
                     break
             else:
                 return None
-        logger.info("fault fired: %s %s %s (uses left: %s)", kind, method or "", path, rule.times)
+        logger.info("fault fired: %s %s %s (uses left: %s)", rule.kind, method or "", path, rule.times)
         return rule

@@ -1,8 +1,6 @@
 """The catalogue client against the embedded OData server over real HTTP."""
 
 import datetime as dt
-import http.server
-import threading
 
 import pytest
 
@@ -69,33 +67,25 @@ def test_timeout_is_retried_then_reported(backend):
         fast_client(backend.catalogue_url, attempts=1).search(30343, "IW2", 15, "VV", START, END)
 
 
-class ProxyPageHandler(http.server.BaseHTTPRequestHandler):
-    """Answers 200 with an HTML page, as a misconfigured proxy or a wrong URL does."""
+def test_answers_that_are_not_json_are_retried_like_5xx_then_succeed(backend, caplog):
+    expected = fast_client(backend.catalogue_url).search(30343, "IW2", 15, "VV", START, END)
+    backend.add_fault(kind="malformed_answer", path="/odata/v1/Bursts", times=2)
 
-    def do_GET(self):
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.end_headers()
-        self.wfile.write(b"<html>login</html>")
+    records = fast_client(backend.catalogue_url, attempts=2).search(30343, "IW2", 15, "VV", START, END)
 
-    def log_message(self, *args):
-        pass
+    assert records == expected and records
+    retried = [record for record in caplog.records if "not JSON; retrying" in record.getMessage()]
+    assert len(retried) == 2
 
 
-@pytest.fixture
-def html_server():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ProxyPageHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/odata/v1"
-    server.shutdown()
-
-
-def test_malformed_json_names_the_url(html_server):
+def test_answers_that_stay_malformed_name_the_url_after_retries(backend):
+    backend.add_fault(kind="malformed_answer", path="/odata/v1/Bursts")
     with pytest.raises(
-        CatalogueError, match=r"catalogue http://127\.0\.0\.1:\d+/odata/v1/Bursts\?.* malformed answer"
+        CatalogueError,
+        match=r"catalogue http://127\.0\.0\.1:\d+/odata/v1/Bursts\?.* kept sending malformed answers "
+        r"\(not JSON\) after retries: .* answered 3 time\(s\)",
     ):
-        fast_client(html_server).search(30343, "IW2", 15, "VV", START, END)
+        fast_client(backend.catalogue_url, attempts=2).search(30343, "IW2", 15, "VV", START, END)
 
 
 def test_json_without_records_is_refused(backend):

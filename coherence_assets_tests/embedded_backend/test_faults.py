@@ -80,6 +80,23 @@ def test_deleting_faults_restores_normal_answers(url: str) -> None:
     assert requests.get(url + BURSTS_QUERY, timeout=5).status_code == 200
 
 
+def test_an_empty_answer_is_a_200_odata_page_without_records(url: str) -> None:
+    assert requests.get(url + BURSTS_QUERY, timeout=5).json()["value"], "the query must have records"
+    add_fault(url, kind="empty_answer", path="^/odata/v1/Bursts", times=1)
+    emptied = requests.get(url + BURSTS_QUERY, timeout=5)
+    assert (emptied.status_code, emptied.json()) == (200, {"@odata.context": "$metadata#Bursts", "value": []})
+    assert requests.get(url + BURSTS_QUERY, timeout=5).json()["value"]
+
+
+def test_a_malformed_answer_is_a_200_html_page(url: str) -> None:
+    add_fault(url, kind="malformed_answer", path="^/odata/v1/Bursts", times=1)
+    malformed = requests.get(url + BURSTS_QUERY, timeout=5)
+    assert (malformed.status_code, malformed.headers["Content-Type"].split(";")[0]) == (200, "text/html")
+    with pytest.raises(ValueError):
+        malformed.json()
+    assert requests.get(url + BURSTS_QUERY, timeout=5).json()["value"]
+
+
 def test_a_truncated_download_rule_is_accepted_as_sent(url: str) -> None:
     rule = add_fault(
         url, kind="truncate_download", path="/jobs/.*/results/", truncate_after_bytes=1024, times=2
