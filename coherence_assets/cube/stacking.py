@@ -2,33 +2,47 @@
 
 The cube (DESIGN.md "Assets") holds ``coherence`` as float32 on ``(time, y, x)``, or on
 ``(pair, y, x)`` when several temporal baselines make reference dates ambiguous, with NaN
-where there is no data. It is built lazily with dask, one pair and one 512 x 512 tile per
-chunk, so memory stays bounded whatever the number of pairs.
+where there is no data. One store holds it in two chunk layouts, because no single layout
+serves both reads users make:
+
+- the root group, chunked ``(1, 512, 512)``: one date's image reads a few chunks;
+- the group ``timeseries``, the same dataset chunked ``(32, 128, 128)``: one pixel's series
+  reads one chunk per 32 pairs instead of one per pair.
+
+Pairs are stored sorted by reference (then secondary) date in both, so ``time`` increases in
+the store and ``xr.open_zarr`` needs no sorting.
 
 Growing the cube:
 
-- Pairs already in the store are never read or rewritten: new pairs are appended with
-  ``to_zarr(append_dim=...)``, so re-stacking the same rasters writes nothing.
-- When a new raster reaches beyond the cube's extent, the union grid grows. That is the one
-  case in which the cube is rewritten: old and new pairs go to a sibling store on the union
-  grid (old pixels padded with NaN), which then replaces the cube.
-- An append is committed by writing ``complete_pair_count`` in the group attributes after
-  the data. A store whose arrays are longer than that count was interrupted mid-append and is
+- Pairs already in the store are skipped, so re-stacking the same rasters writes nothing.
+- New pairs that all come after the last stored one are appended: the image layout gets new
+  chunks only; the time-series layout rewrites the last, partly filled time chunk of each
+  tile (at most 31 old pairs) and adds new ones.
+- Anything else rewrites the whole cube into a sibling store that then replaces it: a window
+  that lands before stored pairs (a backfill), a raster reaching beyond the cube's extent (the
+  union grid grows; old pixels padded with NaN), or a store of an older layout. That costs
+  reading and writing every stored pair once.
+- A write is committed by writing ``complete_pair_count`` in the group attributes after the
+  data. A store whose arrays are longer than that count was interrupted mid-append and is
   truncated back before anything else; one without the attribute never finished its first
   write and is removed, to be rebuilt from the rasters.
-- Pairs are stored in the order they were appended (sorted within each append); a backfill of
-  older windows therefore lands after newer ones. :func:`open_coherence_cube` sorts by time.
+
+Each raster is opened once per stacking and decoded once: it is read in bands of rows, and
+the same blocks are validated (structure, coherence range) and written to both layouts.
+Memory is bounded by 32 pairs x one band of rows, whatever the number of pairs.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import posixpath
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import dask.array as da
 import fsspec
@@ -38,17 +52,19 @@ import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 import zarr
 from affine import Affine
-from dask.base import tokenize
 from fsspec.implementations.local import LocalFileSystem
+from rasterio.errors import RasterioError
 from rasterio.windows import Window
+from zarr.codecs import BloscCodec
 
 from coherence_assets.cube.grid_alignment import RasterGrid, pixel_offset, union_grid
 from coherence_assets.rasters.asset_matching import parse_raster_file_name
 from coherence_assets.rasters.validation import (
-    RasterSummary,
+    InvalidRasterError,
+    ValueStatistics,
+    check_structure,
     masked_block,
     open_coherence_raster,
-    validate_coherence_raster,
 )
 
 log = logging.getLogger(__name__)
@@ -56,12 +72,21 @@ log = logging.getLogger(__name__)
 VARIABLE = "coherence"
 TIME_DIM = "time"
 PAIR_DIM = "pair"
+SERIES_GROUP = "timeseries"
 DEFAULT_SPATIAL_CHUNK = 512
+# (pairs, pixels): a pixel's series over 32 pairs is one 2 MB chunk, and an in-order append
+# rewrites at most 31 pairs of it.
+DEFAULT_SERIES_CHUNKS = (32, 128)
+# LZ4 with byte shuffle: coherence compresses about as well as with zstd, and encodes and
+# decodes several times faster, which both reads and stacking feel.
+COMPRESSORS = (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)
 COMPLETE_PAIR_COUNT_ATTR = "complete_pair_count"
 REWRITE_SUFFIX = ".rewrite"
 # Leading-dim coordinates are tiny; large chunks keep them to a few objects in the store.
 _COORDINATE_CHUNK = 1024
+_EPOCH = np.datetime64("1970-01-01", "D")
 _DATE_ENCODING = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int64"}
+_LEADING_COORDINATES = (TIME_DIM, "secondary_time", "temporal_baseline", "mean_coherence")
 _COHERENCE_ATTRS = {
     "long_name": "interferometric coherence",
     "units": "1",
@@ -75,6 +100,7 @@ _GLOBAL_ATTRS = {
 }
 
 Pair = tuple[date, date]
+Chunks = tuple[int, int, int]
 
 
 class PairRaster(NamedTuple):
@@ -120,9 +146,17 @@ def find_pair_rasters(fs: fsspec.AbstractFileSystem, rasters_root: str) -> list[
     return [PairRaster(path, *parse_raster_file_name(path)) for path in paths]
 
 
-def open_coherence_cube(fs: fsspec.AbstractFileSystem, cube_path: str) -> xr.Dataset:
-    """The stored cube, lazily, sorted by reference then secondary date (appends may not be)."""
-    return _open_dataset(_zarr_store(fs, cube_path)).sortby([TIME_DIM, "secondary_time"])
+def open_coherence_cube(
+    fs: fsspec.AbstractFileSystem, cube_path: str, layout: Literal["image", "timeseries"] = "image"
+) -> xr.Dataset:
+    """The stored cube, lazily, in the chunk layout that suits the read.
+
+    ``"image"`` (the store's root, what plain ``xr.open_zarr`` gives) for maps of a few dates,
+    ``"timeseries"`` for the series of a few pixels or areas. Both hold the same values.
+    """
+    if layout not in ("image", "timeseries"):
+        raise ValueError(f"layout must be 'image' or 'timeseries', got {layout!r}")
+    return _open_dataset(_zarr_store(fs, cube_path), group=SERIES_GROUP if layout == "timeseries" else None)
 
 
 def stack_coherence_cube(
@@ -132,6 +166,7 @@ def stack_coherence_cube(
     *,
     pair_dim: bool = False,
     spatial_chunk: int = DEFAULT_SPATIAL_CHUNK,
+    series_chunks: tuple[int, int] = DEFAULT_SERIES_CHUNKS,
 ) -> CubeSummary:
     """Add the pairs of ``rasters`` that the cube at ``cube_path`` does not hold yet.
 
@@ -144,20 +179,24 @@ def stack_coherence_cube(
         Stack along ``pair`` instead of ``time``; needed when several temporal baselines
         give one reference date several pairs.
     spatial_chunk
-        Zarr and dask chunk size in x and y; each chunk holds one pair.
+        Chunk size in x and y of the image layout (one pair per chunk), for new stores.
+    series_chunks
+        ``(pairs, pixels)`` chunk size of the time-series layout, for new stores.
 
     Raises
     ------
     InvalidRasterError
-        If a new raster is not a valid coherence GeoTIFF.
+        If a new raster is not a valid coherence GeoTIFF; nothing of the stacking is kept.
     GridMisalignmentError
         If a new raster does not lie pixel on pixel with the cube or the other rasters.
     ValueError
         If two rasters hold the same pair, a reference date repeats without ``pair_dim``, or
         the cube was built with the other leading dimension.
     """
-    if spatial_chunk < 1:
-        raise ValueError(f"spatial_chunk must be a positive number of pixels, got {spatial_chunk}")
+    if spatial_chunk < 1 or min(series_chunks) < 1:
+        raise ValueError(
+            f"chunk sizes must be positive, got spatial_chunk={spatial_chunk}, series_chunks={series_chunks}"
+        )
     leading = PAIR_DIM if pair_dim else TIME_DIM
     unique = _unique_rasters(rasters)
     store = _zarr_store(fs, cube_path)
@@ -170,10 +209,12 @@ def stack_coherence_cube(
         _check_unique_reference_dates([*stored, *(raster.pair for raster in new)], cube_path)
     if existing is None and not new:
         raise ValueError(f"no coherence rasters to stack into {cube_path}; expected at least one")
-    if not new:
+    outdated = existing is not None and _outdated_layout(fs, cube_path, existing)
+    if not new and not outdated:
         log.info("cube %s already holds all %d pairs", cube_path, len(stored))
         return _summarise(existing, cube_path, added=0, rewritten=False)
-    rewritten = _store_new_pairs(fs, cube_path, store, existing, new, leading, spatial_chunk)
+    layout = _Layout(leading, spatial_chunk, series_chunks)
+    rewritten = _store_new_pairs(fs, cube_path, existing, new, layout, outdated)
     log.info(
         "stacked %d new pairs into %s (%s)", len(new), cube_path, "rewritten" if rewritten else "appended"
     )
@@ -182,116 +223,270 @@ def stack_coherence_cube(
     )
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """Leading dimension and chunk sizes asked for; an existing store keeps its own chunks."""
+
+    leading: str
+    spatial_chunk: int
+    series_chunks: tuple[int, int]
+
+    def image_chunks(self, grid: RasterGrid) -> Chunks:
+        return 1, min(self.spatial_chunk, grid.height), min(self.spatial_chunk, grid.width)
+
+    def series_chunks_for(self, grid: RasterGrid) -> Chunks:
+        pairs, pixels = self.series_chunks
+        return pairs, min(pixels, grid.height), min(pixels, grid.width)
+
+
 def _store_new_pairs(
     fs: fsspec.AbstractFileSystem,
     cube_path: str,
-    store: zarr.abc.store.Store | str,
     existing: xr.Dataset | None,
     new: Sequence[PairRaster],
-    leading: str,
-    spatial_chunk: int,
+    layout: _Layout,
+    outdated: bool,
 ) -> bool:
-    """Validate, align and write ``new``; True if the cube had to be rewritten on a grown grid."""
-    summaries = [validate_coherence_raster(fs, raster.path) for raster in new]
-    grids = [_grid_of_raster(summary) for summary in summaries]
+    """Validate, align and write ``new``; True if the whole cube had to be rewritten."""
+    grids = [_grid_of_raster(fs, raster.path) for raster in new]
     if existing is None:
         target = union_grid(grids, source=cube_path)
-        chunks = _chunks_for(target, spatial_chunk)
-        _write_new_store(_dataset_of_rasters(fs, new, summaries, grids, target, leading, chunks), store)
+        layers = [_RasterLayer(fs, raster, grid, target) for raster, grid in zip(new, grids, strict=True)]
+        _build_store(fs, cube_path, target, layers, layout)
         return False
     cube_grid = _grid_of_cube(existing, cube_path)
     target = union_grid([cube_grid, *grids], source=cube_path)
-    if cube_grid.same_grid_as(target):
-        # Appended chunks must match the stored chunking, whatever spatial_chunk says now.
-        chunks = existing[VARIABLE].encoding["chunks"]
-        addition = _dataset_of_rasters(fs, new, summaries, grids, target, leading, chunks)
-        _append(addition, store, leading, committed=existing.sizes[leading])
+    new_layers = [_RasterLayer(fs, raster, grid, target) for raster, grid in zip(new, grids, strict=True)]
+    stored = _stored_pairs(existing)
+    in_order = not stored or not new or new[0].pair > max(stored)
+    if cube_grid.same_grid_as(target) and in_order and not outdated:
+        _append(fs, cube_path, existing, new_layers)
         return False
-    chunks = _chunks_for(target, spatial_chunk)
-    addition = _dataset_of_rasters(fs, new, summaries, grids, target, leading, chunks)
-    _rewrite_on_grid(fs, cube_path, existing, cube_grid, addition, target, chunks)
+    reason = (
+        f"its grid grows from {cube_grid.shape} to {target.shape} pixels"
+        if not cube_grid.same_grid_as(target)
+        else "it has an older layout"
+        if outdated
+        else f"new pairs from {new[0].reference_date} come before its last stored pair"
+    )
+    log.info(
+        "rewriting cube %s with %d pairs: %s", cube_path, existing.sizes[layout.leading] + len(new), reason
+    )
+    root = zarr.open_group(_zarr_store(fs, cube_path), mode="r", use_consolidated=False)
+    old_layers = _stored_layers(root, existing, cube_grid, target)
+    layers = sorted([*old_layers, *new_layers], key=lambda layer: layer.pair)
+    rewrite_path = cube_path + REWRITE_SUFFIX
+    if fs.exists(rewrite_path):
+        fs.rm(rewrite_path, recursive=True)
+    _build_store(fs, rewrite_path, target, layers, layout)
+    fs.rm(cube_path, recursive=True)
+    fs.mv(rewrite_path, cube_path, recursive=True)
     return True
 
 
-def _chunks_for(grid: RasterGrid, spatial_chunk: int) -> tuple[int, int, int]:
-    """One pair per chunk and square tiles, no larger than the grid itself."""
-    return 1, min(spatial_chunk, grid.height), min(spatial_chunk, grid.width)
+class _RasterLayer:
+    """One new raster, read band by band onto the target grid (NaN where it has no pixel).
 
-
-class _RasterOnGrid:
-    """Band 1 of a raster seen through a larger aligned grid: NaN wherever the raster is not.
-
-    ``dask.array.from_array`` slices it chunk by chunk, so each task reads only the window
-    of the file that its chunk overlaps.
+    The blocks it reads are the ones written, and they feed the range check and the mean:
+    the raster is decoded exactly once.
     """
 
     def __init__(
-        self,
-        fs: fsspec.AbstractFileSystem,
-        path: str,
-        offset: tuple[int, int],
-        raster: RasterGrid,
-        grid: RasterGrid,
+        self, fs: fsspec.AbstractFileSystem, raster: PairRaster, grid: RasterGrid, target: RasterGrid
     ) -> None:
-        self.fs, self.path, self.offset, self.raster_shape = fs, path, offset, raster.shape
-        self.shape = (1, *grid.shape)
-        self.dtype = np.dtype(np.float32)
-        self.ndim = 3
+        self.fs, self.raster, self.grid = fs, raster, grid
+        self.offset = pixel_offset(grid, within=target)
+        self.width = target.width
+        self.statistics = ValueStatistics(raster.path, grid.height * grid.width)
+        self._source = None
 
-    def __getitem__(self, key: tuple[slice, slice, slice]) -> np.ndarray:
-        _, rows, columns = key
-        row_start, row_stop, _ = rows.indices(self.shape[1])
-        column_start, column_stop, _ = columns.indices(self.shape[2])
-        block = np.full((1, row_stop - row_start, column_stop - column_start), np.nan, dtype=np.float32)
+    @property
+    def pair(self) -> Pair:
+        return self.raster.pair
+
+    @property
+    def mean_coherence(self) -> float:
+        return self.statistics.mean_coherence
+
+    def open(self, stack: ExitStack) -> None:
+        self._source = stack.enter_context(open_coherence_raster(self.fs, self.raster.path))
+
+    def read_rows(self, rows: slice, out: np.ndarray) -> None:
+        """Rows ``rows`` of the target grid into ``out`` (already NaN)."""
         row_offset, column_offset = self.offset
-        first_row, last_row = max(row_start - row_offset, 0), min(row_stop - row_offset, self.raster_shape[0])
-        first_column = max(column_start - column_offset, 0)
-        last_column = min(column_stop - column_offset, self.raster_shape[1])
-        if first_row < last_row and first_column < last_column:
-            window = Window(first_column, first_row, last_column - first_column, last_row - first_row)
-            with open_coherence_raster(self.fs, self.path) as source:
-                top, left = first_row + row_offset - row_start, first_column + column_offset - column_start
-                block[0, top : top + window.height, left : left + window.width] = masked_block(source, window)
-        return block
+        first, last = max(rows.start - row_offset, 0), min(rows.stop - row_offset, self.grid.height)
+        if first >= last:
+            return
+        try:
+            block = masked_block(self._source, Window(0, first, self.grid.width, last - first))
+        except RasterioError as error:
+            raise InvalidRasterError(f"{self.raster.path} is corrupt or not a GeoTIFF: {error}") from error
+        self.statistics.add(block)
+        top = first + row_offset - rows.start
+        out[top : top + block.shape[0], column_offset : column_offset + self.grid.width] = block
+
+    def close(self) -> None:
+        self._source = None
+        self.statistics.check_range()
 
 
-def _dataset_of_rasters(
-    fs: fsspec.AbstractFileSystem,
-    rasters: Sequence[PairRaster],
-    summaries: Sequence[RasterSummary],
-    grids: Sequence[RasterGrid],
-    target: RasterGrid,
-    leading: str,
-    chunks: tuple[int, int, int],
-) -> xr.Dataset:
-    layers = [
-        da.from_array(
-            _RasterOnGrid(fs, raster.path, pixel_offset(grid, within=target), grid, target),
-            chunks=chunks,
-            name=f"coherence-raster-{tokenize(raster.path, grid, target, chunks)}",
-            meta=np.empty((0, 0, 0), dtype=np.float32),
-        )
-        for raster, grid in zip(rasters, grids, strict=True)
+class _StoredLayer:
+    """One pair already in the cube, read back from its image layout onto the target grid."""
+
+    def __init__(
+        self, array: zarr.Array, index: int, pair: Pair, mean: float, grid: RasterGrid, target: RasterGrid
+    ) -> None:
+        self.array, self.index, self.pair, self.mean_coherence, self.grid = array, index, pair, mean, grid
+        self.offset = pixel_offset(grid, within=target)
+
+    def open(self, stack: ExitStack) -> None:
+        """Nothing to open: the store stays open for the whole rewrite."""
+
+    def read_rows(self, rows: slice, out: np.ndarray) -> None:
+        row_offset, column_offset = self.offset
+        first, last = max(rows.start - row_offset, 0), min(rows.stop - row_offset, self.grid.height)
+        if first < last:
+            top = first + row_offset - rows.start
+            out[top : top + last - first, column_offset : column_offset + self.grid.width] = self.array[
+                self.index, first:last, :
+            ]
+
+    def close(self) -> None:
+        """Stored pairs were validated when they were stacked."""
+
+
+_Layer = _RasterLayer | _StoredLayer
+
+
+def _stored_layers(
+    root: zarr.Group, existing: xr.Dataset, cube_grid: RasterGrid, target: RasterGrid
+) -> list[_StoredLayer]:
+    pairs = zip(_dates(existing[TIME_DIM].values), _dates(existing["secondary_time"].values), strict=True)
+    means = existing["mean_coherence"].values
+    return [
+        _StoredLayer(root[VARIABLE], index, pair, float(means[index]), cube_grid, target)
+        for index, pair in enumerate(pairs)
     ]
-    return _coherence_dataset(
-        da.concatenate(layers, axis=0),
-        reference_dates=[raster.reference_date for raster in rasters],
-        secondary_dates=[raster.secondary_date for raster in rasters],
-        mean_coherence=[summary.mean_coherence for summary in summaries],
+
+
+def _build_store(
+    fs: fsspec.AbstractFileSystem, path: str, target: RasterGrid, layers: Sequence[_Layer], layout: _Layout
+) -> None:
+    """Write a new store at ``path`` holding ``layers`` in order; nothing stays if it fails."""
+    store = _zarr_store(fs, path)
+    template = _coherence_dataset(
+        reference_dates=[layer.pair[0] for layer in layers],
+        secondary_dates=[layer.pair[1] for layer in layers],
         grid=target,
-        leading=leading,
+        leading=layout.leading,
     )
+    image_chunks, series_chunks = layout.image_chunks(target), layout.series_chunks_for(target)
+    try:
+        _write_template(template, store, image_chunks, group=None)
+        _write_template(template, store, series_chunks, group=SERIES_GROUP)
+        root = zarr.open_group(store, mode="r+", use_consolidated=False)
+        _write_layers(root, 0, layers)
+    except BaseException:
+        fs.rm(path, recursive=True)
+        raise
+    _commit(store, len(layers))
+
+
+def _append(
+    fs: fsspec.AbstractFileSystem, cube_path: str, existing: xr.Dataset, layers: Sequence[_RasterLayer]
+) -> None:
+    """Grow the arrays along the leading dim and fill the new entries; old image chunks stay as they are."""
+    store = _zarr_store(fs, cube_path)
+    committed = existing.sizes[existing[VARIABLE].dims[0]]
+    root = zarr.open_group(store, mode="r+", use_consolidated=False)
+    try:
+        for array in _leading_arrays(root):
+            array.resize((committed + len(layers), *array.shape[1:]))
+        _write_layers(root, committed, layers)
+    except BaseException:
+        _open_committed(fs, store, cube_path)  # truncates back to the committed pairs
+        raise
+    _commit(store, committed + len(layers))
+
+
+def _write_layers(root: zarr.Group, start: int, layers: Sequence[_Layer]) -> None:
+    """Fill entries ``start`` onwards of both layouts with ``layers``, then their coordinates.
+
+    Layers go in batches that end on the time-series layout's chunk boundaries, so each of its
+    chunks is written once per stacking; each batch is read in bands of rows that cover whole
+    chunks of both layouts.
+    """
+    image, series = root[VARIABLE], root[f"{SERIES_GROUP}/{VARIABLE}"]
+    height, width = image.shape[1:]
+    band_height = math.lcm(image.chunks[1], series.chunks[1])
+    for batch_start, batch in _batches(start, layers, series.chunks[0]):
+        block = np.empty((len(batch), min(band_height, height), width), dtype=np.float32)
+        with ExitStack() as opened:
+            for layer in batch:
+                layer.open(opened)
+            for band_start in range(0, height, band_height):
+                rows = slice(band_start, min(band_start + band_height, height))
+                band = block[:, : rows.stop - rows.start]
+                band.fill(np.nan)
+                for index, layer in enumerate(batch):
+                    layer.read_rows(rows, band[index])
+                image[batch_start : batch_start + len(batch), rows] = band
+                series[batch_start : batch_start + len(batch), rows] = band
+        for layer in batch:
+            layer.close()
+    _write_coordinates(root, start, layers)
+
+
+def _batches(start: int, layers: Sequence[_Layer], chunk: int) -> Iterator[tuple[int, Sequence[_Layer]]]:
+    """``(position, layers)`` runs of ``layers`` placed from ``start``, cut at multiples of ``chunk``."""
+    position, done = start, 0
+    while done < len(layers):
+        size = min(chunk - position % chunk, len(layers) - done)
+        yield position, layers[done : done + size]
+        position, done = position + size, done + size
+
+
+def _write_coordinates(root: zarr.Group, start: int, layers: Sequence[_Layer]) -> None:
+    reference = np.array([layer.pair[0] for layer in layers], dtype="datetime64[D]")
+    secondary = np.array([layer.pair[1] for layer in layers], dtype="datetime64[D]")
+    values = {
+        TIME_DIM: (reference - _EPOCH).astype(np.int64),
+        "secondary_time": (secondary - _EPOCH).astype(np.int64),
+        "temporal_baseline": (secondary - reference).astype(np.int32),
+        "mean_coherence": np.array([layer.mean_coherence for layer in layers], dtype=np.float32),
+    }
+    stop = start + len(layers)
+    for group in (root, root[SERIES_GROUP]):
+        for name, value in values.items():
+            group[name][start:stop] = value
+
+
+def _leading_arrays(root: zarr.Group) -> list[zarr.Array]:
+    """The arrays of both layouts that run along the leading (pair) dimension."""
+    leading = root[VARIABLE].metadata.dimension_names[0]
+    groups = [root, *([root[SERIES_GROUP]] if SERIES_GROUP in root else [])]
+    return [
+        array
+        for group in groups
+        for _, array in group.arrays()
+        if (array.metadata.dimension_names or ())[:1] == (leading,)
+    ]
+
+
+def _outdated_layout(fs: fsspec.AbstractFileSystem, cube_path: str, existing: xr.Dataset) -> bool:
+    """True for a store written before the time-series layout existed or appended out of order."""
+    has_series = fs.exists(posixpath.join(cube_path, SERIES_GROUP, "zarr.json"))
+    order = np.lexsort((existing["secondary_time"].values, existing[TIME_DIM].values))
+    return not has_series or not np.array_equal(order, np.arange(order.size))
 
 
 def _coherence_dataset(
-    data: da.Array,
-    reference_dates: Sequence[date] | np.ndarray,
-    secondary_dates: Sequence[date] | np.ndarray,
-    mean_coherence: Sequence[float] | np.ndarray,
+    reference_dates: Sequence[date],
+    secondary_dates: Sequence[date],
     grid: RasterGrid,
     leading: str,
 ) -> xr.Dataset:
-    """The cube's layout, CF attributes and grid mapping, around ``data`` on ``(leading, y, x)``."""
+    """The cube's layout, CF attributes and grid mapping; ``coherence`` is a lazy placeholder."""
     reference = np.asarray(reference_dates, dtype="datetime64[ns]")
     secondary = np.asarray(secondary_dates, dtype="datetime64[ns]")
     baseline = ((secondary - reference) // np.timedelta64(1, "D")).astype(np.int32)
@@ -305,14 +500,15 @@ def _coherence_dataset(
         ),
         "mean_coherence": (
             leading,
-            np.asarray(mean_coherence, dtype=np.float32),
+            np.full(reference.size, np.nan, dtype=np.float32),
             {"long_name": "spatial mean coherence over valid pixels", "units": "1"},
         ),
         "y": ("y", grid.y_coordinates()),
         "x": ("x", grid.x_coordinates()),
     }
+    placeholder = da.empty((reference.size, *grid.shape), dtype=np.float32)
     dataset = xr.Dataset(
-        {VARIABLE: ((leading, "y", "x"), data, dict(_COHERENCE_ATTRS))},
+        {VARIABLE: ((leading, "y", "x"), placeholder, dict(_COHERENCE_ATTRS))},
         coords=coords,
         attrs=dict(_GLOBAL_ATTRS),
     )
@@ -326,69 +522,30 @@ def _coherence_dataset(
     return dataset
 
 
-def _write_new_store(dataset: xr.Dataset, store: zarr.abc.store.Store | str) -> None:
-    leading = dataset[VARIABLE].dims[0]
+def _write_template(
+    template: xr.Dataset, store: zarr.abc.store.Store | str, chunks: Chunks, group: str | None
+) -> None:
+    """Metadata and coordinates of one layout; ``coherence`` itself is filled by :func:`_write_layers`."""
     coordinate_encoding = {"chunks": (_COORDINATE_CHUNK,)}
     encoding = {
         VARIABLE: {
-            "chunks": dataset[VARIABLE].data.chunksize,
+            "chunks": chunks,
             "_FillValue": np.float32(np.nan),
             "dtype": "float32",
+            "compressors": COMPRESSORS,
         },
         TIME_DIM: {**_DATE_ENCODING, **coordinate_encoding},
         "secondary_time": {**_DATE_ENCODING, **coordinate_encoding},
         "temporal_baseline": {"dtype": "int32", **coordinate_encoding},
         "mean_coherence": {"dtype": "float32", **coordinate_encoding},
     }
-    dataset.to_zarr(store, mode="w-", encoding=encoding, zarr_format=3, consolidated=False)
-    _commit(store, dataset.sizes[leading])
-
-
-def _append(dataset: xr.Dataset, store: zarr.abc.store.Store | str, leading: str, committed: int) -> None:
-    # x, y and spatial_ref are unchanged; writing them again could only rewrite (or corrupt)
-    # what older pairs rely on. The old count keeps an interrupted append detectable.
-    addition = dataset.drop_vars(["x", "y", "spatial_ref"])
-    addition.attrs[COMPLETE_PAIR_COUNT_ATTR] = committed
-    addition.to_zarr(store, append_dim=leading, consolidated=False)
-    _commit(store, committed + dataset.sizes[leading])
-
-
-def _rewrite_on_grid(
-    fs: fsspec.AbstractFileSystem,
-    cube_path: str,
-    existing: xr.Dataset,
-    cube_grid: RasterGrid,
-    addition: xr.Dataset,
-    target: RasterGrid,
-    chunks: tuple[int, int, int],
-) -> None:
-    """Rewrite old and new pairs on the grown union grid, then swap the new store in."""
-    leading = existing[VARIABLE].dims[0]
-    row, column = pixel_offset(cube_grid, within=target)
-    padding = (
-        (0, 0),
-        (row, target.height - row - cube_grid.height),
-        (column, target.width - column - cube_grid.width),
+    # compute=False writes every array's metadata and the in-memory coordinates, not the
+    # placeholder; its chunks only need to match the store's for xarray's safety check.
+    dataset = template.copy()
+    dataset[VARIABLE] = dataset[VARIABLE].chunk(dict(zip(dataset[VARIABLE].dims, chunks, strict=True)))
+    dataset.to_zarr(
+        store, group=group, mode="w-", encoding=encoding, zarr_format=3, consolidated=False, compute=False
     )
-    padded = da.pad(existing[VARIABLE].data, padding, mode="constant", constant_values=np.nan)
-    old = _coherence_dataset(
-        padded.rechunk(chunks),
-        reference_dates=existing[TIME_DIM].values,
-        secondary_dates=existing["secondary_time"].values,
-        mean_coherence=existing["mean_coherence"].values,
-        grid=target,
-        leading=leading,
-    )
-    combined = xr.concat([old, addition], dim=leading).sortby([TIME_DIM, "secondary_time"])
-    rewrite_path = cube_path + REWRITE_SUFFIX
-    if fs.exists(rewrite_path):
-        fs.rm(rewrite_path, recursive=True)
-    log.info(
-        "grid of %s grows from %s to %s pixels: rewriting the cube", cube_path, cube_grid.shape, target.shape
-    )
-    _write_new_store(combined, _zarr_store(fs, rewrite_path))
-    fs.rm(cube_path, recursive=True)
-    fs.mv(rewrite_path, cube_path, recursive=True)
 
 
 def _commit(store: zarr.abc.store.Store | str, pair_count: int) -> None:
@@ -416,10 +573,9 @@ def _open_committed(
         )
         fs.rm(cube_path, recursive=True)
         return None
-    leading = group[VARIABLE].metadata.dimension_names[0]
     truncated = False
-    for _, array in group.arrays():
-        if (array.metadata.dimension_names or ())[:1] == (leading,) and array.shape[0] > committed:
+    for array in _leading_arrays(group):
+        if array.shape[0] > committed:
             array.resize((committed, *array.shape[1:]))
             truncated = True
     if truncated:
@@ -428,9 +584,9 @@ def _open_committed(
     return _open_dataset(store)
 
 
-def _open_dataset(store: zarr.abc.store.Store | str) -> xr.Dataset:
+def _open_dataset(store: zarr.abc.store.Store | str, group: str | None = None) -> xr.Dataset:
     # decode_timedelta=False: temporal_baseline is an integer number of days, not a timedelta.
-    return xr.open_zarr(store, consolidated=False, decode_timedelta=False)
+    return xr.open_zarr(store, group=group, consolidated=False, decode_timedelta=False)
 
 
 def _zarr_store(fs: fsspec.AbstractFileSystem, path: str) -> zarr.abc.store.Store | str:
@@ -479,10 +635,16 @@ def _unique_rasters(rasters: Iterable[PairRaster | tuple[str, date, date]]) -> l
     return list(by_pair.values())
 
 
-def _grid_of_raster(summary: RasterSummary) -> RasterGrid:
-    return RasterGrid(
-        source=summary.path, crs_wkt=summary.crs_wkt, transform=summary.transform, shape=summary.shape
-    )
+def _grid_of_raster(fs: fsspec.AbstractFileSystem, path: str) -> RasterGrid:
+    """The grid of a raster from its header, after checking its structure (no pixel is decoded)."""
+    try:
+        with open_coherence_raster(fs, path) as source:
+            check_structure(source, path)
+            return RasterGrid(
+                source=path, crs_wkt=source.crs.to_wkt(), transform=source.transform, shape=source.shape
+            )
+    except RasterioError as error:
+        raise InvalidRasterError(f"{path} is corrupt or not a GeoTIFF: {error}") from error
 
 
 def _grid_of_cube(dataset: xr.Dataset, cube_path: str) -> RasterGrid:

@@ -3,6 +3,11 @@
 A backend can return an HTML error page, a truncated file, a multi-band stack or an
 integer-scaled product under a ``.tif`` name; the cube must never silently absorb one.
 Pixels are read block by block so a large burst never has to fit in memory at once.
+
+No data is NaN, whatever the file says: its declared nodata value, and also an exact 0. A
+boxcar coherence estimate ``|sum s1 conj(s2)| / sqrt(sum|s1|^2 sum|s2|^2)`` over a 21 x 5
+window is never exactly 0 for real data, while products filled with 0 outside the swath and
+without a nodata tag are common; reading their zeros as coherence would bias every mean low.
 """
 
 from __future__ import annotations
@@ -49,6 +54,44 @@ def open_coherence_raster(fs: fsspec.AbstractFileSystem, path: str) -> AbstractC
     return rasterio.open(path, opener=fs.open)
 
 
+class ValueStatistics:
+    """Count, sum and range of the valid pixels of one raster, accumulated block by block.
+
+    Stacking feeds it the blocks it writes anyway, so a raster is decoded once for both.
+    """
+
+    def __init__(self, path: str, pixel_count: int) -> None:
+        self.path, self.pixel_count = path, pixel_count
+        self.valid_count, self.total = 0, 0.0
+        self.minimum, self.maximum = np.inf, -np.inf
+
+    def add(self, block: np.ndarray) -> None:
+        valid = ~np.isnan(block)
+        count = int(np.count_nonzero(valid))
+        if count:
+            self.valid_count += count
+            self.total += float(np.sum(block, where=valid, dtype=np.float64))
+            self.minimum = min(self.minimum, float(np.min(block, where=valid, initial=np.inf)))
+            self.maximum = max(self.maximum, float(np.max(block, where=valid, initial=-np.inf)))
+
+    @property
+    def mean_coherence(self) -> float:
+        return self.total / self.valid_count if self.valid_count else float("nan")
+
+    @property
+    def valid_fraction(self) -> float:
+        return self.valid_count / self.pixel_count
+
+    def check_range(self) -> None:
+        """Raise :class:`InvalidRasterError` unless every valid pixel is a coherence in [0, 1]."""
+        low, high = -COHERENCE_RANGE_TOLERANCE, 1 + COHERENCE_RANGE_TOLERANCE
+        if self.valid_count and (self.minimum < low or self.maximum > high):
+            raise InvalidRasterError(
+                f"{self.path} has coherence values from {self.minimum} to {self.maximum}; expected values "
+                "within [0, 1], and NaN (or the declared nodata value) where there is no data"
+            )
+
+
 def validate_coherence_raster(fs: fsspec.AbstractFileSystem, path: str) -> RasterSummary:
     """Check that ``path`` is a single-band float GeoTIFF with a CRS and coherence in [0, 1].
 
@@ -61,8 +104,10 @@ def validate_coherence_raster(fs: fsspec.AbstractFileSystem, path: str) -> Raste
     """
     try:
         with open_coherence_raster(fs, path) as source:
-            _check_structure(source, path)
-            valid_count, total, minimum, maximum = _value_statistics(source)
+            check_structure(source, path)
+            statistics = ValueStatistics(path, source.height * source.width)
+            for _, window in source.block_windows(1):
+                statistics.add(masked_block(source, window))
             summary = RasterSummary(
                 path=path,
                 crs_wkt=source.crs.to_wkt(),
@@ -70,29 +115,28 @@ def validate_coherence_raster(fs: fsspec.AbstractFileSystem, path: str) -> Raste
                 transform=source.transform,
                 shape=(source.height, source.width),
                 nodata=source.nodata,
-                mean_coherence=total / valid_count if valid_count else float("nan"),
-                valid_fraction=valid_count / (source.height * source.width),
+                mean_coherence=statistics.mean_coherence,
+                valid_fraction=statistics.valid_fraction,
             )
     except RasterioError as error:
         raise InvalidRasterError(f"{path} is corrupt or not a GeoTIFF: {error}") from error
-    if valid_count and (minimum < -COHERENCE_RANGE_TOLERANCE or maximum > 1 + COHERENCE_RANGE_TOLERANCE):
-        raise InvalidRasterError(
-            f"{path} has coherence values from {minimum} to {maximum}; expected values within [0, 1], "
-            "and NaN (or the declared nodata value) where there is no data"
-        )
+    statistics.check_range()
     return summary
 
 
 def masked_block(source: rasterio.DatasetReader, window: rasterio.windows.Window) -> np.ndarray:
-    """Band 1 in ``window`` as float32, with the file's nodata value turned into NaN (never 0)."""
-    block = source.read(1, window=window).astype(np.float32, copy=False)
+    """Band 1 in ``window`` as float32, NaN wherever there is no data (see the module docstring)."""
+    block = source.read(1, window=window, out_dtype=np.float32)
+    no_data = block == 0
     nodata = source.nodata
     if nodata is not None and not np.isnan(nodata):
-        block = np.where(block == nodata, np.float32(np.nan), block)
+        no_data |= block == nodata
+    block[no_data] = np.nan
     return block
 
 
-def _check_structure(source: rasterio.DatasetReader, path: str) -> None:
+def check_structure(source: rasterio.DatasetReader, path: str) -> None:
+    """Raise :class:`InvalidRasterError` unless ``source`` is one georeferenced float band."""
     if source.driver != "GTiff":
         raise InvalidRasterError(f"{path} is a {source.driver} file, expected a GeoTIFF")
     if source.count != 1:
@@ -106,18 +150,3 @@ def _check_structure(source: rasterio.DatasetReader, path: str) -> None:
         raise InvalidRasterError(f"{path} has no CRS, expected the UTM CRS of the terrain-corrected burst")
     if source.transform == Affine.identity():
         raise InvalidRasterError(f"{path} has no geotransform, expected a georeferenced grid")
-
-
-def _value_statistics(source: rasterio.DatasetReader) -> tuple[int, float, float, float]:
-    """Count, sum, minimum and maximum of the valid (non-NaN) pixels, one block at a time."""
-    valid_count, total = 0, 0.0
-    minimum, maximum = np.inf, -np.inf
-    for _, window in source.block_windows(1):
-        block = masked_block(source, window)
-        values = block[~np.isnan(block)]
-        if values.size:
-            valid_count += values.size
-            total += float(values.sum(dtype=np.float64))
-            minimum = min(minimum, float(values.min()))
-            maximum = max(maximum, float(values.max()))
-    return valid_count, total, minimum, maximum

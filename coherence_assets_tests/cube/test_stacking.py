@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 from datetime import date
 from pathlib import Path
 
 import fsspec
 import numpy as np
+import pandas as pd
 import pytest
+import rasterio
 import rioxarray  # noqa: F401  (registers the .rio accessor)
 import xarray as xr
 import zarr
@@ -57,6 +60,15 @@ def file_states(folder: str) -> dict[str, tuple[int, bytes]]:
             path = os.path.join(directory, name)
             states[path] = (os.stat(path).st_mtime_ns, Path(path).read_bytes())
     return states
+
+
+def read_tif(path: str) -> np.ndarray:
+    with rasterio.open(path) as source:
+        return source.read(1)
+
+
+def day(value: np.datetime64) -> date:
+    return pd.Timestamp(value).date()
 
 
 def test_cube_has_the_documented_layout(tmp_path):
@@ -286,15 +298,122 @@ def test_cube_on_a_non_local_fsspec_filesystem(tmp_path):
         remote.rm("/stacking-test", recursive=True)
 
 
-def test_backfilled_earlier_window_is_appended_and_read_back_in_date_order(tmp_path):
+@pytest.mark.parametrize("pair_dim", [False, True], ids=["time", "pair"])
+def test_backfilled_earlier_window_lands_in_date_order_and_dates_slice(tmp_path, pair_dim):
     cube = cube_path(tmp_path)
-    october = make_rasters(tmp_path, "2023-10-01", OCTOBER)
-    stack_coherence_cube(LOCAL, october, cube, pair_dim=True, spatial_chunk=CHUNK)
+    later_pairs = [(date(2023, 8, 8), date(2023, 8, 20)), (date(2023, 9, 13), date(2023, 9, 25))]
+    later = make_rasters(tmp_path, "2023-08-01", later_pairs, level=0.2)
+    stack_coherence_cube(LOCAL, later, cube, pair_dim=pair_dim, spatial_chunk=CHUNK, series_chunks=(2, 8))
     july = make_rasters(tmp_path, "2023-07-01", JULY)
 
-    summary = stack_coherence_cube(LOCAL, october + july, cube, pair_dim=True, spatial_chunk=CHUNK)
+    summary = stack_coherence_cube(
+        LOCAL, later + july, cube, pair_dim=pair_dim, spatial_chunk=CHUNK, series_chunks=(2, 8)
+    )
 
-    assert (summary.added_pairs, summary.rewritten) == (2, False)
-    times = open_coherence_cube(LOCAL, cube)["time"].values
-    assert list(times) == sorted(times)
-    assert summary.dates == [date(2023, 7, 1), date(2023, 7, 13), date(2023, 10, 5)]
+    assert (summary.added_pairs, summary.rewritten) == (2, True)
+    stored = xr.open_zarr(cube)
+    expected = sorted(JULY + later_pairs)
+    assert [
+        (day(t), day(s)) for t, s in zip(stored["time"].values, stored["secondary_time"].values, strict=True)
+    ] == (expected)
+    by_pair = {raster.pair: raster.path for raster in later + july}
+    for index, pair in enumerate(expected):
+        np.testing.assert_array_equal(stored["coherence"][index].values, read_tif(by_pair[pair]))
+    if pair_dim:
+        stored = stored.swap_dims(pair="time")
+    july_only = stored.sel(time=slice("2023-07-01", "2023-07-31"))
+    assert [day(t) for t in july_only["time"].values] == [reference for reference, _ in JULY]
+    assert not os.path.exists(cube + ".rewrite")
+
+
+def test_in_order_append_leaves_complete_chunks_of_both_layouts_untouched(tmp_path):
+    cube = cube_path(tmp_path)
+    july = make_rasters(tmp_path, "2023-07-01", JULY)
+    stack_coherence_cube(LOCAL, july, cube, spatial_chunk=CHUNK, series_chunks=(2, 8))
+    image_chunks = file_states(f"{cube}/coherence/c")
+    series_chunks = file_states(f"{cube}/timeseries/coherence/c")
+    assert image_chunks and series_chunks
+
+    october = make_rasters(tmp_path, "2023-10-01", OCTOBER, level=0.2)
+    summary = stack_coherence_cube(LOCAL, july + october, cube, spatial_chunk=CHUNK, series_chunks=(2, 8))
+
+    assert summary.rewritten is False
+    after_image, after_series = (
+        file_states(f"{cube}/coherence/c"),
+        file_states(f"{cube}/timeseries/coherence/c"),
+    )
+    assert {path: after_image[path] for path in image_chunks} == image_chunks
+    # The two July pairs fill the first time chunk of every tile: October starts a new one.
+    assert {path: after_series[path] for path in series_chunks} == series_chunks
+    assert set(after_series) > set(series_chunks)
+
+
+def test_both_layouts_hold_the_same_cube_in_their_own_chunks(tmp_path):
+    cube = cube_path(tmp_path)
+    shifted = (ORIGIN[0] - 3 * PIXEL_SIZE, ORIGIN[1] + 2 * PIXEL_SIZE)
+    october = make_rasters(tmp_path, "2023-10-01", OCTOBER)
+    stack_coherence_cube(LOCAL, october, cube, spatial_chunk=CHUNK, series_chunks=(2, 8))
+    july = make_rasters(tmp_path, "2023-07-01", JULY, origin=shifted)
+    stack_coherence_cube(LOCAL, october + july, cube, spatial_chunk=CHUNK, series_chunks=(2, 8))
+    december = make_rasters(tmp_path, "2023-10-01", [(date(2023, 12, 4), date(2023, 12, 16))], level=0.3)
+
+    stack_coherence_cube(LOCAL, october + july + december, cube, spatial_chunk=CHUNK, series_chunks=(2, 8))
+
+    image = open_coherence_cube(LOCAL, cube)
+    series = open_coherence_cube(LOCAL, cube, layout="timeseries")
+    assert image["coherence"].encoding["chunks"] == (1, CHUNK, CHUNK)
+    assert series["coherence"].encoding["chunks"] == (2, 8, 8)
+    assert image.sizes["time"] == 4
+    xr.testing.assert_identical(image["coherence"].load(), series["coherence"].load())
+    xr.testing.assert_identical(
+        xr.open_zarr(cube, group="timeseries").coherence, xr.open_zarr(cube).coherence
+    )
+
+
+def test_zero_filled_raster_without_nodata_tag_stores_nan_not_zero(tmp_path):
+    values = coherence_values()
+    values[np.isnan(values)] = 0.0
+    values[:, :3] = 0.0
+    rasters = make_rasters(tmp_path, "2023-07-01", JULY[:1], values=values, nodata=None)
+
+    summary = stack_coherence_cube(LOCAL, rasters, cube_path(tmp_path), spatial_chunk=CHUNK)
+
+    stored = xr.open_zarr(cube_path(tmp_path))["coherence"].isel(time=0).values
+    assert not (stored == 0).any()
+    assert np.isnan(stored[0]).all() and np.isnan(stored[:, :3]).all()
+    valid = values[1:, 3:]
+    np.testing.assert_array_equal(stored[1:, 3:], valid)
+    assert summary.mean_coherence_by_date[JULY[0][0]] == pytest.approx(float(valid.mean()), rel=1e-6)
+
+
+def test_out_of_range_raster_in_an_append_leaves_the_cube_as_it_was(tmp_path):
+    cube = cube_path(tmp_path)
+    july = make_rasters(tmp_path, "2023-07-01", JULY)
+    stack_coherence_cube(LOCAL, july, cube, spatial_chunk=CHUNK)
+    before = xr.open_zarr(cube).load()
+    values = coherence_values()
+    values[20, 20] = 1.5
+    broken = make_rasters(tmp_path, "2023-10-01", OCTOBER, values=values)
+
+    with pytest.raises(
+        InvalidRasterError, match=r"20231005_20231017\.tif has coherence values from .* to 1\.5"
+    ):
+        stack_coherence_cube(LOCAL, july + broken, cube, spatial_chunk=CHUNK)
+
+    xr.testing.assert_identical(xr.open_zarr(cube).load(), before)
+    xr.testing.assert_identical(xr.open_zarr(cube, group="timeseries").coherence.load(), before.coherence)
+
+
+def test_cube_without_the_time_series_layout_is_rewritten_with_it(tmp_path):
+    cube = cube_path(tmp_path)
+    july = make_rasters(tmp_path, "2023-07-01", JULY)
+    stack_coherence_cube(LOCAL, july, cube, spatial_chunk=CHUNK)
+    shutil.rmtree(f"{cube}/timeseries")  # as a cube stacked before the layout existed
+
+    summary = stack_coherence_cube(LOCAL, july, cube, spatial_chunk=CHUNK)
+
+    assert (summary.added_pairs, summary.rewritten) == (0, True)
+    xr.testing.assert_identical(
+        open_coherence_cube(LOCAL, cube, layout="timeseries").coherence.load(),
+        open_coherence_cube(LOCAL, cube).coherence.load(),
+    )

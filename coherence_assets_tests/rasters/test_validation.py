@@ -104,3 +104,14 @@ def test_values_outside_zero_one_are_refused(tmp_path):
 def test_missing_file_is_reported_as_missing(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"missing\.tif does not exist"):
         validate_coherence_raster(LOCAL, str(tmp_path / "missing.tif"))
+
+
+def test_zero_filled_no_data_without_a_nodata_tag_counts_as_no_data(tmp_path):
+    values = coherence_values()
+    values[np.isnan(values)] = 0.0
+    path = write_coherence_tif(tmp_path / "a.tif", values, nodata=None)
+
+    summary = validate_coherence_raster(LOCAL, path)
+
+    assert summary.valid_fraction == pytest.approx(29 / 30)
+    assert summary.mean_coherence == pytest.approx(float(values[1:].mean()), rel=1e-6)

@@ -21,7 +21,10 @@ with warnings.catch_warnings():
 @dg.asset(
     partitions_def=burst_partitions,
     deps=[dg.AssetDep(coherence_rasters, partition_mapping=ALL_WINDOWS_OF_THE_BURST)],
-    description="Coherence of every pair of the burst stacked on (time, y, x); new windows are appended",
+    description=(
+        "Coherence of every pair of the burst on (time, y, x), sorted by date, chunked for images at the "
+        "root and for pixel series in the group 'timeseries'"
+    ),
     group_name="cube",
     kinds={"zarr", "xarray"},
 )
