@@ -12,7 +12,13 @@ from pathlib import Path
 import geopandas as gpd
 import pandas as pd
 
-from coherence_assets.bursts.burst_ids import SUBSWATHS, BurstKey, orbit_mismatch, relative_orbit_of_burst_id
+from coherence_assets.bursts.burst_ids import (
+    BURST_TIMING,
+    SUBSWATHS,
+    BurstKey,
+    orbit_mismatch,
+    relative_orbit_of_burst_id,
+)
 
 REQUIRED_COLUMNS = ("burst_id", "subswath_name", "relative_orbit_number")
 OUTPUT_COLUMNS = ("burst", "burst_id", "subswath_name", "relative_orbit_number", "geometry")
@@ -67,7 +73,8 @@ def validate_burst_map(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame
     Raises
     ------
     BurstMapError
-        Listing every problem: missing columns, non-integer burst ids, unknown subswaths,
+        Listing every problem: missing columns, non-integer burst ids or ids beyond their mode's
+        cycle, unknown subswaths,
         relative orbits outside 1-175, empty or invalid geometries, duplicate burst keys.
     """
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
@@ -101,6 +108,15 @@ def validate_burst_map(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame
         problems.append(
             f"column subswath_name is not one of {', '.join(SUBSWATHS)} in rows {_rows(bad_subswaths)}"
         )
+    last_ids = subswaths.str[:2].map({mode: timing.max_burst_id for mode, timing in BURST_TIMING.items()})
+    beyond_cycle = (~(bad_ids | bad_subswaths) & (burst_ids.fillna(0) > last_ids.fillna(0))).astype(bool)
+    if beyond_cycle.any():
+        limits = ", ".join(f"{mode} {timing.max_burst_id}" for mode, timing in BURST_TIMING.items())
+        problems.append(
+            f"column burst_id lies beyond the last burst of its mode's 12-day cycle ({limits}) "
+            f"in rows {_rows(beyond_cycle)}"
+        )
+    bad_ids |= beyond_cycle
     geometry = frame.geometry
     bad_geometry = geometry.isna() | geometry.is_empty | ~geometry.is_valid
     if bad_geometry.any():
@@ -127,14 +143,14 @@ def validate_burst_map(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame
         )
 
     for index in frame.index:
-        if orbit_mismatch(int(burst_ids[index]), int(orbits[index])) > 1:
+        if orbit_mismatch(int(burst_ids[index]), int(orbits[index]), str(subswaths[index])) > 1:
             log.warning(
                 "burst file %s row %s: burst id %s lies on relative orbit %s but the row says %s; "
                 "are burst_id and relative_orbit_number swapped or mistyped?",
                 source,
                 index,
                 burst_ids[index],
-                relative_orbit_of_burst_id(int(burst_ids[index])),
+                relative_orbit_of_burst_id(int(burst_ids[index]), str(subswaths[index])),
                 orbits[index],
             )
     validated = gpd.GeoDataFrame(
@@ -160,5 +176,5 @@ def orbit_warnings(catalogue: gpd.GeoDataFrame) -> list[str]:
     return [
         row.burst
         for row in catalogue.itertuples()
-        if orbit_mismatch(int(row.burst_id), int(row.relative_orbit_number)) > 1
+        if orbit_mismatch(int(row.burst_id), int(row.relative_orbit_number), row.subswath_name) > 1
     ]

@@ -29,7 +29,7 @@ import shapely
 from shapely.geometry import mapping
 
 from coherence_assets.bursts.burst_ids import (
-    BURST_CYCLE_SECONDS,
+    BURST_TIMING,
     IW_SUBSWATHS,
     ORBIT_PERIOD_SECONDS,
     RELATIVE_ORBITS,
@@ -47,6 +47,8 @@ SLICE_STEP_SECONDS = 25.0
 SLICE_DURATION_SECONDS = 27.0
 # Within one burst cycle the antenna visits IW1, IW2, IW3 in turn.
 SUBSWATH_CYCLE_FRACTION = {"IW1": 0.41, "IW2": 0.65, "IW3": 0.89}
+# The archive holds IW bursts only; their times are calibrated on real records (module docstring).
+IW_BURST_CYCLE_SECONDS = BURST_TIMING["IW"].cycle_seconds
 CONTENT_START_AFTER_AZIMUTH = timedelta(seconds=1.137605)
 BURST_DURATION = timedelta(seconds=3.19)
 LINES_PER_BURST = {"IW1": 1508, "IW2": 1517, "IW3": 1530}
@@ -152,8 +154,8 @@ class AcquisitionArchive:
 
 def _passes(burst_id: int, subswath: str, start: datetime, end: datetime) -> Iterator[_Pass]:
     """Every platform's pass over the burst whose azimuth time falls near ``[start, end]``."""
-    relative_orbit = relative_orbit_of_burst_id(burst_id)
-    seconds_in_cycle = (burst_id - 1 + SUBSWATH_CYCLE_FRACTION[subswath]) * BURST_CYCLE_SECONDS
+    relative_orbit = relative_orbit_of_burst_id(burst_id, subswath)
+    seconds_in_cycle = (burst_id - 1 + SUBSWATH_CYCLE_FRACTION[subswath]) * IW_BURST_CYCLE_SECONDS
     anx_seconds = seconds_in_cycle - (relative_orbit - 1) * ORBIT_PERIOD_SECONDS
     margin = timedelta(seconds=10)
     for platform in PLATFORMS:
@@ -194,7 +196,7 @@ def _parent_products(burst_pass: _Pass) -> Iterator[tuple[str, datetime, int]]:
             f"{product_stop:%Y%m%dT%H%M%S}_{burst_pass.absolute_orbit:06d}_{datatake_id:06X}"
         )
         checksum = int(_stable_fraction(stem) * 0x10000)
-        burst_index = int((burst_pass.anx_seconds - slice_start_seconds) // BURST_CYCLE_SECONDS)
+        burst_index = int((burst_pass.anx_seconds - slice_start_seconds) // IW_BURST_CYCLE_SECONDS)
         yield f"{stem}_{checksum:04X}.SAFE", product_start, max(burst_index, 0)
 
 
@@ -224,7 +226,7 @@ def _record(
     absolute_burst_id = (
         math.floor(
             ((burst_pass.absolute_orbit - 1) * ORBIT_PERIOD_SECONDS + burst_pass.anx_seconds)
-            / BURST_CYCLE_SECONDS
+            / IW_BURST_CYCLE_SECONDS
         )
         + 1
     )
@@ -252,8 +254,8 @@ def _record(
         "AzimuthAnxTime": round(burst_pass.anx_seconds + jitter.total_seconds(), 9),
         "ParentProductType": "IW_SLC__1S",
         "SwathIdentifier": subswath,
-        "RelativeOrbitNumber": relative_orbit_of_burst_id(burst_pass.burst_id),
-        "OrbitDirection": "ASCENDING" if is_ascending_burst(burst_pass.burst_id) else "DESCENDING",
+        "RelativeOrbitNumber": relative_orbit_of_burst_id(burst_pass.burst_id, subswath),
+        "OrbitDirection": "ASCENDING" if is_ascending_burst(burst_pass.burst_id, subswath) else "DESCENDING",
         "PlatformSerialIdentifier": platform,
         "PolarisationChannels": polarisation,
         "OperationalMode": "IW",

@@ -18,8 +18,8 @@ from pyproj import Geod
 from shapely.geometry import Polygon
 
 from coherence_assets.bursts.burst_ids import (
+    BURST_TIMING,
     IW_SUBSWATHS,
-    MAX_BURST_ID,
     ORBIT_PERIOD_SECONDS,
     orbit_position_of_burst_id,
     relative_orbit_of_burst_id,
@@ -40,11 +40,12 @@ SUBSWATH_WIDTH_M = 80_000.0
 # Sentinel-1 looks right; these are the ground distances from nadir to each subswath's centre.
 SUBSWATH_CENTRE_FROM_NADIR_M = {"IW1": 440_000.0, "IW2": 520_000.0, "IW3": 600_000.0}
 _GEOD = Geod(ellps="WGS84")
+MAX_IW_BURST_ID = BURST_TIMING["IW"].max_burst_id
 
 
 def is_valid_burst(burst_id: int, subswath: str) -> bool:
     """True for the IW bursts the archive holds: a burst id of ESA's map and an IW subswath."""
-    return 1 <= burst_id <= MAX_BURST_ID and subswath in IW_SUBSWATHS
+    return 1 <= burst_id <= MAX_IW_BURST_ID and subswath in IW_SUBSWATHS
 
 
 class BurstRegistry:
@@ -71,7 +72,13 @@ class BurstRegistry:
         mapped: dict[tuple[int, str], Polygon] = {}
         for row in frame.itertuples(index=False):
             burst_id, subswath = int(row.burst_id), str(row.subswath_name).upper()
-            implied_orbit = relative_orbit_of_burst_id(burst_id)
+            try:
+                implied_orbit = relative_orbit_of_burst_id(burst_id, subswath)
+            except ValueError as error:
+                logger.warning(
+                    "burst map %s: row of burst %d %s skipped: %s", path, burst_id, subswath, error
+                )
+                continue
             if int(row.relative_orbit_number) != implied_orbit:
                 logger.warning(
                     "burst map %s: burst %d %s is on relative orbit %d, not %d as its id implies; skipped",
@@ -90,7 +97,7 @@ class BurstRegistry:
         """The mapped polygon of the burst, else its synthetic footprint."""
         if not is_valid_burst(burst_id, subswath):
             raise ValueError(
-                f"no IW burst {burst_id} {subswath!r}: ids run from 1 to {MAX_BURST_ID}, "
+                f"no IW burst {burst_id} {subswath!r}: ids run from 1 to {MAX_IW_BURST_ID}, "
                 f"subswaths are {IW_SUBSWATHS}"
             )
         mapped = self._mapped.get((burst_id, subswath))
@@ -100,7 +107,7 @@ class BurstRegistry:
 @lru_cache(maxsize=4096)
 def synthetic_footprint(burst_id: int, subswath: str) -> Polygon:
     """A 20 km x 80 km quadrilateral beside the ground track, where the burst's orbit position puts it."""
-    relative_orbit, orbit_fraction = orbit_position_of_burst_id(burst_id)
+    relative_orbit, orbit_fraction = orbit_position_of_burst_id(burst_id, subswath)
     nadir_lon, nadir_lat = _nadir(relative_orbit, orbit_fraction)
     ahead_lon, ahead_lat = _nadir(relative_orbit, orbit_fraction + 1e-4)
     heading, _, _ = _GEOD.inv(nadir_lon, nadir_lat, ahead_lon, ahead_lat)

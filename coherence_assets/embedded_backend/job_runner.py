@@ -181,7 +181,9 @@ class JobRunner:
         started, cpu_started = time.monotonic(), time.thread_time()
         request = parse_job_process(job.process, self._config.offers_retired_processes)
         burst_key = BurstKey(
-            relative_orbit_of_burst_id(request.burst_id), request.burst_id, request.sub_swath
+            relative_orbit_of_burst_id(request.burst_id, request.sub_swath),
+            request.burst_id,
+            request.sub_swath,
         )
         self._store.add_log(
             job.id,

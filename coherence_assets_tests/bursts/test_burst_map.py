@@ -106,3 +106,18 @@ def test_swapped_orbit_and_id_warn_but_pass(tmp_path, caplog):
 def test_lowercase_subswath_is_normalised(tmp_path):
     path = write_bursts(tmp_path / "bursts.geojson", [row(subswath=" iw3 ")])
     assert list(load_burst_catalogue(path)["subswath_name"]) == ["IW3"]
+
+
+def test_an_ew_row_is_checked_against_the_ew_burst_cycle(tmp_path, caplog):
+    """ASF's published EW5 burst 308684 lies on orbit 159; an id past the EW cycle's end is refused."""
+    published = write_bursts(tmp_path / "ew.geojson", [row(burst_id=308684, subswath="EW5", orbit=159)])
+    with caplog.at_level(logging.WARNING):
+        assert list(load_burst_catalogue(published)["burst"]) == ["t159_308684_ew5"]
+    assert not caplog.records
+
+    beyond = write_bursts(tmp_path / "beyond.geojson", [row(burst_id=350000, subswath="EW1", orbit=175)])
+    with pytest.raises(
+        BurstMapError,
+        match=r"beyond the last burst of its mode's 12-day cycle \(IW 375887, EW 341235\) in rows 0",
+    ):
+        load_burst_catalogue(beyond)
