@@ -76,6 +76,22 @@ class BurstCatalogueClient:
         self.session = session or retrying_session()
         self.timeout_seconds = timeout_seconds
 
+    @property
+    def bursts_url(self) -> str:
+        return f"{self.base_url}/Bursts"
+
+    def search_query(
+        self,
+        burst_id: int,
+        subswath: str,
+        relative_orbit: int,
+        polarisation: str,
+        start: dt.datetime,
+        end: dt.datetime,
+    ) -> str:
+        """The query :meth:`search` sends, as a person reads it (not URL-encoded), for error messages."""
+        return f"{self.bursts_url}?$filter={bursts_filter(burst_id, subswath, relative_orbit, polarisation, start, end)}"
+
     def _get_page(self, url: str, params: dict[str, str] | None) -> dict[str, Any]:
         """One page of records; every failure becomes a :class:`CatalogueError` naming the URL."""
         shown_url = requests.Request("GET", url, params=params).prepare().url
@@ -119,7 +135,7 @@ class BurstCatalogueClient:
             "$orderby": "ContentDate/Start asc",
             "$top": str(PAGE_SIZE),
         }
-        url = f"{self.base_url}/Bursts"
+        url = self.bursts_url
         acquisitions: list[BurstAcquisition] = []
         while url:
             page = self._get_page(url, params)

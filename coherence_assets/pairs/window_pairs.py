@@ -1,4 +1,9 @@
-"""The pair table of one burst and window: ask the catalogue, deduplicate, pair, explain."""
+"""The pair table of one burst and window: ask the catalogue, deduplicate, pair, explain.
+
+The archive only grows, so an answer that lacks acquisitions an earlier table was built from
+is a catalogue outage (an empty 200, a lagging index), not news: it is refused rather than
+allowed to shrink a table whose pairs may already be paid for.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ class WindowPairs:
     missing_dates: list[dt.date]
     query_start: dt.datetime
     query_end: dt.datetime
+    query: str
 
     @property
     def empty_reason(self) -> str | None:
@@ -49,9 +55,8 @@ def pairs_for_window(
     query_end = dt.datetime.combine(
         window_last_day + dt.timedelta(days=max(baselines_days)), dt.time(23, 59, 59, 999000), tzinfo=dt.UTC
     )
-    acquisitions = client.search(
-        burst.burst_id, burst.subswath, burst.relative_orbit, polarisation, query_start, query_end
-    )
+    search = (burst.burst_id, burst.subswath, burst.relative_orbit, polarisation, query_start, query_end)
+    acquisitions = client.search(*search)
     products = products_by_date(acquisitions)
     return WindowPairs(
         pairs=build_pairs(str(burst), products, window_start, window_last_day, baselines_days),
@@ -60,4 +65,38 @@ def pairs_for_window(
         missing_dates=missing_cycle_dates(list(products), window_start, query_end.date()),
         query_start=query_start,
         query_end=query_end,
+        query=client.search_query(*search),
+    )
+
+
+class CatalogueAnswerShrankError(RuntimeError):
+    """The catalogue answered without acquisitions that the existing pair table was built from."""
+
+
+def lost_acquisition_dates(previous_pairs: pd.DataFrame, answer: WindowPairs) -> list[dt.date]:
+    """Dates of the previous table's pairs, inside the answer's query range, that the answer lacks.
+
+    Dates outside the range (a longer baseline configured before) were not asked for, so they
+    are not counted as lost; dates the answer adds are welcome.
+    """
+    first, last = answer.query_start.date(), answer.query_end.date()
+    dates = pd.concat([previous_pairs["reference_date"], previous_pairs["secondary_date"]])
+    previous = set(pd.to_datetime(dates).dt.date)
+    answered = set(answer.acquisition_dates)
+    return sorted(day for day in previous if first <= day <= last and day not in answered)
+
+
+def require_no_lost_acquisitions(previous_pairs: pd.DataFrame, answer: WindowPairs, table: str) -> None:
+    """Raise :class:`CatalogueAnswerShrankError`, in one line naming the query, if ``answer`` lost dates of ``table``."""
+    lost = lost_acquisition_dates(previous_pairs, answer)
+    if not lost:
+        return
+    shown = ", ".join(day.isoformat() for day in lost[:10]) + (
+        f" and {len(lost) - 10} more" if len(lost) > 10 else ""
+    )
+    raise CatalogueAnswerShrankError(
+        f"the catalogue answered {answer.records} record(s) without {len(lost)} acquisition date(s) that the pair "
+        f"table {table} was built from ({shown}); query: GET {answer.query}. The table is kept: materialise "
+        "insar_pairs again when the catalogue answers in full (delete the table first if those acquisitions "
+        "were withdrawn for good)"
     )

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 
 from coherence_assets.pairs.pairing import PAIR_COLUMNS
@@ -107,6 +108,82 @@ def test_catalogue_server_errors_fail_the_run_with_the_catalogue_error_and_write
     assert backend.catalogue_url in message
     assert not (chain.data_dir / PAIRS_PATH).exists()
     assert not list((chain.data_dir).glob("insar_pairs/**/*.parquet"))
+
+
+def refusal_line(result) -> str:
+    """The one line of the run's failure that says why the pair table was not replaced."""
+    (line,) = [
+        line
+        for line in failure_text(result).splitlines()
+        if "CatalogueAnswerShrankError" in line or "query: GET" in line
+    ]
+    return line
+
+
+def pairs_materialisations(chain: Chain) -> int:
+    return len(
+        chain.instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey("insar_pairs"), asset_partitions=[PARTITION]),
+            limit=100,
+        ).records
+    )
+
+
+def test_an_empty_catalogue_answer_keeps_the_pair_table_and_fails_naming_the_query(
+    chain: Chain, backend: LiveBackend
+):
+    chain.refresh_bursts()
+    materialise_pairs(chain)
+    table = chain.data_dir / PAIRS_PATH
+    good = table.read_bytes()
+    backend.add_fault(kind="empty_answer", path="^/odata/v1/Bursts", times=1)
+
+    result = materialise_pairs(chain, raise_on_error=False)
+
+    assert not result.success
+    assert table.read_bytes() == good
+    assert len(pd.read_parquet(table)) >= 6
+    assert pairs_materialisations(chain) == 1
+    line = refusal_line(result)
+    assert "answered 0 record(s) without" in line
+    assert (
+        f"query: GET {backend.catalogue_url}/Bursts?$filter=ContentDate/Start ge 2023-07-01T00:00:00.000Z"
+        in line
+    )
+    assert "BurstId eq 30343 and SwathIdentifier eq 'IW2' and RelativeOrbitNumber eq 15" in line
+    assert str(table) in line
+
+
+def test_a_shorter_answer_is_refused_and_a_longer_one_replaces_the_table(
+    restartable_backend: Callable[..., RestartableBackend], make_chain: Callable[..., Chain]
+):
+    """The catalogue's "now" moves back (acquisitions vanish: refused), then forward (new ones: accepted)."""
+    backend = restartable_backend(catalogue_now=dt.datetime(2023, 9, 1, tzinfo=dt.UTC))
+    chain = make_chain(backend.live)
+    chain.refresh_bursts()
+    materialise_pairs(chain)
+    table = chain.data_dir / PAIRS_PATH
+    august = pd.read_parquet(table)
+
+    def restart_at(now: dt.datetime) -> None:
+        backend.stop()
+        backend.overrides["catalogue_now"] = now
+        backend.start()
+
+    restart_at(dt.datetime(2023, 8, 1, tzinfo=dt.UTC))
+    refused = materialise_pairs(chain, raise_on_error=False)
+    assert not refused.success
+    assert pd.read_parquet(table).equals(august)
+    lost = sorted(set(august["reference_date"]) | set(august["secondary_date"]))
+    lost = [day for day in lost if day >= dt.date(2023, 8, 1)]
+    assert f"without {len(lost)} acquisition date(s)" in refusal_line(refused)
+
+    restart_at(dt.datetime(2023, 11, 1, tzinfo=dt.UTC))
+    assert materialise_pairs(chain).success
+    later = pd.read_parquet(table)
+    assert len(later) > len(august)
+    key = ["reference_date", "secondary_date"]
+    assert set(map(tuple, august[key].to_numpy())) <= set(map(tuple, later[key].to_numpy()))
 
 
 def test_the_dagster_cli_materialises_the_catalogue_then_a_pair_partition(

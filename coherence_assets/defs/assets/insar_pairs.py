@@ -4,12 +4,13 @@ import io
 
 import dagster as dg
 import geopandas as gpd
+import pandas as pd
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
 from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
 from coherence_assets.defs.resources import BurstCatalogue, CoherenceParameters, CoherenceStorage
-from coherence_assets.pairs.window_pairs import pairs_for_window
+from coherence_assets.pairs.window_pairs import pairs_for_window, require_no_lost_acquisitions
 from coherence_assets.windows import parse_window_key, window_last_day
 
 PREVIEW_ROWS = 20
@@ -51,9 +52,13 @@ def insar_pairs(
         coherence.temporal_baselines_days,
     )
     store = storage.store
+    path = store.insar_pairs_path(burst, window)
+    if store.fs.exists(path):
+        with store.fs.open(path, "rb") as stream:
+            require_no_lost_acquisitions(pd.read_parquet(stream), result, path)
     buffer = io.BytesIO()
     result.pairs.to_parquet(buffer, index=False)
-    store.write_bytes_atomically(store.insar_pairs_path(burst, window), buffer.getvalue())
+    store.write_bytes_atomically(path, buffer.getvalue())
     if result.empty_reason:
         context.log.warning(f"{burst} {window}: no pairs: {result.empty_reason}")
     else:
@@ -68,7 +73,8 @@ def insar_pairs(
             "missing_dates": ", ".join(day.isoformat() for day in result.missing_dates) or "none",
             "empty_reason": result.empty_reason or "",
             "catalogue_query": f"{result.query_start.isoformat()} .. {result.query_end.isoformat()}",
-            "path": dg.MetadataValue.path(store.insar_pairs_path(burst, window)),
+            "catalogue_request": result.query,
+            "path": dg.MetadataValue.path(path),
             "preview": dg.MetadataValue.md(
                 result.pairs.head(PREVIEW_ROWS).to_markdown(index=False) or "(empty)"
             ),
