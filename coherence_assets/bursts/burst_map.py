@@ -67,6 +67,18 @@ def _as_integers(column: pd.Series) -> tuple[pd.Series, pd.Series]:
     return numbers.where(~not_integer).astype("Int64"), not_integer
 
 
+def _outside_lonlat(lonlat: gpd.GeoSeries) -> pd.Series:
+    """Rows whose EPSG:4326 bounds leave [-180, 180] x [-90, 90] (or are not finite after reprojection)."""
+    bounds = lonlat.bounds
+    inside = (
+        bounds["minx"].between(-180, 180)
+        & bounds["maxx"].between(-180, 180)
+        & bounds["miny"].between(-90, 90)
+        & bounds["maxy"].between(-90, 90)
+    )
+    return ~inside.astype(bool)
+
+
 def validate_burst_map(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame:
     """Check a burst map and return one row per burst key in EPSG:4326.
 
@@ -75,7 +87,8 @@ def validate_burst_map(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame
     BurstMapError
         Listing every problem: missing columns, non-integer burst ids or ids beyond their mode's
         cycle, unknown subswaths,
-        relative orbits outside 1-175, empty or invalid geometries, duplicate burst keys.
+        relative orbits outside 1-175, empty or invalid geometries, coordinates that cannot be
+        longitude/latitude in the file's CRS (metres labelled EPSG:4326), duplicate burst keys.
     """
     missing = [column for column in REQUIRED_COLUMNS if column not in frame.columns]
     if missing:
@@ -121,6 +134,16 @@ def validate_burst_map(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame
     bad_geometry = geometry.isna() | geometry.is_empty | ~geometry.is_valid
     if bad_geometry.any():
         problems.append(f"geometry is missing, empty or invalid in rows {_rows(bad_geometry)}")
+    lonlat = geometry.to_crs("EPSG:4326")
+    not_lonlat = _outside_lonlat(lonlat) & ~bad_geometry
+    if not_lonlat.any():
+        first = frame.index[not_lonlat][0]
+        x, y = geometry[first].bounds[:2]
+        problems.append(
+            f"geometry coordinates cannot be longitude/latitude in degrees although the file says "
+            f"{frame.crs.to_string()} (row {first} starts at x={x:.6g}, y={y:.6g}: projected metres, "
+            f"such as UTM?) in rows {_rows(not_lonlat)}; write the file with its real CRS"
+        )
 
     usable = ~(bad_ids | bad_orbits | bad_subswaths)
     keys = pd.Series(
@@ -160,7 +183,7 @@ def validate_burst_map(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame
             "subswath_name": subswaths.astype(str),
             "relative_orbit_number": orbits.astype("int64"),
         },
-        geometry=geometry.to_crs("EPSG:4326").values,
+        geometry=lonlat.values,
         crs="EPSG:4326",
     )
     return validated.sort_values("burst").reset_index(drop=True)

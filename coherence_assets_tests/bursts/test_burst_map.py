@@ -39,6 +39,20 @@ def test_geopackage_in_utm_is_reprojected_to_wgs84(tmp_path):
     assert catalogue.geometry.iloc[0].bounds == pytest.approx(SQUARE.bounds, abs=1e-6)
 
 
+def test_utm_metres_in_a_file_that_says_wgs84_are_refused_naming_the_file_and_rows(tmp_path):
+    """GeoJSON carries no CRS of its own: an export in UTM metres is read as EPSG:4326."""
+    utm = gpd.GeoSeries([SQUARE], crs="EPSG:4326").to_crs("EPSG:32632").iloc[0]
+    rows = [row(), row(burst_id=30344, geometry=utm), row(burst_id=30345, geometry=utm)]
+    path = write_bursts(tmp_path / "bursts.geojson", rows, crs="EPSG:4326")
+    with pytest.raises(BurstMapError) as refused:
+        load_burst_catalogue(path)
+    message = str(refused.value)
+    assert f"burst file {path} has 1 problem(s)" in message
+    assert "cannot be longitude/latitude in degrees although the file says EPSG:4326" in message
+    assert "in rows 1, 2;" in message
+    assert f"x={utm.bounds[0]:.6g}" in message
+
+
 def test_geoparquet_is_read(tmp_path):
     path = tmp_path / "bursts.parquet"
     gpd.GeoDataFrame([row()], geometry=[SQUARE], crs="EPSG:4326").to_parquet(path)
