@@ -365,7 +365,17 @@ class OpenEOApi:
 
     def me(self) -> Response:
         user = self._user()
-        return jsonify({"user_id": user, "name": user, "default_plan": "free", "budget": None, "links": []})
+        # storage and budget are null: the embedded backend sets no quota and charges nothing
+        return jsonify(
+            {
+                "user_id": user,
+                "name": user,
+                "default_plan": "free",
+                "budget": None,
+                "storage": None,
+                "links": [],
+            }
+        )
 
     # --- jobs ---------------------------------------------------------------------------------------
 

@@ -16,10 +16,12 @@ Checks happen when a job is created or patched and fail with openEO error codes 
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 from coherence_assets.bursts.burst_ids import IW_SUBSWATHS, MAX_BURST_ID, SUBSWATHS
@@ -296,52 +298,12 @@ _PROCESS_PARAMETERS: dict[str, tuple[_Parameter, ...]] = {
 }
 
 _DATACUBE = {"type": "object", "subtype": "datacube"}
+# Official definition, vendored unchanged (openeo_processes/README.md): the backend describes the
+# standard process it runs in the standard's words, not its own.
+_SAVE_RESULT = json.loads((Path(__file__).parent / "openeo_processes" / "save_result.json").read_text())
+# Only what the backend can run: save_result (after an older process) and the two older processes.
 _PREDEFINED_PROCESSES: list[dict[str, Any]] = [
-    {
-        "id": "load_collection",
-        "summary": "Load a collection",
-        "description": "Loads a collection. The embedded backend serves no collections, so every call fails.",
-        "categories": ["cubes", "import"],
-        "parameters": [
-            {"name": "id", "description": "The collection id.", "schema": {"type": "string"}},
-            {
-                "name": "spatial_extent",
-                "description": "Bounding box or null.",
-                "schema": [{"type": "object", "subtype": "bounding-box"}, {"type": "null"}],
-            },
-            {
-                "name": "temporal_extent",
-                "description": "Left-closed temporal interval or null.",
-                "schema": [{"type": "array", "subtype": "temporal-interval"}, {"type": "null"}],
-            },
-            {
-                "name": "bands",
-                "description": "Bands to load.",
-                "schema": [{"type": "array", "items": {"type": "string"}}, {"type": "null"}],
-                "optional": True,
-                "default": None,
-            },
-        ],
-        "returns": {"description": "A data cube.", "schema": _DATACUBE},
-    },
-    {
-        "id": "save_result",
-        "summary": "Save processed data",
-        "description": f"Saves the coherence rasters of the job; only format '{SAVE_RESULT_FORMAT}' is supported.",
-        "categories": ["cubes", "export"],
-        "parameters": [
-            {"name": "data", "description": "The data to save.", "schema": _DATACUBE},
-            {"name": "format", "description": "Output file format.", "schema": {"type": "string"}},
-            {
-                "name": "options",
-                "description": "Format options (ignored).",
-                "schema": {"type": "object"},
-                "optional": True,
-                "default": {},
-            },
-        ],
-        "returns": {"description": "Always true.", "schema": {"type": "boolean"}},
-    },
+    _SAVE_RESULT,
     {
         "id": PAIRS_PROCESS_ID,
         "summary": "Sentinel-1 coherence for explicit pairs",
