@@ -1,4 +1,4 @@
-"""``coherence-assets``: the demo of the whole chain, and the embedded backend in the foreground."""
+"""``coherence-assets``: the demo of the whole chain, backfills, and the embedded backend."""
 
 from __future__ import annotations
 
@@ -44,6 +44,47 @@ def run_backend(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def control_backend(arguments: argparse.Namespace) -> int:
+    """``backend status`` and ``backend stop``: the background backend of ``--data-dir``; else serve."""
+    if arguments.action == "serve":
+        return run_backend(arguments)
+    from coherence_assets.embedded_backend.control import running_backend, stop_backend
+
+    data_dir = Path(arguments.data_dir).resolve()
+    backend = running_backend(data_dir)
+    if backend is None:
+        print(f"no embedded backend is running from {data_dir} (no live process in its backend.pid)")
+        return 0 if arguments.action == "stop" else 3
+    if arguments.action == "status":
+        print(f"embedded backend running: pid {backend.pid}, state in {data_dir}, log {backend.log_path}")
+        return 0
+    if not stop_backend(backend):
+        raise SetupError(f"the embedded backend (pid {backend.pid}) did not stop; see {backend.log_path}")
+    print(f"embedded backend stopped (pid {backend.pid}); its jobs stay in {data_dir}")
+    return 0
+
+
+def run_backfill(arguments: argparse.Namespace) -> int:
+    from coherence_assets.backfill import run_backfill as launch
+
+    return launch(arguments.bursts, arguments.windows, arguments.assets)
+
+
+def add_backfill_command(commands: argparse._SubParsersAction) -> None:
+    from coherence_assets.backfill import BURST_KEY_FORMAT, DEFAULT_ASSETS, WINDOWS_FORMAT
+
+    backfill = commands.add_parser(
+        "backfill",
+        help="launch an asset backfill of burst x window partitions in DAGSTER_HOME (the daemon runs it)",
+    )
+    backfill.add_argument("--bursts", required=True, help=f"'all' or comma-separated keys {BURST_KEY_FORMAT}")
+    backfill.add_argument("--windows", required=True, help=WINDOWS_FORMAT)
+    backfill.add_argument(
+        "--assets", default=",".join(DEFAULT_ASSETS), help="comma-separated assets, default %(default)s"
+    )
+    backfill.set_defaults(handler=run_backfill)
+
+
 def run_demo(arguments: argparse.Namespace) -> int:
     from coherence_assets.demo import run_demo_chain
 
@@ -80,7 +121,15 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="open POST /_faults, which lets anyone reaching the port inject errors (for tests only)",
     )
-    backend.set_defaults(handler=run_backend)
+    backend.add_argument(
+        "action",
+        nargs="?",
+        choices=("serve", "status", "stop"),
+        default="serve",
+        help="serve in the foreground (default), or show/stop the one running in the background from --data-dir",
+    )
+    backend.set_defaults(handler=control_backend)
+    add_backfill_command(commands)
     return root
 
 

@@ -1,0 +1,150 @@
+"""``coherence-assets backfill``: the asset backfill the UI launches, from the command line.
+
+The backfill goes through Dagster's own GraphQL mutation (``launchPartitionBackfill``), executed
+in this process against the instance in ``DAGSTER_HOME`` and the code location loaded here: the
+same code path the webserver runs when a user clicks *Launch backfill*. The backfill then shows
+in the UI and the daemon (``dagster dev`` or ``dagster-daemon run``) submits its runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import dagster as dg
+
+from coherence_assets.bursts.burst_ids import BurstKey
+from coherence_assets.defs.partitions import BURST_DIMENSION, burst_window_key
+from coherence_assets.preflight import SetupError
+from coherence_assets.windows import parse_window_key, window_key_of
+
+BURST_WINDOW_ASSETS = ("insar_pairs", "coherence_job", "coherence_rasters")
+DEFAULT_ASSETS = ("insar_pairs", "coherence_job")
+BURST_KEY_FORMAT = "t{orbit:03d}_{burst_id:06d}_{subswath}, e.g. t015_030343_iw2"
+WINDOWS_FORMAT = (
+    "FIRST..LAST of quarter starts (YYYY-01-01, -04-01, -07-01, -10-01), e.g. 2024-01-01..2024-10-01"
+)
+CODE_LOCATION = "coherence_assets"  # as in workspace.yaml
+DEFINITIONS_MODULE = "coherence_assets.definitions"
+
+LAUNCH_BACKFILL_MUTATION = """
+mutation($backfillParams: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $backfillParams) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+    ... on Error { message }
+  }
+}
+"""
+
+
+def parse_windows(spec: str, today: dt.date | None = None) -> list[str]:
+    """``FIRST..LAST`` (or one window) as every quarter from FIRST to LAST inclusive."""
+    first_key, _, last_key = spec.partition("..")
+    try:
+        first = parse_window_key(first_key.strip())
+        last = parse_window_key((last_key or first_key).strip())
+    except ValueError as error:
+        raise SetupError(f"--windows {spec!r}: {error}; expected {WINDOWS_FORMAT}") from None
+    if last < first:
+        raise SetupError(f"--windows {spec!r}: {last} is before {first}; expected {WINDOWS_FORMAT}")
+    current = window_key_of(today or dt.datetime.now(dt.UTC).date())
+    if last.isoformat() > current:
+        raise SetupError(f"--windows {spec!r}: {last} has not begun yet; the current window is {current}")
+    windows, start = [], first
+    while start <= last:
+        windows.append(start.isoformat())
+        month = start.month + 3
+        start = dt.date(start.year + (month > 12), (month - 1) % 12 + 1, 1)
+    return windows
+
+
+def parse_bursts(spec: str, known: list[str]) -> list[str]:
+    """``all`` or comma-separated burst keys, each of which must be a partition already."""
+    if not known:
+        raise SetupError(
+            f"the Dagster instance in DAGSTER_HOME={os.environ.get('DAGSTER_HOME')} has no burst partitions: "
+            "materialise burst_catalogue first (coherence-assets demo, or in the UI), with the same DAGSTER_HOME"
+        )
+    if spec.strip() == "all":
+        return sorted(known)
+    requested = [key.strip() for key in spec.split(",") if key.strip()]
+    malformed = []
+    for key in requested:
+        try:
+            BurstKey.parse(key)
+        except ValueError:
+            malformed.append(key)
+    if malformed:
+        raise SetupError(f"--bursts: {', '.join(malformed)}: not a burst key; the form is {BURST_KEY_FORMAT}")
+    unknown = sorted(set(requested) - set(known))
+    if unknown:
+        shown = ", ".join(sorted(known)[:5]) + (" ..." if len(known) > 5 else "")
+        raise SetupError(
+            f"--bursts: {', '.join(unknown)} not in the burst catalogue (partitions: {shown}); add them to "
+            "COHERENCE_BURSTS_FILE and materialise burst_catalogue, or use --bursts all"
+        )
+    return requested
+
+
+def parse_assets(spec: str) -> list[str]:
+    assets = [name.strip() for name in spec.split(",") if name.strip()]
+    unknown = [name for name in assets if name not in BURST_WINDOW_ASSETS]
+    if unknown or not assets:
+        raise SetupError(
+            f"--assets {spec!r}: expected a comma-separated subset of {', '.join(BURST_WINDOW_ASSETS)}"
+        )
+    return assets
+
+
+def instance_from_environment() -> dg.DagsterInstance:
+    """The instance in ``DAGSTER_HOME``; the demo's ``./.dagster_home`` when it is not set."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
+    if not (home / "dagster.yaml").exists():
+        raise SetupError(
+            f"no Dagster instance in DAGSTER_HOME={home}: set DAGSTER_HOME to the folder dagster dev uses "
+            "(the demo's is ./.dagster_home)"
+        )
+    return dg.DagsterInstance.get()
+
+
+def launch_backfill(instance: dg.DagsterInstance, partition_keys: list[str], assets: list[str]) -> str:
+    """Launch an asset backfill through the webserver's GraphQL mutation, in process; its id."""
+    # Not public API, but exactly what the webserver and `dagster-graphql` build for the mutation.
+    from dagster._core.remote_origin import InProcessCodeLocationOrigin
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+    from dagster._core.workspace.context import WorkspaceProcessContext
+    from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+    from dagster_graphql.cli import execute_query
+
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(module_name=DEFINITIONS_MODULE, working_directory=os.getcwd()),
+        location_name=CODE_LOCATION,
+    )
+    params = {"assetSelection": [{"path": [name]} for name in assets], "partitionNames": partition_keys}
+    with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as context:
+        answer = execute_query(context, LAUNCH_BACKFILL_MUTATION, {"backfillParams": params})
+    if answer.get("errors"):
+        raise SetupError(f"Dagster refused the backfill: {answer['errors'][0].get('message')}")
+    result = answer["data"]["launchPartitionBackfill"]
+    if result["__typename"] != "LaunchBackfillSuccess":
+        raise SetupError(f"Dagster refused the backfill ({result['__typename']}): {result.get('message')}")
+    return result["backfillId"]
+
+
+def run_backfill(bursts_spec: str, windows_spec: str, assets_spec: str) -> int:
+    windows = parse_windows(windows_spec)
+    assets = parse_assets(assets_spec)
+    instance = instance_from_environment()
+    bursts = parse_bursts(bursts_spec, instance.get_dynamic_partitions(BURST_DIMENSION))
+    partition_keys = [str(burst_window_key(burst, window)) for burst in bursts for window in windows]
+    backfill_id = launch_backfill(instance, partition_keys, assets)
+    print(
+        f"backfill {backfill_id} launched in DAGSTER_HOME={os.environ['DAGSTER_HOME']}: {', '.join(assets)} for "
+        f"{len(bursts)} burst(s) x {len(windows)} window(s) ({windows[0]} .. {windows[-1]}), "
+        f"{len(partition_keys)} partitions.\nThe Dagster daemon runs it (dagster dev, or dagster-daemon run); "
+        f"follow it in the UI under Runs > Backfills, e.g. http://127.0.0.1:3000/runs/b/{backfill_id}"
+    )
+    return 0

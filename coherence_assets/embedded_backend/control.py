@@ -1,0 +1,51 @@
+"""Status and stop of an embedded backend running in the background, found by its pid file.
+
+The demo and the resources start the backend detached (it outlives them, so the next run finds
+its jobs); these let a user see it and stop it without hunting for the process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from coherence_assets.embedded_backend.server import LOG_FILE_NAME, PID_FILE_NAME
+
+BACKEND_MODULE = "coherence_assets.embedded_backend"
+STOP_TIMEOUT_SECONDS = 15.0
+
+
+@dataclass(frozen=True)
+class BackendProcess:
+    pid: int
+    data_dir: Path
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / LOG_FILE_NAME
+
+
+def running_backend(data_dir: Path) -> BackendProcess | None:
+    """The backend serving from ``data_dir``, if its pid file names a live backend process."""
+    try:
+        pid = int((data_dir / PID_FILE_NAME).read_text().strip())
+        command_line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except (OSError, ValueError):
+        return None
+    # a stale pid file may name a pid reused by another program: never signal that one
+    is_backend = BACKEND_MODULE in command_line or "coherence-assets backend" in command_line
+    return BackendProcess(pid, data_dir) if is_backend else None
+
+
+def stop_backend(backend: BackendProcess, timeout: float = STOP_TIMEOUT_SECONDS) -> bool:
+    """SIGTERM the backend (it finishes the request at hand and removes its pid file); whether it ended."""
+    os.kill(backend.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if running_backend(backend.data_dir) is None:
+            return True
+        time.sleep(0.2)
+    return False
