@@ -76,6 +76,20 @@ class DataStore:
     def write_json(self, path: str, document: Any) -> None:
         self.write_bytes_atomically(path, json.dumps(document, indent=2, sort_keys=True).encode())
 
+    def create_exclusively(self, path: str, data: bytes) -> None:
+        """Create ``path`` only if it does not exist (``FileExistsError`` otherwise).
+
+        Mode ``"xb"`` is atomic on a local disk (``O_EXCL``) and, with s3fs >= 2025.7, on S3 and
+        stores with conditional writes (``If-None-Match: *``); older s3fs treats it as ``"wb"``.
+        """
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        with self.fs.open(path, "xb") as stream:
+            stream.write(data)
+
+    def read_bytes(self, path: str) -> bytes:
+        with self.fs.open(path, "rb") as stream:
+            return stream.read()
+
     def read_json(self, path: str) -> Any:
         with self.fs.open(path, "rb") as stream:
             return json.load(stream)

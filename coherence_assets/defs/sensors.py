@@ -75,7 +75,8 @@ def openeo_job_sensor(
     coherence: CoherenceParameters,
 ) -> dg.SensorResult | dg.SkipReason:
     cursor = TickCursor.from_json(context.cursor)
-    tracked = tracked_jobs(read_all_ledgers(storage.store))
+    ledgers = read_all_ledgers(storage.store, report=context.log.error)
+    tracked = tracked_jobs(ledgers)
     if not tracked:
         return dg.SkipReason("no coherence_job ledgers yet: materialise coherence_job first")
     try:

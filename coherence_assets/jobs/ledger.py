@@ -9,6 +9,7 @@ between the two can find the job again instead of creating a twin.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,6 +20,18 @@ FINISHED = "finished"
 ERROR = "error"
 CANCELED = "canceled"
 NOT_CREATED = "not_created"  # entered in the ledger, not yet known to the backend
+
+
+class CorruptLedgerError(ValueError):
+    """A ledger file that is not a ledger (truncated, not JSON, wrong shape): names the file and the way out."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        super().__init__(
+            f"{path} is not a readable job ledger ({reason}); its partition is skipped until coherence_job "
+            "is materialised for it, which rebuilds the ledger from the backend's job listing and keeps "
+            "this file as .corrupt-<time>"
+        )
 
 
 @dataclass
@@ -78,6 +91,16 @@ class Ledger:
             backend_url=document["backend_url"],
             jobs=[JobRecord.from_json(job) for job in document["jobs"]],
         )
+
+    @classmethod
+    def from_bytes(cls, data: bytes, path: str) -> Ledger:
+        """Parse a ledger file; anything but a whole, well-formed ledger is a :class:`CorruptLedgerError`."""
+        try:
+            return cls.from_json(json.loads(data))
+        except json.JSONDecodeError as error:
+            raise CorruptLedgerError(path, f"not JSON: {error}") from error
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise CorruptLedgerError(path, f"not a ledger: {type(error).__name__}: {error}") from error
 
     def replaced_job_ids(self) -> set[str]:
         return {job.replaces for job in self.jobs if job.replaces}

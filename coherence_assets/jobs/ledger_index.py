@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from coherence_assets.jobs.ledger import JobRecord, Ledger
+from coherence_assets.jobs.ledger import CorruptLedgerError, JobRecord, Ledger
 from coherence_assets.storage import DataStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -22,11 +26,20 @@ class TrackedJob:
         return f"{self.burst}|{self.window}"
 
 
-def read_all_ledgers(store: DataStore) -> list[Ledger]:
+def read_all_ledgers(store: DataStore, report: Callable[[str], object] = log.error) -> list[Ledger]:
+    """Every readable ledger; an unreadable one is reported in one line and skipped, so the others go on."""
     root = store.coherence_job_root()
     if not store.fs.exists(root):
         return []
-    return [Ledger.from_json(store.read_json(path)) for path in sorted(store.fs.glob(f"{root}/*/*.json"))]
+    ledgers = []
+    for path in sorted(store.fs.glob(f"{root}/*/*.json")):
+        try:
+            ledgers.append(Ledger.from_bytes(store.read_bytes(path), path))
+        except CorruptLedgerError as error:
+            report(str(error))
+        except FileNotFoundError:  # moved aside by a repair since the listing
+            continue
+    return ledgers
 
 
 def tracked_jobs(ledgers: list[Ledger]) -> list[TrackedJob]:
