@@ -33,6 +33,14 @@ class DataStore:
     def coherence_job_path(self, burst: str, window: str) -> str:
         return self.path("coherence_job", burst, f"{window}.json")
 
+    def coherence_job_lease_prefix(self, burst: str, window: str) -> str:
+        """Lease files of the ledger's lock (``<window>.lease-<generation>``, see jobs.ledger_lock)."""
+        return self.path("coherence_job", burst, f"{window}.lease-")
+
+    def corrupt_ledger_path(self, burst: str, window: str, timestamp: str) -> str:
+        """Where a corrupt ledger is kept after it was rebuilt: next to it, never read as a ledger."""
+        return self.path("coherence_job", burst, f"{window}.json.corrupt-{timestamp}")
+
     def coherence_job_root(self) -> str:
         return self.path("coherence_job")
 
