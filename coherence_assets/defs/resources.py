@@ -92,6 +92,11 @@ class OpenEOBackend(dg.ConfigurableResource):
     local_password: str = "local"  # the embedded backend's documented default, not a secret
     max_running_jobs: int = Field(default=2, description="Jobs the backend runs at once (CDSE: 2)")
     min_seconds_between_starts: float = Field(default=5.0, description="Spacing of job starts (CDSE: 5 s)")
+    orphan_grace_seconds: float = Field(
+        default=300.0,
+        description="Age after which a created job of ours that no ledger owns is deleted (a twin of an "
+        "interrupted create); younger ones may still be being recorded",
+    )
 
     def limits(self) -> BackendLimits:
         return BackendLimits(self.max_running_jobs, self.min_seconds_between_starts)

@@ -1,5 +1,7 @@
 """Sensors: ``openeo_job_sensor`` drives submitted jobs to downloads; ``coherence_cube_sensor`` restacks cubes."""
 
+import datetime as dt
+
 import dagster as dg
 import requests
 from openeo.rest import OpenEoApiError, OpenEoClientException
@@ -12,6 +14,7 @@ from coherence_assets.defs.jobs import (
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
 from coherence_assets.jobs.ledger_index import TrackedJob, read_all_ledgers, tracked_jobs
 from coherence_assets.jobs.listing import list_all_jobs
+from coherence_assets.jobs.orphan_jobs import settle_orphan_jobs
 from coherence_assets.jobs.starter import start_jobs
 from coherence_assets.jobs.tick import TickCursor, newly_handled, plan_tick
 from coherence_assets.settings import Settings
@@ -77,7 +80,7 @@ def openeo_job_sensor(
     cursor = TickCursor.from_json(context.cursor)
     ledgers = read_all_ledgers(storage.store, report=context.log.error)
     tracked = tracked_jobs(ledgers)
-    if not tracked:
+    if not ledgers:
         return dg.SkipReason("no coherence_job ledgers yet: materialise coherence_job first")
     try:
         connection = openeo_backend.connect()
@@ -88,6 +91,14 @@ def openeo_job_sensor(
             f"openEO backend {openeo_backend.root_url} did not answer ({type(error).__name__}: {error}); "
             "nothing changed, the next tick tries again"
         )
+    for line in settle_orphan_jobs(
+        storage.store,
+        connection,
+        backend_jobs,
+        ledgers,
+        dt.timedelta(seconds=openeo_backend.orphan_grace_seconds),
+    ):
+        context.log.warning(line)
     plan = plan_tick(tracked, backend_jobs, cursor.handled, coherence.max_attempts)
     # a given-up job's partition still gets a download run, whose asset check names the missing pairs
     run_requests = (

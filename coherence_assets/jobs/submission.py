@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,30 @@ class SubmissionPlan:
 def job_title(burst: BurstKey, window: str, submission_id: str) -> str:
     """The seed's title (``sar_coherence_T{orbit}_{subswath}_{burst_id}``) plus window and submission id."""
     return f"sar_coherence_T{burst.relative_orbit:03d}_{burst.subswath}_{burst.burst_id} {window} [{submission_id}]"
+
+
+_JOB_TITLE = re.compile(
+    r"^sar_coherence_T(?P<orbit>\d{3})_(?P<subswath>(?:IW|EW)\d)_(?P<burst_id>\d+) "
+    r"(?P<window>\d{4}-\d{2}-\d{2}) \[(?P<submission_id>[0-9a-f]+)\]$"
+)
+
+
+@dataclass(frozen=True)
+class TitledSubmission:
+    """What a job title made by :func:`job_title` says: whose partition, which submission."""
+
+    burst: str
+    window: str
+    submission_id: str
+
+
+def parse_job_title(title: str | None) -> TitledSubmission | None:
+    """The partition and submission id in a title of ours, or ``None`` for any other job's title."""
+    match = _JOB_TITLE.match(title or "")
+    if match is None:
+        return None
+    burst = BurstKey(int(match["orbit"]), int(match["burst_id"]), match["subswath"])
+    return TitledSubmission(str(burst), match["window"], match["submission_id"])
 
 
 def refresh_statuses(ledger: Ledger, backend_jobs: dict[str, dict[str, Any]]) -> None:
