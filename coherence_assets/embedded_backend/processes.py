@@ -62,7 +62,7 @@ class BurstArchive(Protocol):
 
 
 @dataclass(frozen=True)
-class CoherenceRequest:
+class CoherenceComputation:
     """What one job computes: a burst, its coherence settings, and either an extent or explicit pairs."""
 
     process_id: str
@@ -346,7 +346,7 @@ def is_apex_namespace(namespace: Any) -> bool:
 # --- process graph ----------------------------------------------------------------------------------
 
 
-def parse_job_process(process: Any, offers_retired: bool = True) -> CoherenceRequest:
+def parse_job_process(process: Any, offers_retired: bool = True) -> CoherenceComputation:
     """Check the ``process`` of a job request and return what the job will compute.
 
     Without ``offers_retired``, the processes CDSE removed are unknown, as they are there.
@@ -414,7 +414,7 @@ def _saved_node(graph: dict[str, Any], save_result: dict[str, Any]) -> dict[str,
     return graph[data["from_node"]]
 
 
-def _request_from_node(node: dict[str, Any]) -> CoherenceRequest:
+def _request_from_node(node: dict[str, Any]) -> CoherenceComputation:
     process_id = node["process_id"]
     arguments = node.get("arguments") or {}
     parameters = _PROCESS_PARAMETERS[process_id]
@@ -435,7 +435,7 @@ def _request_from_node(node: dict[str, Any]) -> CoherenceRequest:
             values[parameter.name] = parameter.default
         else:
             values[parameter.name] = parameter.check(process_id, parameter.name, arguments[parameter.name])
-    return CoherenceRequest(
+    return CoherenceComputation(
         process_id=process_id,
         burst_id=values["burst_id"],
         sub_swath=values["sub_swath"],
@@ -459,7 +459,7 @@ def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
     )
 
 
-def plan_pairs(request: CoherenceRequest, archive: BurstArchive) -> list[PlannedPair]:
+def plan_pairs(request: CoherenceComputation, archive: BurstArchive) -> list[PlannedPair]:
     """The pairs a job computes, from the catalogue records of its burst.
 
     With a temporal extent, every two records exactly ``temporal_baseline`` days apart form a pair and
@@ -488,7 +488,7 @@ def plan_pairs(request: CoherenceRequest, archive: BurstArchive) -> list[Planned
     return pairs
 
 
-def _first_record_on(request: CoherenceRequest, archive: BurstArchive, day: date) -> dict[str, Any]:
+def _first_record_on(request: CoherenceComputation, archive: BurstArchive, day: date) -> dict[str, Any]:
     start, end = _day_bounds(day, day)
     records = archive.records(request.burst_id, request.sub_swath, request.polarization, start, end)
     if not records:

@@ -25,7 +25,7 @@ from rasterio.warp import transform_bounds
 from shapely.geometry import mapping
 
 from coherence_assets.embedded_backend.config import ResultNaming
-from coherence_assets.embedded_backend.processes import APEX_PROCESS_ID, CoherenceRequest, PlannedPair
+from coherence_assets.embedded_backend.processes import APEX_PROCESS_ID, CoherenceComputation, PlannedPair
 from coherence_assets.embedded_backend.synthetic_scene import SceneGrid
 
 GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
@@ -37,13 +37,15 @@ STAC_EXTENSIONS = [
 SIGNED_URL_SECONDS = 24 * 3600
 
 
-def names_outputs_by_pair(request: CoherenceRequest, naming: ResultNaming) -> bool:
+def names_outputs_by_pair(request: CoherenceComputation, naming: ResultNaming) -> bool:
     """The APEx process names files by both acquisitions; the older ones, and every process under
     the ``openeo_date`` naming of APEx's benchmark, by the reference date."""
     return naming == "process" and request.process_id == APEX_PROCESS_ID
 
 
-def output_file_name(request: CoherenceRequest, pair: PlannedPair, naming: ResultNaming = "process") -> str:
+def output_file_name(
+    request: CoherenceComputation, pair: PlannedPair, naming: ResultNaming = "process"
+) -> str:
     """``S1_coh_2images_<ref>_<sec>.tif`` when named by pair, else ``openEO_<ref date>Z.tif``."""
     if names_outputs_by_pair(request, naming):
         return f"S1_coh_2images_{pair.reference_start:%Y%m%dT%H%M%S}_{pair.secondary_start:%Y%m%dT%H%M%S}.tif"
@@ -92,7 +94,7 @@ class ResultItem:
     @classmethod
     def describe(
         cls,
-        request: CoherenceRequest,
+        request: CoherenceComputation,
         pair: PlannedPair,
         file_name: str,
         grid: SceneGrid,

@@ -18,7 +18,7 @@ from coherence_assets.embedded_backend.processes import (
     APEX_PROCESS_ID,
     NO_PAIRS_MESSAGE,
     PAIRS_PROCESS_ID,
-    CoherenceRequest,
+    CoherenceComputation,
     PairPlanningError,
     plan_pairs,
 )
@@ -55,7 +55,7 @@ class FakeArchive:
         ]
 
 
-def _request(**fields: Any) -> CoherenceRequest:
+def _request(**fields: Any) -> CoherenceComputation:
     defaults: dict[str, Any] = {
         "process_id": APEX_PROCESS_ID,
         "burst_id": 30343,
@@ -64,7 +64,7 @@ def _request(**fields: Any) -> CoherenceRequest:
         "coherence_window_rg": 21,
         "coherence_window_az": 5,
     }
-    return CoherenceRequest(**(defaults | fields))
+    return CoherenceComputation(**(defaults | fields))
 
 
 def test_pairing_keeps_duplicate_records_so_a_duplicated_date_yields_one_pair_per_record() -> None:
