@@ -3,6 +3,7 @@
 import dagster as dg
 
 from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
+from coherence_assets.defs.assets.coherence_aoi_series import coherence_aoi_series
 from coherence_assets.defs.assets.coherence_cube import coherence_cube
 from coherence_assets.defs.assets.coherence_job import coherence_job
 from coherence_assets.defs.assets.coherence_rasters import coherence_rasters
@@ -20,7 +21,14 @@ from coherence_assets.defs.sensors import coherence_cube_sensor, openeo_job_sens
 from coherence_assets.settings import Settings
 
 defs = dg.Definitions(
-    assets=[burst_catalogue, insar_pairs, coherence_job, coherence_rasters, coherence_cube],
+    assets=[
+        burst_catalogue,
+        insar_pairs,
+        coherence_job,
+        coherence_rasters,
+        coherence_cube,
+        coherence_aoi_series,
+    ],
     jobs=[
         refresh_burst_catalogue,
         submit_coherence_jobs,

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from coherence_assets.cube.stacking import open_coherence_cube
 from coherence_assets.defs.assets.burst_catalogue import burst_file_version, recorded_burst_file_version
@@ -128,6 +129,13 @@ def print_summary(defs: dg.Definitions, bursts: list[str]) -> None:
             reference = str(cube["time"].values[index])[:10]
             secondary = str(cube["secondary_time"].values[index])[:10]
             print(f"    {reference}   {secondary}   {float(means.values[index]):.3f}")
+        aoi_series = store.coherence_aoi_series_path(burst)
+        if store.fs.exists(aoi_series):
+            aois = (
+                ", ".join(pd.read_parquet(aoi_series, filesystem=store.fs)["aoi_id"].unique())
+                or "none inside"
+            )
+            print(f"    coherence per AOI ({aois}): {store.fs.unstrip_protocol(aoi_series)}")
 
 
 def refresh_burst_catalogue(defs: dg.Definitions, instance: dg.DagsterInstance, settings: Settings) -> None:

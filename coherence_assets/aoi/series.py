@@ -1,0 +1,56 @@
+"""The AOI series of one burst: read the AOIs and the cube, write the table and its plot."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import geopandas as gpd
+
+from coherence_assets.aoi.areas import aois_outside_footprints, load_areas_of_interest
+from coherence_assets.aoi.plot import render_aoi_series_png
+from coherence_assets.aoi.statistics import AoiSeries, aoi_coherence_series
+from coherence_assets.cube.stacking import open_coherence_cube
+from coherence_assets.storage import DataStore
+
+
+@dataclass(frozen=True)
+class AoiSeriesOutput:
+    """What was written, and the AOIs nobody gets statistics for."""
+
+    series: AoiSeries
+    table_path: str
+    plot_path: str | None  # None when no AOI lies in the burst
+    plot_png: bytes | None
+    outside_every_burst: list[str]  # AOIs that touch no burst of the burst catalogue
+
+
+def write_aoi_series(store: DataStore, burst: str, aoi_file: str) -> AoiSeriesOutput:
+    """Compute the AOI statistics of ``burst``'s cube and write ``coherence_aoi_series/<burst>.parquet``.
+
+    The PNG beside it is written when at least one AOI lies in the burst, and removed otherwise,
+    so a stale plot never outlives its AOI.
+    """
+    aois = load_areas_of_interest(aoi_file)
+    cube_path = store.coherence_cube_path(burst)
+    store.require_output(cube_path, "coherence_cube", burst)
+    with store.open_output(store.burst_catalogue_path(), "burst_catalogue") as stream:
+        footprints = gpd.read_parquet(stream).geometry
+    series = aoi_coherence_series(open_coherence_cube(store.fs, cube_path), aois, burst)
+    buffer = io.BytesIO()
+    series.table.to_parquet(buffer, index=False)
+    table_path = store.coherence_aoi_series_path(burst)
+    store.write_bytes_atomically(table_path, buffer.getvalue())
+    plot_path = store.coherence_aoi_plot_path(burst)
+    png = render_aoi_series_png(series.table, burst) if series.covered else None
+    if png is not None:
+        store.write_bytes_atomically(plot_path, png)
+    elif store.fs.exists(plot_path):
+        store.fs.rm(plot_path)
+    return AoiSeriesOutput(
+        series=series,
+        table_path=table_path,
+        plot_path=plot_path if png is not None else None,
+        plot_png=png,
+        outside_every_burst=aois_outside_footprints(aois, footprints),
+    )

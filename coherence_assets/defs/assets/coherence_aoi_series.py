@@ -1,0 +1,53 @@
+"""``coherence_aoi_series``: coherence statistics per area of interest and pair, one table per burst."""
+
+import dagster as dg
+
+from coherence_assets.aoi.series import write_aoi_series
+from coherence_assets.cube.quicklook import quicklook_markdown
+from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
+from coherence_assets.defs.assets.coherence_cube import coherence_cube
+from coherence_assets.defs.partitions import burst_partitions
+from coherence_assets.defs.resources import CoherenceStorage
+from coherence_assets.settings import Settings
+
+
+class AoiSeriesConfig(dg.Config):
+    aoi_file: str = Settings.from_env().aoi_file
+
+
+@dg.asset(
+    partitions_def=burst_partitions,
+    deps=[coherence_cube, burst_catalogue],
+    description="Mean, median, p10, p90 and valid share of coherence per AOI (COHERENCE_AOI_FILE) and pair",
+    group_name="cube",
+    kinds={"parquet", "pandas"},
+)
+def coherence_aoi_series(
+    context: dg.AssetExecutionContext, config: AoiSeriesConfig, storage: CoherenceStorage
+) -> dg.MaterializeResult:
+    burst, store = context.partition_key, storage.store
+    output = write_aoi_series(store, burst, config.aoi_file)
+    series = output.series
+    context.log.info(
+        f"{burst}: {len(series.table)} rows for AOIs {series.covered or 'none'} from {config.aoi_file}"
+    )
+    for problem, aoi_ids in [
+        ("touch no burst of the burst catalogue and get no statistics", output.outside_every_burst),
+        ("overlap this burst's grid but contain no pixel centre", series.without_pixel_centres),
+    ]:
+        if aoi_ids:
+            context.log.warning(f"{burst}: AOIs {', '.join(aoi_ids)} {problem}")
+    metadata = {
+        "rows": len(series.table),
+        "aois_in_burst": ", ".join(series.covered) or "none",
+        "aois_outside_burst": ", ".join(series.outside) or "none",
+        "aois_without_pixel_centres": ", ".join(series.without_pixel_centres) or "none",
+        "aois_outside_every_burst": ", ".join(output.outside_every_burst) or "none",
+        "aoi_file": config.aoi_file,
+        "path": dg.MetadataValue.path(store.fs.unstrip_protocol(output.table_path)),
+    }
+    if output.plot_png is not None:
+        metadata["plot"] = dg.MetadataValue.md(
+            quicklook_markdown(output.plot_png, title=f"{burst} AOI coherence")
+        )
+    return dg.MaterializeResult(metadata=metadata)

@@ -1,0 +1,71 @@
+"""``coherence_aoi_series``: the cube's stack run also writes the per-AOI table, its plot and its report."""
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import shapely
+
+from coherence_assets.aoi.statistics import SERIES_COLUMNS
+from coherence_assets.settings import packaged_demo_aoi_file
+from coherence_assets_tests.defs.conftest import BURST, Chain, materialization_metadata
+from coherence_assets_tests.defs.test_coherence_cube_asset import cube_path, download_window
+
+
+def stack_with_aois(chain: Chain, aoi_file: Path | str, raise_on_error: bool = True):
+    return chain.run(
+        "stack_coherence_cube",
+        BURST,
+        run_config={"ops": {"coherence_aoi_series": {"config": {"aoi_file": str(aoi_file)}}}},
+        raise_on_error=raise_on_error,
+    )
+
+
+def test_the_stack_run_writes_the_aoi_table_and_plot_and_reports_aois_it_cannot_describe(
+    chain: Chain, tmp_path: Path
+):
+    chain.refresh_bursts()
+    pairs = download_window(chain, "2023-07-01")
+    bursts_crs = gpd.read_file(chain.bursts_file).crs
+    cube_centre = gpd.GeoSeries(
+        [shapely.box(*gpd.read_parquet(chain.data_dir / "burst_catalogue.parquet").total_bounds).centroid],
+        crs=bursts_crs,
+    )
+    inside = cube_centre.to_crs(32632).buffer(300).to_crs(3035)  # ~700 pixels, drawn in another CRS
+    lake = gpd.GeoSeries([shapely.box(33, -1, 33.1, -0.9)], crs=4326).to_crs(3035)
+    gpd.GeoDataFrame(
+        {"aoi_id": ["centre", "lake_victoria"]}, geometry=[inside.iloc[0], lake.iloc[0]], crs=3035
+    ).to_file(tmp_path / "aois.gpkg")
+    packaged = gpd.read_file(packaged_demo_aoi_file())
+    pd.concat([packaged, packaged.iloc[[0]]]).to_file(tmp_path / "duplicated.geojson")
+
+    reported = stack_with_aois(chain, tmp_path / "aois.gpkg")
+
+    table = pd.read_parquet(chain.data_dir / "coherence_aoi_series" / f"{BURST}.parquet")
+    assert cube_path(chain).exists()
+    assert list(table.columns) == list(SERIES_COLUMNS)
+    assert set(table["aoi_id"]) == {"centre"} and (table["burst"] == BURST).all()
+    assert [(row.reference_date.date(), row.secondary_date.date()) for row in table.itertuples()] == pairs
+    assert (table["pixel_count"] > 500).all() and table["median"].between(0, 1).all()
+    plot = chain.data_dir / "coherence_aoi_series" / f"{BURST}.png"
+    assert plot.read_bytes().startswith(b"\x89PNG")
+    metadata = materialization_metadata(reported, "coherence_aoi_series")
+    assert metadata["plot"].startswith("![") and "data:image/png;base64," in metadata["plot"]
+    assert metadata["aois_in_burst"] == "centre"
+    assert metadata["aois_outside_every_burst"] == "lake_victoria"
+
+    # the packaged glaciers lie outside the small scene the test backend computes: no rows, no plot
+    packaged_run = stack_with_aois(chain, packaged_demo_aoi_file())
+    assert pd.read_parquet(chain.data_dir / "coherence_aoi_series" / f"{BURST}.parquet").empty
+    assert not plot.exists()
+    assert (
+        "ortlerferner" in materialization_metadata(packaged_run, "coherence_aoi_series")["aois_outside_burst"]
+    )
+
+    failed = stack_with_aois(chain, tmp_path / "duplicated.geojson", raise_on_error=False)
+    assert not failed.success
+    (failure,) = [event for event in failed.all_events if event.is_step_failure]
+    assert (
+        "aoi_id hintereisferner appear(s) more than once, in rows 0, 5"
+        in failure.step_failure_data.error.to_string()
+    )
