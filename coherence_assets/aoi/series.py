@@ -36,7 +36,9 @@ def write_aoi_series(store: DataStore, burst: str, aoi_file: str) -> AoiSeriesOu
     store.require_output(cube_path, "coherence_cube", burst)
     with store.open_output(store.burst_catalogue_path(), "burst_catalogue") as stream:
         footprints = gpd.read_parquet(stream).geometry
-    series = aoi_coherence_series(open_coherence_cube(store.fs, cube_path), aois, burst)
+    # the time-series layout reads an AOI's window over all pairs in a few chunks
+    cube = open_coherence_cube(store.fs, cube_path, layout="timeseries")
+    series = aoi_coherence_series(cube, aois, burst)
     buffer = io.BytesIO()
     series.table.to_parquet(buffer, index=False)
     table_path = store.coherence_aoi_series_path(burst)
