@@ -6,7 +6,7 @@ where there is no data. One store holds it in two chunk layouts, because no sing
 serves both reads users make:
 
 - the root group, chunked ``(1, 512, 512)``: one date's image reads a few chunks;
-- the group ``timeseries``, the same dataset chunked ``(32, 128, 128)``: one pixel's series
+- the group ``timeseries``, the same dataset chunked ``(32, 64, 64)``: one pixel's series
   reads one chunk per 32 pairs instead of one per pair.
 
 Pairs are stored sorted by reference (then secondary) date in both, so ``time`` increases in
@@ -34,11 +34,14 @@ Memory is bounded by 32 pairs x one band of rows, whatever the number of pairs.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
+import os
 import posixpath
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
@@ -74,14 +77,16 @@ TIME_DIM = "time"
 PAIR_DIM = "pair"
 SERIES_GROUP = "timeseries"
 DEFAULT_SPATIAL_CHUNK = 512
-# (pairs, pixels): a pixel's series over 32 pairs is one 2 MB chunk, and an in-order append
+# (pairs, pixels): a pixel's series over 32 pairs is one 512 kB chunk, and an in-order append
 # rewrites at most 31 pairs of it.
-DEFAULT_SERIES_CHUNKS = (32, 128)
+DEFAULT_SERIES_CHUNKS = (32, 64)
 # LZ4 with byte shuffle: coherence compresses about as well as with zstd, and encodes and
 # decodes several times faster, which both reads and stacking feel.
 COMPRESSORS = (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)
 COMPLETE_PAIR_COUNT_ATTR = "complete_pair_count"
 REWRITE_SUFFIX = ".rewrite"
+# GeoTIFFs of one batch decoded at once; more threads than cores only add memory.
+_READ_THREADS = min(4, os.cpu_count() or 1)
 # Leading-dim coordinates are tiny; large chunks keep them to a few objects in the store.
 _COORDINATE_CHUNK = 1024
 _EPOCH = np.datetime64("1970-01-01", "D")
@@ -421,15 +426,21 @@ def _write_layers(root: zarr.Group, start: int, layers: Sequence[_Layer]) -> Non
     band_height = math.lcm(image.chunks[1], series.chunks[1])
     for batch_start, batch in _batches(start, layers, series.chunks[0]):
         block = np.empty((len(batch), min(band_height, height), width), dtype=np.float32)
-        with ExitStack() as opened:
+        with ExitStack() as opened, ThreadPoolExecutor(_READ_THREADS) as readers:
             for layer in batch:
                 layer.open(opened)
             for band_start in range(0, height, band_height):
                 rows = slice(band_start, min(band_start + band_height, height))
                 band = block[:, : rows.stop - rows.start]
                 band.fill(np.nan)
-                for index, layer in enumerate(batch):
-                    layer.read_rows(rows, band[index])
+                # GDAL decodes without holding the GIL: the layers' reads share the cores. Each
+                # read runs in a copy of this context, where rasterio keeps fsspec openers.
+                reads = [
+                    readers.submit(contextvars.copy_context().run, layer.read_rows, rows, out)
+                    for layer, out in zip(batch, band, strict=True)
+                ]
+                for read in reads:
+                    read.result()
                 image[batch_start : batch_start + len(batch), rows] = band
                 series[batch_start : batch_start + len(batch), rows] = band
         for layer in batch:
