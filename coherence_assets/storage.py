@@ -53,6 +53,9 @@ class DataStore:
     def coherence_cube_path(self, burst: str) -> str:
         return self.path("coherence_cube", f"{burst}.zarr")
 
+    def coherence_quicklook_path(self, burst: str) -> str:
+        return self.path("coherence_cube", f"{burst}.png")
+
     def coherence_aoi_series_path(self, burst: str) -> str:
         return self.path("coherence_aoi_series", f"{burst}.parquet")
 

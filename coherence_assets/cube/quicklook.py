@@ -9,15 +9,20 @@ from __future__ import annotations
 import base64
 import io
 
+import matplotlib.dates as mdates
 import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 # The map is decimated to at most this many pixels per side: a quicklook needs no more, and
 # it keeps memory and PNG size bounded for any burst.
 MAX_MAP_PIXELS = 800
 COHERENCE_COLORMAP = "viridis"
+# Consecutive pairs further apart than this many baselines have missing acquisitions between them:
+# the line breaks there instead of bridging the gap as if coherence had been measured.
+GAP_IN_BASELINES = 1.5
 
 
 def render_quicklook_png(cube: xr.Dataset) -> bytes:
@@ -40,6 +45,19 @@ def quicklook_markdown(png: bytes, title: str = "coherence quicklook") -> str:
     return f"![{title}](data:image/png;base64,{base64.b64encode(png).decode('ascii')})"
 
 
+def series_with_gaps(
+    times: np.ndarray, values: np.ndarray, baseline_days: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """``times`` and ``values`` sorted, with a NaN inserted wherever a date step exceeds the gap size."""
+    order = np.argsort(times)
+    times = np.asarray(times[order], dtype="datetime64[D]")
+    values = np.asarray(values[order], dtype=float)
+    steps = np.diff(times).astype(float)
+    gaps = np.flatnonzero(steps > GAP_IN_BASELINES * baseline_days) + 1
+    gap_times = times[gaps - 1] + (times[gaps] - times[gaps - 1]) // 2
+    return np.insert(times, gaps, gap_times), np.insert(values, gaps, np.nan)
+
+
 def _plot_mean_series(axes: Axes, cube: xr.Dataset) -> None:
     leading = cube.coherence.dims[0]
     means = _mean_coherence(cube, leading)
@@ -47,15 +65,17 @@ def _plot_mean_series(axes: Axes, cube: xr.Dataset) -> None:
     baselines = cube["temporal_baseline"].values
     for baseline in np.unique(baselines):
         selected = baselines == baseline
-        order = np.argsort(times[selected])
-        axes.plot(times[selected][order], means[selected][order], marker="o", label=f"{baseline} days")
+        line_times, line_values = series_with_gaps(times[selected], means[selected], float(baseline))
+        axes.plot(line_times, line_values, marker="o", label=f"{baseline} days")
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=8)
+    axes.xaxis.set_major_locator(locator)
+    axes.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     axes.set_ylim(0, 1)
     axes.set_ylabel("mean coherence")
     axes.set_xlabel("reference date")
-    axes.set_title("spatial mean coherence per pair")
+    axes.set_title("spatial mean coherence per pair (breaks where acquisitions are missing)")
     axes.legend(title="temporal baseline", fontsize="small")
     axes.grid(True, alpha=0.3)
-    axes.tick_params(axis="x", labelrotation=30)
 
 
 def _plot_latest_map(figure: Figure, axes: Axes, cube: xr.Dataset) -> None:
@@ -76,10 +96,14 @@ def _plot_latest_map(figure: Figure, axes: Axes, cube: xr.Dataset) -> None:
     reference = np.datetime_as_string(cube["time"].values[latest], unit="D")
     secondary = np.datetime_as_string(cube["secondary_time"].values[latest], unit="D")
     axes.set_title(f"coherence {reference} / {secondary}")
-    axes.set_xlabel("x (m)")
-    axes.set_ylabel("y (m)")
-    axes.ticklabel_format(style="plain", useOffset=False)
-    axes.tick_params(labelsize="x-small")
+    # UTM metres have six or seven digits: in km, with few ticks, the labels never run together
+    kilometres = FuncFormatter(lambda value, _: f"{value / 1000:.0f}")
+    for axis in (axes.xaxis, axes.yaxis):
+        axis.set_major_locator(MaxNLocator(nbins=4))
+        axis.set_major_formatter(kilometres)
+    axes.set_xlabel("x (km, UTM)")
+    axes.set_ylabel("y (km, UTM)")
+    axes.tick_params(labelsize="small")
     figure.colorbar(image, ax=axes, label="coherence")
 
 

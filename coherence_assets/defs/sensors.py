@@ -169,10 +169,21 @@ def coherence_cube_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
         run_requests=[
             dg.RunRequest(partition_key=burst, run_key=f"cube-{burst}-{storage_id}")
             for burst, storage_id in sorted(latest_by_burst.items())
-            if burst not in stacking
+            if burst not in stacking and not cube_is_newer(context.instance, burst, storage_id)
         ],
         cursor=str(cursor),
     )
+
+
+def cube_is_newer(instance: dg.DagsterInstance, burst: str, rasters_storage_id: int) -> bool:
+    """Whether the burst's cube was stacked after those rasters (a fresh daemon's empty cursor
+    replays every rasters materialisation; the cubes the demo stacked need no restack)."""
+    latest_cube = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("coherence_cube"), asset_partitions=[burst]),
+        limit=1,
+        ascending=False,
+    ).records
+    return bool(latest_cube) and latest_cube[0].storage_id > rasters_storage_id
 
 
 def stacking_bursts(instance: dg.DagsterInstance) -> set[str]:

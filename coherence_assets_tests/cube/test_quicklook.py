@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from coherence_assets.cube.quicklook import quicklook_markdown, render_quicklook_png
+from coherence_assets.cube.quicklook import quicklook_markdown, render_quicklook_png, series_with_gaps
 from coherence_assets.cube.stacking import PairRaster, open_coherence_cube, stack_coherence_cube
 from coherence_assets_tests.rasters.geotiffs import coherence_values, write_coherence_tif
 
@@ -63,3 +63,28 @@ def test_all_nan_latest_map_still_renders(cube):
     blank["coherence"] = xr.full_like(cube["coherence"], np.nan)
 
     assert render_quicklook_png(blank).startswith(PNG_SIGNATURE)
+
+
+def test_a_missing_acquisition_breaks_the_line_instead_of_bridging_it():
+    times = np.array(["2023-08-19", "2023-07-02", "2023-07-14", "2023-08-31"], dtype="datetime64[D]")
+    values = np.array([0.3, 0.5, 0.6, 0.4])
+
+    line_times, line_values = series_with_gaps(times, values, baseline_days=12)
+
+    assert list(line_times.astype(str)) == [
+        "2023-07-02",
+        "2023-07-14",
+        "2023-08-01",
+        "2023-08-19",
+        "2023-08-31",
+    ]
+    assert np.isnan(line_values[2])
+    assert list(line_values[[0, 1, 3, 4]]) == [0.5, 0.6, 0.3, 0.4]
+
+
+def test_regular_pairs_have_no_break():
+    times = np.array(["2023-07-02", "2023-07-14", "2023-07-26"], dtype="datetime64[D]")
+
+    _, line_values = series_with_gaps(times, np.array([0.5, 0.6, 0.7]), baseline_days=12)
+
+    assert not np.isnan(line_values).any()

@@ -4,11 +4,12 @@ import warnings
 
 import dagster as dg
 
-from coherence_assets.cube.quicklook import quicklook_markdown, render_quicklook_png
+from coherence_assets.cube.quicklook import render_quicklook_png
 from coherence_assets.cube.stacking import find_pair_rasters, open_coherence_cube, stack_coherence_cube
 from coherence_assets.defs.assets.coherence_rasters import coherence_rasters
 from coherence_assets.defs.partitions import BURST_DIMENSION, burst_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage
+from coherence_assets.defs.ui_images import inline_image_markdown
 
 with warnings.catch_warnings():
     # beta in Dagster 1.13, yet the documented way to map a burst to all its burst x window partitions
@@ -48,6 +49,8 @@ def coherence_cube(
         + (" (rewritten on a larger grid)" if summary.rewritten else "")
     )
     quicklook = render_quicklook_png(open_coherence_cube(store.fs, path))
+    quicklook_path = store.coherence_quicklook_path(burst)
+    store.write_bytes_atomically(quicklook_path, quicklook)
     return dg.MaterializeResult(
         metadata={
             "pairs": summary.pair_count,
@@ -57,6 +60,9 @@ def coherence_cube(
             "rewritten": summary.rewritten,
             "path": dg.MetadataValue.path(store.fs.unstrip_protocol(path)),
             "mean_coherence": dg.MetadataValue.md(summary.pairs.round(4).to_markdown(index=False)),
-            "quicklook": dg.MetadataValue.md(quicklook_markdown(quicklook, title=f"{burst} coherence")),
+            "quicklook": dg.MetadataValue.md(
+                inline_image_markdown(context.instance, burst, quicklook, title=f"{burst} coherence")
+            ),
+            "quicklook_png": dg.MetadataValue.path(store.fs.unstrip_protocol(quicklook_path)),
         }
     )
