@@ -392,7 +392,8 @@ def _build_store(
         root = zarr.open_group(store, mode="r+", use_consolidated=False)
         _write_layers(root, 0, layers)
     except BaseException:
-        fs.rm(path, recursive=True)
+        if fs.exists(path):
+            fs.rm(path, recursive=True)
         raise
     _commit(store, len(layers))
 
@@ -517,7 +518,7 @@ def _coherence_dataset(
         "y": ("y", grid.y_coordinates()),
         "x": ("x", grid.x_coordinates()),
     }
-    placeholder = da.empty((reference.size, *grid.shape), dtype=np.float32)
+    placeholder = da.empty((reference.size, *grid.shape), dtype=np.float32, chunks=-1)
     dataset = xr.Dataset(
         {VARIABLE: ((leading, "y", "x"), placeholder, dict(_COHERENCE_ATTRS))},
         coords=coords,
@@ -551,11 +552,17 @@ def _write_template(
         "mean_coherence": {"dtype": "float32", **coordinate_encoding},
     }
     # compute=False writes every array's metadata and the in-memory coordinates, not the
-    # placeholder; its chunks only need to match the store's for xarray's safety check.
-    dataset = template.copy()
-    dataset[VARIABLE] = dataset[VARIABLE].chunk(dict(zip(dataset[VARIABLE].dims, chunks, strict=True)))
-    dataset.to_zarr(
-        store, group=group, mode="w-", encoding=encoding, zarr_format=3, consolidated=False, compute=False
+    # placeholder, which is one dask chunk (a graph of one task, whatever the cube's size) that
+    # is never computed: xarray's check that dask chunks match the store's does not apply.
+    template.to_zarr(
+        store,
+        group=group,
+        mode="w-",
+        encoding=encoding,
+        zarr_format=3,
+        consolidated=False,
+        compute=False,
+        safe_chunks=False,
     )
 
 
@@ -574,6 +581,12 @@ def _open_committed(
     fs: fsspec.AbstractFileSystem, store: zarr.abc.store.Store | str, cube_path: str
 ) -> xr.Dataset | None:
     """The cube as last committed, undoing an interrupted write first; None if there is none."""
+    rewrite_path = cube_path + REWRITE_SUFFIX
+    if not fs.exists(posixpath.join(cube_path, "zarr.json")) and _is_committed(fs, rewrite_path):
+        log.warning("cube %s was interrupted while its rewrite replaced it; finishing the swap", cube_path)
+        if fs.exists(cube_path):
+            fs.rm(cube_path, recursive=True)
+        fs.mv(rewrite_path, cube_path, recursive=True)
     if not fs.exists(posixpath.join(cube_path, "zarr.json")):
         return None
     group = zarr.open_group(store, mode="r+", use_consolidated=False)
@@ -593,6 +606,13 @@ def _open_committed(
         log.warning("cube %s had an interrupted append; truncated back to %d pairs", cube_path, committed)
         _commit(store, committed)
     return _open_dataset(store)
+
+
+def _is_committed(fs: fsspec.AbstractFileSystem, path: str) -> bool:
+    if not fs.exists(posixpath.join(path, "zarr.json")):
+        return False
+    group = zarr.open_group(_zarr_store(fs, path), mode="r", use_consolidated=False)
+    return COMPLETE_PAIR_COUNT_ATTR in group.attrs
 
 
 def _open_dataset(store: zarr.abc.store.Store | str, group: str | None = None) -> xr.Dataset:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import os
 import shutil
-from datetime import date
+import tracemalloc
+from datetime import date, timedelta
 from pathlib import Path
 
 import fsspec
@@ -417,3 +418,53 @@ def test_cube_without_the_time_series_layout_is_rewritten_with_it(tmp_path):
         open_coherence_cube(LOCAL, cube, layout="timeseries").coherence.load(),
         open_coherence_cube(LOCAL, cube).coherence.load(),
     )
+
+
+def test_rewrite_interrupted_after_removing_the_old_cube_is_swapped_in(tmp_path):
+    cube = cube_path(tmp_path)
+    july = make_rasters(tmp_path, "2023-07-01", JULY)
+    stack_coherence_cube(LOCAL, july, cube, spatial_chunk=CHUNK)
+    expected = xr.open_zarr(cube).load()
+    # What a crash between removing the old cube and moving its finished rewrite in leaves.
+    shutil.move(cube, cube + ".rewrite")
+
+    summary = stack_coherence_cube(LOCAL, july, cube, spatial_chunk=CHUNK)
+
+    assert (summary.pair_count, summary.added_pairs) == (2, 0)
+    xr.testing.assert_identical(xr.open_zarr(cube).load(), expected)
+    assert not os.path.exists(cube + ".rewrite")
+
+
+def peak_traced_bytes(action) -> int:
+    tracemalloc.start()
+    try:
+        action()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_stacking_memory_does_not_grow_with_the_number_of_pairs(tmp_path):
+    def pairs(count: int, start: date):
+        return [
+            (start + timedelta(days=12 * index), start + timedelta(days=12 * (index + 1)))
+            for index in range(count)
+        ]
+
+    shape = (200, 200)
+    few = make_rasters(tmp_path / "few", "2023-07-01", pairs(4, date(2023, 7, 1)), values=None)
+    many = make_rasters(tmp_path / "many", "2023-07-01", pairs(32, date(2023, 7, 1)), values=None)
+    for raster in few + many:
+        write_coherence_tif(raster.path, coherence_values(shape))
+
+    def stack(rasters, root):
+        return lambda: stack_coherence_cube(
+            LOCAL, rasters, cube_path(root), spatial_chunk=32, series_chunks=(4, 16)
+        )
+
+    few_peak = peak_traced_bytes(stack(few, tmp_path / "few"))
+    many_peak = peak_traced_bytes(stack(many, tmp_path / "many"))
+
+    one_raster = shape[0] * shape[1] * 4
+    # Holding every raster at once would add 28 rasters' worth; the stacker holds one batch of bands.
+    assert many_peak - few_peak < 4 * one_raster, (few_peak, many_peak)
