@@ -7,6 +7,7 @@ from coherence_assets.defs.assets.coherence_aoi_series import coherence_aoi_seri
 from coherence_assets.defs.assets.coherence_cube import coherence_cube
 from coherence_assets.defs.assets.coherence_job import coherence_job
 from coherence_assets.defs.assets.coherence_rasters import coherence_rasters
+from coherence_assets.defs.assets.coherence_stac import coherence_stac
 from coherence_assets.defs.assets.insar_pairs import insar_pairs
 from coherence_assets.defs.jobs import (
     download_coherence_rasters,
@@ -28,6 +29,7 @@ defs = dg.Definitions(
         coherence_rasters,
         coherence_cube,
         coherence_aoi_series,
+        coherence_stac,
     ],
     jobs=[
         refresh_burst_catalogue,

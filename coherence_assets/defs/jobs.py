@@ -26,10 +26,10 @@ download_coherence_rasters = dg.define_asset_job(
 
 stack_coherence_cube = dg.define_asset_job(
     "stack_coherence_cube",
-    # the AOI series follows the cube in the same run, so it is never older than the cube
-    selection=dg.AssetSelection.assets("coherence_cube", "coherence_aoi_series"),
-    description="Stack a burst's downloaded rasters into its Zarr cube and summarise it per AOI "
-    "(requested by coherence_cube_sensor)",
+    # the AOI series and the STAC collection follow the cube in the same run, never older than it
+    selection=dg.AssetSelection.assets("coherence_cube", "coherence_aoi_series", "coherence_stac"),
+    description="Stack a burst's downloaded rasters into its Zarr cube, summarise it per AOI and describe "
+    "it in STAC (requested by coherence_cube_sensor)",
 )
 
 refresh_burst_catalogue = dg.define_asset_job(

@@ -1,15 +1,17 @@
-"""``coherence_aoi_series``: the cube's stack run also writes the per-AOI table, its plot and its report."""
+"""The cube's stack run also writes the per-AOI table (``coherence_aoi_series``) and the STAC (``coherence_stac``)."""
 
 from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pystac
 import shapely
 
 from coherence_assets.aoi.statistics import SERIES_COLUMNS
 from coherence_assets.settings import packaged_demo_aoi_file
 from coherence_assets_tests.defs.conftest import BURST, Chain, materialization_metadata
 from coherence_assets_tests.defs.test_coherence_cube_asset import cube_path, download_window
+from coherence_assets_tests.stac.schema_validation import validate_stac
 
 
 def stack_with_aois(chain: Chain, aoi_file: Path | str, raise_on_error: bool = True):
@@ -69,3 +71,23 @@ def test_the_stack_run_writes_the_aoi_table_and_plot_and_reports_aois_it_cannot_
         "aoi_id hintereisferner appear(s) more than once, in rows 0, 5"
         in failure.step_failure_data.error.to_string()
     )
+
+
+def test_the_stack_run_writes_a_valid_stac_catalogue_with_an_item_per_raster_and_the_cube(chain: Chain):
+    chain.refresh_bursts()
+    pairs = download_window(chain, "2023-07-01")
+
+    result = chain.run("stack_coherence_cube", BURST)
+
+    catalog = pystac.Catalog.from_file(str(chain.data_dir / "stac" / "catalog.json"))
+    (collection,) = catalog.get_children()
+    items = sorted(collection.get_items(), key=lambda item: item.datetime)
+    assert [(item.datetime.date(), item.properties["coherence:secondary_date"]) for item in items] == [
+        (reference, secondary.isoformat()) for reference, secondary in pairs
+    ]
+    assert all(item.properties["sar:polarizations"] == ["VV"] for item in items)  # from the job ledger
+    assert Path(collection.assets["cube"].get_absolute_href()) == cube_path(chain)
+    for document in [catalog.to_dict(), collection.to_dict(), *(item.to_dict() for item in items)]:
+        validate_stac(document)
+    metadata = materialization_metadata(result, "coherence_stac")
+    assert metadata["items"] == len(pairs) and metadata["items_without_polarisation"] == "none"

@@ -1,0 +1,270 @@
+"""The static STAC catalogue under ``COHERENCE_DATA_DIR/stac``, so STAC tools find our outputs.
+
+Layout (every href relative, so the data folder can move or be served as it is)::
+
+    stac/catalog.json                          root catalogue, one child per burst
+    stac/<burst>/collection.json               the burst: the Zarr cube and the AOI table as assets
+    stac/<burst>/<item id>/<item id>.json      one item per coherence raster (pair)
+
+Each burst's collection is rewritten whole by its own run; the root catalogue is rebuilt from
+the collections present, so runs of different bursts never need each other's state.
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+import fsspec
+import pystac
+import rasterio.warp
+import shapely
+from pystac.extensions.projection import ProjectionExtension
+from pystac.extensions.sar import FrequencyBand, Polarization, SarExtension
+from pystac.stac_io import DefaultStacIO
+from pystac.utils import make_relative_href
+from rasterio.crs import CRS
+from shapely.geometry import mapping
+
+from coherence_assets.bursts.burst_ids import BurstKey
+from coherence_assets.cube.stacking import PairRaster, find_pair_rasters
+from coherence_assets.jobs.ledger import CorruptLedgerError, Ledger
+from coherence_assets.rasters.validation import open_coherence_raster
+from coherence_assets.storage import DataStore
+
+log = logging.getLogger(__name__)
+
+CATALOG_ID = "coherence-assets"
+ZARR_MEDIA_TYPE = "application/vnd+zarr"
+PARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
+# Sentinel-1's C-band centre frequency, GHz
+SENTINEL1_CENTER_FREQUENCY = 5.405
+# Fields of our own, prefixed as STAC asks of fields outside any extension.
+BURST_FIELD = "coherence:burst"
+SECONDARY_DATE_FIELD = "coherence:secondary_date"
+BASELINE_FIELD = "coherence:temporal_baseline_days"
+_POLARISATION_IN_BAND = re.compile(r"(VV|VH|HH|HV)\b")
+
+
+class FsspecStacIO(DefaultStacIO):
+    """pystac's reads and writes through fsspec, so an ``s3://`` data folder works like a local one."""
+
+    def __init__(self, fs: fsspec.AbstractFileSystem) -> None:
+        super().__init__()
+        self.fs = fs
+
+    def read_text_from_href(self, href: str) -> str:
+        with self.fs.open(href, "r") as stream:
+            return stream.read()
+
+    def write_text_to_href(self, href: str, txt: str) -> None:
+        self.fs.makedirs(posixpath.dirname(href), exist_ok=True)
+        with self.fs.open(href, "w") as stream:
+            stream.write(txt)
+
+
+@dataclass(frozen=True)
+class StacSummary:
+    catalog_path: str
+    collection_path: str
+    item_count: int
+    items_without_polarisation: list[str]
+
+
+def write_burst_stac(store: DataStore, burst: str) -> StacSummary:
+    """Rewrite ``burst``'s collection from its rasters, cube and AOI table, then the root catalogue."""
+    rasters = find_pair_rasters(store.fs, store.coherence_rasters_root(burst))
+    polarisations = _pair_polarisations(store, burst, rasters)
+    stac_root = store.stac_root()
+    catalog = _root_catalog(stac_root)
+    collection = _burst_collection(store, burst, rasters, polarisations)
+    catalog.add_child(collection)
+    collection_dir = posixpath.join(stac_root, burst)
+    collection.normalize_hrefs(collection_dir)
+    collection.make_all_asset_hrefs_relative()  # the items' assets; the collection's own below
+    for asset in collection.assets.values():
+        asset.href = make_relative_href(asset.href, collection.get_self_href())
+    stac_io = FsspecStacIO(store.fs)
+    if store.fs.exists(collection_dir):
+        store.fs.rm(collection_dir, recursive=True)  # items of pairs that are gone must not linger
+    collection.save(pystac.CatalogType.SELF_CONTAINED, stac_io=stac_io)
+    _write_root_catalog(store, catalog, stac_io)
+    return StacSummary(
+        catalog_path=catalog.get_self_href(),
+        collection_path=collection.get_self_href(),
+        item_count=len(rasters),
+        items_without_polarisation=sorted(
+            item.id for item in collection.get_items() if "sar:polarizations" not in item.properties
+        ),
+    )
+
+
+def _root_catalog(stac_root: str) -> pystac.Catalog:
+    catalog = pystac.Catalog(
+        id=CATALOG_ID,
+        description="Sentinel-1 InSAR coherence computed by coherence-assets: one collection per burst",
+        title="coherence-assets outputs",
+        catalog_type=pystac.CatalogType.SELF_CONTAINED,
+    )
+    catalog.set_self_href(posixpath.join(stac_root, "catalog.json"))
+    return catalog
+
+
+def _write_root_catalog(store: DataStore, catalog: pystac.Catalog, stac_io: FsspecStacIO) -> None:
+    """The root catalogue with a child link per collection on disk, this run's included."""
+    catalog.clear_children()
+    for path in sorted(store.fs.glob(posixpath.join(store.stac_root(), "*", "collection.json"))):
+        catalog.add_link(
+            pystac.Link(
+                pystac.RelType.CHILD,
+                _absolute(store, path),
+                media_type=pystac.MediaType.JSON,
+                title=posixpath.basename(posixpath.dirname(path)),
+            )
+        )
+    catalog.save_object(include_self_link=False, stac_io=stac_io)
+
+
+def _burst_collection(
+    store: DataStore, burst: str, rasters: list[PairRaster], polarisations: dict[tuple[date, date], str]
+) -> pystac.Collection:
+    items = [_raster_item(store, burst, raster, polarisations.get(raster.pair)) for raster in rasters]
+    extent = pystac.Extent(
+        pystac.SpatialExtent([list(shapely.union_all([shapely.box(*item.bbox) for item in items]).bounds)])
+        if items
+        else pystac.SpatialExtent([[-180.0, -90.0, 180.0, 90.0]]),
+        pystac.TemporalExtent(
+            [
+                [
+                    _instant(min(r.reference_date for r in rasters)),
+                    _instant(max(r.secondary_date for r in rasters)),
+                ]
+            ]
+            if rasters
+            else [[None, None]]
+        ),
+    )
+    collection = pystac.Collection(
+        id=burst,
+        description=f"Sentinel-1 InSAR coherence of burst {burst}: one item per pair, and the Zarr cube of all pairs",
+        extent=extent,
+        title=f"coherence {burst}",
+        license="other",
+    )
+    collection.add_items(items)
+    cube_path = store.coherence_cube_path(burst)
+    if store.fs.exists(cube_path):
+        collection.add_asset(
+            "cube",
+            pystac.Asset(
+                _absolute(store, cube_path),
+                title="coherence cube (time, y, x) of every pair; group 'timeseries' holds the time-chunked copy",
+                media_type=ZARR_MEDIA_TYPE,
+                roles=["data"],
+            ),
+        )
+    aoi_series_path = store.coherence_aoi_series_path(burst)
+    if store.fs.exists(aoi_series_path):
+        collection.add_asset(
+            "aoi_series",
+            pystac.Asset(
+                _absolute(store, aoi_series_path),
+                title="coherence statistics per area of interest and pair",
+                media_type=PARQUET_MEDIA_TYPE,
+                roles=["data"],
+            ),
+        )
+    return collection
+
+
+def _raster_item(store: DataStore, burst: str, raster: PairRaster, polarisation: str | None) -> pystac.Item:
+    with open_coherence_raster(store.fs, raster.path) as source:
+        crs, transform, shape = source.crs, source.transform, (source.height, source.width)
+        bounds = source.bounds
+        band_description = source.descriptions[0] or ""
+    footprint = rasterio.warp.transform_geom(crs, CRS.from_epsg(4326), mapping(shapely.box(*bounds)))
+    reference, secondary = _instant(raster.reference_date), _instant(raster.secondary_date)
+    item = pystac.Item(
+        id=_item_id(burst, raster),
+        geometry=footprint,
+        bbox=list(shapely.geometry.shape(footprint).bounds),
+        datetime=reference,
+        start_datetime=reference,
+        end_datetime=secondary,
+        properties={
+            BURST_FIELD: burst,
+            SECONDARY_DATE_FIELD: raster.secondary_date.isoformat(),
+            BASELINE_FIELD: (raster.secondary_date - raster.reference_date).days,
+        },
+    )
+    item.add_asset(
+        "coherence",
+        pystac.Asset(
+            _absolute(store, raster.path),
+            title=f"coherence {raster.reference_date} / {raster.secondary_date}",
+            media_type=pystac.MediaType.GEOTIFF,
+            roles=["data"],
+        ),
+    )
+    projection = ProjectionExtension.ext(item, add_if_missing=True)
+    projection.apply(
+        epsg=crs.to_epsg(),
+        wkt2=None if crs.to_epsg() else crs.to_wkt(),
+        shape=list(shape),
+        transform=list(transform)[:6],
+        bbox=list(bounds),
+    )
+    polarisation = polarisation or _polarisation_of_band(band_description)
+    if polarisation:
+        SarExtension.ext(item, add_if_missing=True).apply(
+            instrument_mode=BurstKey.parse(burst).subswath[:2],
+            frequency_band=FrequencyBand.C,
+            polarizations=[Polarization(polarisation)],
+            product_type="COH",
+            center_frequency=SENTINEL1_CENTER_FREQUENCY,
+        )
+    return item
+
+
+def _pair_polarisations(
+    store: DataStore, burst: str, rasters: list[PairRaster]
+) -> dict[tuple[date, date], str]:
+    """The polarisation each pair was computed in, from the job ledgers of the rasters' windows."""
+    polarisations: dict[tuple[date, date], str] = {}
+    for window in sorted({posixpath.basename(posixpath.dirname(raster.path)) for raster in rasters}):
+        path = store.coherence_job_path(burst, window)
+        if not store.fs.exists(path):
+            continue
+        try:
+            with store.fs.open(path, "rb") as stream:
+                ledger = Ledger.from_bytes(stream.read(), path)
+        except CorruptLedgerError as error:
+            log.warning("%s; its pairs' polarisation is taken from the rasters' band names", error)
+            continue
+        for job in ledger.jobs:
+            polarisation = job.arguments.get("polarization")
+            if polarisation:
+                polarisations.update(dict.fromkeys(job.pairs, str(polarisation)))
+    return polarisations
+
+
+def _polarisation_of_band(description: str) -> str | None:
+    """The polarisation a band description names (``coh_VV``), for rasters no ledger knows."""
+    match = _POLARISATION_IN_BAND.search(description.upper())
+    return match.group(1) if match else None
+
+
+def _item_id(burst: str, raster: PairRaster) -> str:
+    return f"{burst}_{raster.reference_date:%Y%m%d}_{raster.secondary_date:%Y%m%d}"
+
+
+def _instant(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def _absolute(store: DataStore, path: str) -> str:
+    """A path of the store as pystac needs it to compute relative hrefs (a URL off the local disk)."""
+    return store.fs.unstrip_protocol(path) if "://" in store.url else path
