@@ -44,6 +44,10 @@ class DataStore:
     def coherence_job_root(self) -> str:
         return self.path("coherence_job")
 
+    def coherence_job_index_path(self) -> str:
+        """The sensor's index of partitions whose jobs are all done (see jobs.ledger_index)."""
+        return self.path("coherence_job", "_done.json")
+
     def coherence_rasters_dir(self, burst: str, window: str) -> str:
         return self.path("coherence_rasters", burst, window)
 

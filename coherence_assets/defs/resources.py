@@ -18,6 +18,7 @@ from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.jobs.connection import LoginRenewingConnection
 from coherence_assets.jobs.processes import DEFAULT_PROCESS, PROCESS_NAMES, CoherenceRequest
 from coherence_assets.jobs.starter import BackendLimits
+from coherence_assets.jobs.tick import TickPolicy
 from coherence_assets.settings import (
     LOCAL_BACKEND,
     LOCAL_BACKEND_DATA_DIR,
@@ -97,9 +98,28 @@ class OpenEOBackend(dg.ConfigurableResource):
         description="Age after which a created job of ours that no ledger owns is deleted (a twin of an "
         "interrupted create); younger ones may still be being recorded",
     )
+    jobs_queued_ahead: int = Field(
+        default=1,
+        description="Jobs started beyond max_running_jobs to wait in the backend's queue (see jobs.starter)",
+    )
+    lost_after_ticks: int = Field(
+        default=3,
+        description="Sensor ticks a job may be missing from the backend's listing before it counts as lost",
+    )
+    max_download_attempts: int = Field(
+        default=3, description="Download runs per finished job before giving up"
+    )
+    download_retry_seconds: float = Field(
+        default=60.0, description="Wait before requesting a failed download again"
+    )
 
     def limits(self) -> BackendLimits:
-        return BackendLimits(self.max_running_jobs, self.min_seconds_between_starts)
+        return BackendLimits(self.max_running_jobs, self.min_seconds_between_starts, self.jobs_queued_ahead)
+
+    def tick_policy(self, max_attempts: int) -> TickPolicy:
+        return TickPolicy(
+            max_attempts, self.lost_after_ticks, self.max_download_attempts, self.download_retry_seconds
+        )
 
     @property
     def is_embedded(self) -> bool:

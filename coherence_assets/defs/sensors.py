@@ -1,6 +1,7 @@
 """Sensors: ``openeo_job_sensor`` drives submitted jobs to downloads; ``coherence_cube_sensor`` restacks cubes."""
 
 import datetime as dt
+import time
 
 import dagster as dg
 import requests
@@ -12,12 +13,25 @@ from coherence_assets.defs.jobs import (
     stack_coherence_cube,
 )
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
-from coherence_assets.jobs.ledger_index import TrackedJob, read_all_ledgers, tracked_jobs
-from coherence_assets.jobs.listing import list_all_jobs
+from coherence_assets.jobs.ledger import FINISHED, LOST
+from coherence_assets.jobs.ledger_index import (
+    DonePartition,
+    LedgerScan,
+    TrackedJob,
+    read_done_index,
+    record_job_status,
+    scan_ledgers,
+    tracked_jobs,
+    write_done_index,
+)
+from coherence_assets.jobs.listing import JobListing, list_jobs_until_seen
 from coherence_assets.jobs.orphan_jobs import settle_orphan_jobs
-from coherence_assets.jobs.starter import start_jobs
-from coherence_assets.jobs.tick import TickCursor, newly_handled, plan_tick
+from coherence_assets.jobs.processes import Pair
+from coherence_assets.jobs.starter import StartOutcome, start_jobs
+from coherence_assets.jobs.tick import TickCursor, TickPlan, awaited_jobs, plan_tick
+from coherence_assets.rasters.asset_matching import raster_file_name
 from coherence_assets.settings import Settings
+from coherence_assets.storage import DataStore
 
 BACKEND_UNREACHABLE = (requests.RequestException, OpenEoApiError, OpenEoClientException, RuntimeError)
 JOB_ID_TAG = "openeo/job_id"
@@ -54,22 +68,62 @@ def error_observation(connection, job: TrackedJob, given_up: bool) -> dg.AssetOb
     )
 
 
-def job_run_request(job_name: str, purpose: str, job: TrackedJob) -> dg.RunRequest:
-    """A run for the job's partition, keyed by what it is for and the job id: requested once, ever."""
+def job_observation(job: TrackedJob, status: str, outcome: str) -> dg.AssetObservation:
+    """A step in a job's life, recorded on its ``coherence_job`` partition so the UI tells its story."""
+    return dg.AssetObservation(
+        asset_key="coherence_job",
+        partition=job.partition_key,
+        metadata={
+            "job_id": job.record.job_id,
+            "status": status,
+            "attempt": job.record.attempt,
+            "outcome": outcome,
+        },
+    )
+
+
+def job_run_request(
+    job_name: str, purpose: str, job: TrackedJob, attempt: int | None = None
+) -> dg.RunRequest:
+    """A run for the job's partition, keyed by what it is for, the job id and the attempt: requested once, ever."""
+    suffix = "" if attempt is None else f"-{attempt}"
     return dg.RunRequest(
         job_name=job_name,
         partition_key=job.partition_key,
-        run_key=f"{purpose}-{job.record.job_id}",
+        run_key=f"{purpose}-{job.record.job_id}{suffix}",
         tags={JOB_ID_TAG: str(job.record.job_id)},
     )
+
+
+def partitions_with_runs(instance: dg.DagsterInstance, job_name: str) -> set[str]:
+    """Partitions with a run of ``job_name`` that has not ended."""
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name, statuses=IN_PROGRESS_RUN_STATUSES))
+    return {run.tags.get(PARTITION_TAG, "") for run in runs}
+
+
+class RasterPresence:
+    """Which pairs of a job have a raster on disk: one listing of the partition's folder per tick."""
+
+    def __init__(self, store: DataStore) -> None:
+        self._store = store
+        self._names: dict[str, set[str]] = {}
+
+    def pairs_without_raster(self, job: TrackedJob) -> list[Pair]:
+        if job.partition_key not in self._names:
+            folder = self._store.coherence_rasters_dir(job.burst, job.window)
+            found = self._store.fs.ls(folder, detail=False) if self._store.fs.exists(folder) else []
+            self._names[job.partition_key] = {path.rsplit("/", 1)[-1] for path in found}
+        names = self._names[job.partition_key]
+        return [pair for pair in job.record.pairs if raster_file_name(*pair) not in names]
 
 
 @dg.sensor(
     jobs=[download_coherence_rasters, resubmit_coherence_jobs],
     minimum_interval_seconds=TICK_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Lists the backend's jobs once per tick, starts created jobs while slots are free, "
-    "requests downloads of finished jobs and resubmits failed ones",
+    description="Lists the backend's jobs (only as far as the awaited ones) once per tick, starts created jobs "
+    "while slots are free, requests downloads until every pair of a finished job has a raster, and "
+    "resubmits failed and lost jobs",
 )
 def openeo_job_sensor(
     context: dg.SensorEvaluationContext,
@@ -77,65 +131,135 @@ def openeo_job_sensor(
     storage: CoherenceStorage,
     coherence: CoherenceParameters,
 ) -> dg.SensorResult | dg.SkipReason:
+    store = storage.store
     cursor = TickCursor.from_json(context.cursor)
-    ledgers = read_all_ledgers(storage.store, report=context.log.error)
-    tracked = tracked_jobs(ledgers)
-    if not ledgers:
+    done = read_done_index(store)
+    scan = scan_ledgers(store, done, report=context.log.error)
+    if not scan.total:
         return dg.SkipReason("no coherence_job ledgers yet: materialise coherence_job first")
+    ledgers = list(scan.ledgers.values())
+    awaited = awaited_jobs(ledgers, cursor)
+    # a record still waiting for its job id may have a job to adopt: the listing's first page shows it
+    adoptable = any(record.job_id is None for ledger in ledgers for record in ledger.jobs)
+    connection = None
+    listing = JobListing()
     try:
-        connection = openeo_backend.connect()
-        backend_jobs = list_all_jobs(connection)
+        if awaited or adoptable:
+            connection = openeo_backend.connect()
+            listing = list_jobs_until_seen(connection, awaited)
     except BACKEND_UNREACHABLE as error:
         openeo_backend.forget_connection()
         return dg.SkipReason(
             f"openEO backend {openeo_backend.root_url} did not answer ({type(error).__name__}: {error}); "
             "nothing changed, the next tick tries again"
         )
-    for line in settle_orphan_jobs(
-        storage.store,
-        connection,
-        backend_jobs,
+    if connection is not None:
+        for line in settle_orphan_jobs(
+            store,
+            connection,
+            listing.jobs,
+            ledgers,
+            dt.timedelta(seconds=openeo_backend.orphan_grace_seconds),
+        ):
+            context.log.warning(line)
+    plan = plan_tick(
         ledgers,
-        dt.timedelta(seconds=openeo_backend.orphan_grace_seconds),
-    ):
-        context.log.warning(line)
-    plan = plan_tick(tracked, backend_jobs, cursor.handled, coherence.max_attempts)
+        listing,
+        cursor,
+        openeo_backend.tick_policy(coherence.max_attempts),
+        time.time(),
+        RasterPresence(store).pairs_without_raster,
+        partitions_with_runs(context.instance, download_coherence_rasters.name),
+        lambda lost: record_job_status(
+            store,
+            lost.job.burst,
+            lost.job.window,
+            lost.job.record.job_id,
+            FINISHED if lost.outcome == "done" else LOST,  # done: every pair has its raster
+        ),
+    )
+    lost_to_resubmit = [lost.job for lost in plan.lost if lost.outcome == "resubmit"]
+    lost_given_up = [lost.job for lost in plan.lost if lost.outcome == "given_up"]
     # a given-up job's partition still gets a download run, whose asset check names the missing pairs
     run_requests = (
-        [job_run_request(download_coherence_rasters.name, "rasters", job) for job in plan.finished]
+        [
+            job_run_request(download_coherence_rasters.name, "rasters", request.job, request.attempt)
+            for request in plan.downloads
+        ]
         + [job_run_request(resubmit_coherence_jobs.name, "resubmit", job) for job in plan.to_resubmit]
-        + [job_run_request(download_coherence_rasters.name, "given-up", job) for job in plan.given_up]
+        + [job_run_request(resubmit_coherence_jobs.name, "resubmit", job) for job in lost_to_resubmit]
+        + [
+            job_run_request(download_coherence_rasters.name, "given-up", job)
+            for job in plan.given_up + lost_given_up
+        ]
     )
     observations = [error_observation(connection, job, given_up=False) for job in plan.to_resubmit]
     observations += [error_observation(connection, job, given_up=True) for job in plan.given_up]
     observations += [
-        dg.AssetObservation(
-            asset_key="coherence_job",
-            partition=job.partition_key,
-            metadata={
-                "job_id": job.record.job_id,
-                "status": "canceled",
-                "outcome": "canceled on the backend; not resubmitted",
-            },
-        )
-        for job in plan.canceled
+        job_observation(job, "canceled", "canceled on the backend; not resubmitted") for job in plan.canceled
     ]
-    started = start_jobs(
-        connection, plan.to_start, backend_jobs, openeo_backend.limits(), last_start_at=cursor.last_start_at
+    observations += [job_observation(lost.job, "lost", LOST_OUTCOMES[lost.outcome]) for lost in plan.lost]
+    started = StartOutcome(last_start_at=cursor.last_start_at)
+    if plan.to_start and connection is not None:
+        started = start_jobs(
+            connection,
+            plan.to_start,
+            listing.jobs,
+            openeo_backend.limits(),
+            last_start_at=cursor.last_start_at,
+        )
+    plan.cursor.last_start_at = started.last_start_at
+    by_id = {job.record.job_id: job for job in tracked_jobs(ledgers)}
+    observations += [
+        job_observation(by_id[job_id], "queued", "started by openeo_job_sensor") for job_id in started.started
+    ]
+    requests = (
+        listing.requests
+        + len(started.started)
+        + started.rate_limited
+        + len(plan.to_resubmit)
+        + len(plan.given_up)
     )
     context.log.info(
+        f"tick: read {scan.read_count} of {scan.total} ledgers, {requests} backend request(s); "
         f"jobs by status {plan.status_counts}; started {started.started or 'none'}; "
-        f"downloads requested for {[job.record.job_id for job in plan.finished] or 'none'}"
+        f"downloads requested {[f'{r.job.record.job_id}#{r.attempt}' for r in plan.downloads] or 'none'}"
     )
-    for job in plan.unknown_to_backend:
+    for job in plan.unseen:
         context.log.warning(
-            f"job {job.record.job_id} of {job.partition_key} is not listed by the backend any more"
+            f"job {job.record.job_id} of {job.partition_key} is not listed by the backend "
+            f"({plan.cursor.unseen[job.record.job_id]} tick(s)); it is recorded as lost after "
+            f"{openeo_backend.lost_after_ticks}"
         )
-    return dg.SensorResult(
-        run_requests=run_requests,
-        asset_events=observations,
-        cursor=TickCursor(cursor.handled | newly_handled(plan), started.last_start_at).to_json(),
-    )
+    for job in plan.downloads_given_up:
+        reasons = plan.cursor.stuck.get(job.partition_key) or plan.done_partitions[job.partition_key]
+        context.log.error(f"{job.partition_key}: {reasons[-1]}")
+    update_done_index(store, done, scan, plan)
+    return dg.SensorResult(run_requests=run_requests, asset_events=observations, cursor=plan.cursor.to_json())
+
+
+LOST_OUTCOMES = {
+    "done": "no longer listed by the backend; every pair already has a raster, so it is done",
+    "resubmit": "no longer listed by the backend (lost); its pairs are resubmitted",
+    "given_up": "no longer listed by the backend (lost) after its last attempt; its pairs are given up",
+}
+
+
+def update_done_index(
+    store: DataStore, done: dict[str, DonePartition], scan: LedgerScan, plan: TickPlan
+) -> None:
+    """Forget ledgers that changed or vanished, remember the partitions done this tick; write only on change."""
+    updated = {
+        path: entry for path, entry in done.items() if path in scan.signatures and path not in scan.ledgers
+    }
+    for path, ledger in scan.ledgers.items():
+        partition = f"{ledger.burst}|{ledger.window}"
+        if partition in plan.done_partitions:
+            updated[path] = DonePartition(
+                partition, scan.signatures[path], tuple(plan.done_partitions[partition])
+            )
+    if updated != done:
+        write_done_index(store, updated)
 
 
 @dg.sensor(
@@ -156,11 +280,13 @@ def coherence_cube_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
     latest_by_burst: dict[str, int] = {}
     first_by_burst: dict[str, int] = {}
     for record in result.records:
+        if not has_rasters(record):
+            continue  # e.g. every pair given up: a stack run would only fail and mislead
         burst = str(record.partition_key).split("|")[0]
         latest_by_burst[burst] = max(latest_by_burst.get(burst, 0), record.storage_id)
         first_by_burst.setdefault(burst, record.storage_id)
     # one writer per cube: a burst whose stack run is still queued or running waits for a later tick
-    stacking = stacking_bursts(context.instance)
+    stacking = partitions_with_runs(context.instance, stack_coherence_cube.name)
     deferred = sorted(set(latest_by_burst) & stacking)
     cursor = (
         min(first_by_burst[burst] for burst in deferred) - 1 if deferred else result.records[-1].storage_id
@@ -186,9 +312,6 @@ def cube_is_newer(instance: dg.DagsterInstance, burst: str, rasters_storage_id: 
     return bool(latest_cube) and latest_cube[0].storage_id > rasters_storage_id
 
 
-def stacking_bursts(instance: dg.DagsterInstance) -> set[str]:
-    """Bursts with a ``stack_coherence_cube`` run that has not ended."""
-    runs = instance.get_runs(
-        filters=dg.RunsFilter(job_name=stack_coherence_cube.name, statuses=IN_PROGRESS_RUN_STATUSES)
-    )
-    return {run.tags.get(PARTITION_TAG, "") for run in runs}
+def has_rasters(record: dg.EventLogRecord) -> bool:
+    files = record.asset_materialization.metadata.get("files") if record.asset_materialization else None
+    return files is None or bool(files.value)

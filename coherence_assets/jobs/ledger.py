@@ -19,6 +19,7 @@ IN_FLIGHT = frozenset({"created", "queued", "running"})
 FINISHED = "finished"
 ERROR = "error"
 CANCELED = "canceled"
+LOST = "lost"  # the backend stopped listing it (e.g. restarted without its state); resubmitted like an error
 NOT_CREATED = "not_created"  # entered in the ledger, not yet known to the backend
 
 

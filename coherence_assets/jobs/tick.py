@@ -1,77 +1,307 @@
-"""What one sensor tick does with the backend's job listing, as a plain, testable decision.
+"""What one sensor tick does with the ledgers and the backend's job listing, as a plain, testable decision.
 
 The tick only decides; the Dagster sensor turns the decision into run requests, asset
-observations and job starts. ``handled`` holds the jobs whose final state was already acted
-on, so a tick after a restart repeats nothing (run keys guard the runs a second time).
+observations, job starts and ledger marks. A partition is done when every job of its ledger
+was acted on for good: replaced by a resubmission, given up, canceled, or finished with a
+raster for each of its pairs (not merely with a download requested). The cursor holds only
+the active partitions' jobs, so it stays small however long the history grows.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
-from coherence_assets.jobs.ledger import CANCELED, ERROR, FINISHED
-from coherence_assets.jobs.ledger_index import TrackedJob
+from coherence_assets.jobs.ledger import CANCELED, ERROR, FINISHED, NOT_CREATED, Ledger
+from coherence_assets.jobs.ledger_index import DonePartition, TrackedJob, tracked_jobs
+from coherence_assets.jobs.listing import JobListing
+from coherence_assets.jobs.processes import Pair, format_pair
+
+# what a tick did with a job whose state it acted on
+RESOLVED = "resolved"
+RESUBMITTING = "resubmitting"  # resolved once the ledger holds the job that replaces it
+
+
+@dataclass
+class DownloadState:
+    """Download runs requested for a finished job whose rasters are not all there yet."""
+
+    attempts: int
+    requested_at: float
 
 
 @dataclass
 class TickCursor:
-    """What the sensor remembers between ticks: jobs already acted on, and when it last started one."""
+    """What the sensor remembers between ticks, for the partitions that are not done."""
 
-    handled: set[str] = field(default_factory=set)
+    handled: dict[str, str] = field(default_factory=dict)  # job id -> RESOLVED or RESUBMITTING
     last_start_at: float | None = None
+    downloads: dict[str, DownloadState] = field(default_factory=dict)
+    unseen: dict[str, int] = field(default_factory=dict)  # job id -> complete listings without it
+    stuck: dict[str, list[str]] = field(default_factory=dict)  # partition -> what cannot progress
 
     def to_json(self) -> str:
-        return json.dumps({"handled": sorted(self.handled), "last_start_at": self.last_start_at})
+        return json.dumps(
+            {
+                "handled": self.handled,
+                "last_start_at": self.last_start_at,
+                "downloads": {
+                    job_id: [state.attempts, state.requested_at] for job_id, state in self.downloads.items()
+                },
+                "unseen": self.unseen,
+                "stuck": self.stuck,
+            },
+            sort_keys=True,
+        )
 
     @classmethod
     def from_json(cls, text: str | None) -> TickCursor:
         if not text:
             return cls()
         document = json.loads(text)
-        return cls(set(document["handled"]), document.get("last_start_at"))
+        handled = document.get("handled", {})
+        if isinstance(handled, list):  # cursors written before downloads were reconciled
+            handled = dict.fromkeys(handled, RESOLVED)
+        return cls(
+            handled=handled,
+            last_start_at=document.get("last_start_at"),
+            downloads={
+                job_id: DownloadState(attempts, requested_at)
+                for job_id, (attempts, requested_at) in document.get("downloads", {}).items()
+            },
+            unseen=document.get("unseen", {}),
+            stuck=document.get("stuck", {}),
+        )
+
+    def copy(self) -> TickCursor:
+        return TickCursor.from_json(self.to_json())
+
+
+@dataclass(frozen=True)
+class TickPolicy:
+    """How patient the sensor is: resubmissions, lost jobs and download retries."""
+
+    max_attempts: int = 2
+    lost_after_ticks: int = 3
+    max_download_attempts: int = 3
+    download_retry_seconds: float = 60.0
+
+
+@dataclass(frozen=True)
+class DownloadRequest:
+    job: TrackedJob
+    attempt: int
+
+
+@dataclass(frozen=True)
+class LostJob:
+    """A job the backend stopped listing, and what becomes of it: ``done``, ``resubmit`` or ``given_up``."""
+
+    job: TrackedJob
+    outcome: str
+    missing_pairs: tuple[Pair, ...]
 
 
 @dataclass
 class TickPlan:
-    finished: list[TrackedJob] = field(default_factory=list)
+    cursor: TickCursor
+    to_start: list[str] = field(default_factory=list)
+    downloads: list[DownloadRequest] = field(default_factory=list)
     to_resubmit: list[TrackedJob] = field(default_factory=list)
     given_up: list[TrackedJob] = field(default_factory=list)
     canceled: list[TrackedJob] = field(default_factory=list)
-    to_start: list[str] = field(default_factory=list)
-    unknown_to_backend: list[TrackedJob] = field(default_factory=list)
+    lost: list[LostJob] = field(default_factory=list)
+    downloads_given_up: list[TrackedJob] = field(default_factory=list)
+    unseen: list[TrackedJob] = field(default_factory=list)
+    done_partitions: dict[str, list[str]] = field(default_factory=dict)  # partition -> stuck reasons
     status_counts: dict[str, int] = field(default_factory=dict)
 
 
+def awaited_jobs(ledgers: Iterable[Ledger], cursor: TickCursor) -> set[str]:
+    """Jobs whose backend status the tick needs: created, not replaced, not yet acted on."""
+    return {
+        job.record.job_id
+        for job in tracked_jobs(list(ledgers))
+        if not job.replaced and job.record.job_id not in cursor.handled
+    }
+
+
+def _pairs_text(pairs: Iterable[Pair]) -> str:
+    return ", ".join(format_pair(pair) for pair in pairs)
+
+
 def plan_tick(
-    tracked: list[TrackedJob], backend_jobs: dict[str, dict[str, Any]], handled: set[str], max_attempts: int
+    ledgers: list[Ledger],
+    listing: JobListing,
+    cursor: TickCursor,
+    policy: TickPolicy,
+    now: float,
+    pairs_without_raster: Callable[[TrackedJob], list[Pair]],
+    downloading: set[str],
+    record_lost: Callable[[LostJob], bool] = lambda lost: True,
 ) -> TickPlan:
-    """Sort the tracked jobs by what must happen to them now."""
-    plan = TickPlan()
-    for job in tracked:
+    """Sort the ledgers' jobs by what must happen to them now, and say which partitions are done.
+
+    ``pairs_without_raster`` tells which of a job's pairs have no raster on disk;
+    ``downloading`` holds the partitions with a download run that has not ended;
+    ``record_lost`` writes a lost job's fate into its ledger, or says it cannot yet (a run holds
+    the ledger), and then the job is decided again next tick.
+    """
+    plan = TickPlan(cursor=cursor.copy())
+    state = plan.cursor
+    for job in tracked_jobs(ledgers):
         job_id = job.record.job_id
-        if job_id not in backend_jobs:
-            plan.unknown_to_backend.append(job)
+        if job.replaced:
             continue
-        status = backend_jobs[job_id]["status"]
+        if job_id in state.handled:
+            if job_id in state.downloads:
+                _reconcile_download(plan, job, policy, now, pairs_without_raster, downloading)
+            continue
+        if job_id not in listing.jobs:
+            if listing.complete:
+                _count_unseen(plan, job, policy, pairs_without_raster, record_lost)
+            continue
+        state.unseen.pop(job_id, None)
+        status = listing.jobs[job_id]["status"]
         plan.status_counts[status] = plan.status_counts.get(status, 0) + 1
         if status == "created":
             plan.to_start.append(job_id)
-        if job_id in handled:
-            continue
-        if status == FINISHED:
-            plan.finished.append(job)
-        elif status == ERROR and not job.replaced:
-            (plan.to_resubmit if job.record.attempt < max_attempts else plan.given_up).append(job)
+        elif status == FINISHED:
+            state.handled[job_id] = RESOLVED
+            _reconcile_download(plan, job, policy, now, pairs_without_raster, downloading)
+        elif status == ERROR:
+            if job.record.attempt < policy.max_attempts:
+                plan.to_resubmit.append(job)
+                state.handled[job_id] = RESUBMITTING
+            else:
+                plan.given_up.append(job)
+                state.handled[job_id] = RESOLVED
+                _stuck(
+                    plan,
+                    job,
+                    f"job {job_id} failed {job.record.attempt} time(s), its {len(job.record.pairs)} pair(s) "
+                    f"are given up ({_pairs_text(job.record.pairs)}): read its error logs on coherence_job, then "
+                    "re-materialise coherence_job with a higher max_attempts",
+                )
         elif status == CANCELED:
             plan.canceled.append(job)
+            state.handled[job_id] = RESOLVED
+            _stuck(
+                plan,
+                job,
+                f"job {job_id} was canceled on the backend; its {len(job.record.pairs)} pair(s) have no raster: "
+                "re-materialise coherence_job to submit them again",
+            )
+    _close_done_partitions(plan, ledgers)
     return plan
 
 
-def newly_handled(plan: TickPlan) -> set[str]:
-    return {
-        job.record.job_id
-        for job in plan.finished + plan.to_resubmit + plan.given_up + plan.canceled
-        if job.record.job_id is not None
-    }
+def _stuck(plan: TickPlan, job: TrackedJob, reason: str) -> None:
+    plan.cursor.stuck.setdefault(job.partition_key, []).append(reason)
+
+
+def _reconcile_download(
+    plan: TickPlan,
+    job: TrackedJob,
+    policy: TickPolicy,
+    now: float,
+    pairs_without_raster: Callable[[TrackedJob], list[Pair]],
+    downloading: set[str],
+) -> None:
+    """Request a download run for a finished job until each of its pairs has a raster, spaced and bounded."""
+    job_id = job.record.job_id
+    downloads = plan.cursor.downloads
+    missing = pairs_without_raster(job)
+    if not missing:
+        downloads.pop(job_id, None)
+        return
+    if job.partition_key in downloading:
+        return
+    previous = downloads.get(job_id)
+    attempts = previous.attempts if previous else 0
+    if attempts >= policy.max_download_attempts:
+        downloads.pop(job_id)
+        plan.downloads_given_up.append(job)
+        _stuck(
+            plan,
+            job,
+            f"downloads of job {job_id} failed {attempts} time(s); {len(missing)} pair(s) have no raster "
+            f"({_pairs_text(missing)}): the every_pair_has_a_raster check names the last error; fix it, then "
+            "re-materialise coherence_rasters for this partition",
+        )
+        return
+    if previous and now < previous.requested_at + policy.download_retry_seconds:
+        return
+    plan.downloads.append(DownloadRequest(job, attempts + 1))
+    downloads[job_id] = DownloadState(attempts + 1, now)
+
+
+def _count_unseen(
+    plan: TickPlan,
+    job: TrackedJob,
+    policy: TickPolicy,
+    pairs_without_raster: Callable[[TrackedJob], list[Pair]],
+    record_lost: Callable[[LostJob], bool],
+) -> None:
+    """A job missing from complete listings for ``lost_after_ticks`` ticks is lost."""
+    job_id = job.record.job_id
+    state = plan.cursor
+    unseen = state.unseen.get(job_id, 0) + 1
+    if unseen < policy.lost_after_ticks:
+        state.unseen[job_id] = unseen
+        plan.unseen.append(job)
+        return
+    missing = tuple(pairs_without_raster(job))
+    if not missing:
+        lost = LostJob(job, "done", missing)
+    elif job.record.attempt < policy.max_attempts:
+        lost = LostJob(job, "resubmit", missing)
+    else:
+        lost = LostJob(job, "given_up", missing)
+    if not record_lost(lost):
+        state.unseen[job_id] = policy.lost_after_ticks - 1
+        plan.unseen.append(job)
+        return
+    state.unseen.pop(job_id, None)
+    plan.lost.append(lost)
+    state.handled[job_id] = RESUBMITTING if lost.outcome == "resubmit" else RESOLVED
+    if lost.outcome == "given_up":
+        _stuck(
+            plan,
+            job,
+            f"job {job_id} is no longer listed by the backend and had used its {job.record.attempt} attempt(s); "
+            f"{len(missing)} pair(s) have no raster ({_pairs_text(missing)}): re-materialise coherence_job with a "
+            "higher max_attempts",
+        )
+
+
+def _close_done_partitions(plan: TickPlan, ledgers: list[Ledger]) -> None:
+    """Partitions whose every job is resolved leave the cursor (with their stuck reasons) for the index."""
+    state = plan.cursor
+    for ledger in ledgers:
+        replaced = ledger.replaced_job_ids()
+        resolved = all(
+            job.status != NOT_CREATED
+            and job.job_id is not None
+            and (
+                job.job_id in replaced
+                or (state.handled.get(job.job_id) == RESOLVED and job.job_id not in state.downloads)
+            )
+            for job in ledger.jobs
+        )
+        if not resolved:
+            continue
+        partition = f"{ledger.burst}|{ledger.window}"
+        plan.done_partitions[partition] = state.stuck.pop(partition, [])
+        for job in ledger.jobs:
+            for table in (state.handled, state.downloads, state.unseen):
+                table.pop(job.job_id, None)
+
+
+def stuck_work(done: Iterable[DonePartition], cursor: TickCursor | None = None) -> list[str]:
+    """What cannot progress without a person, one line per partition, with what to do."""
+    reasons = {entry.partition_key: list(entry.stuck) for entry in done if entry.stuck}
+    for partition, active in (cursor.stuck if cursor else {}).items():
+        reasons.setdefault(partition, []).extend(active)
+    return [f"{partition}: {'; '.join(lines)}" for partition, lines in sorted(reasons.items())]
