@@ -16,7 +16,9 @@ import pandas as pd
 
 from coherence_assets.cube.stacking import open_coherence_cube
 from coherence_assets.defs.assets.burst_catalogue import burst_file_version, recorded_burst_file_version
-from coherence_assets.jobs.ledger_index import read_all_ledgers
+from coherence_assets.jobs.ledger import LOST
+from coherence_assets.jobs.ledger_index import read_all_ledgers, read_done_index
+from coherence_assets.jobs.tick import TickCursor, stuck_work
 from coherence_assets.preflight import SetupError, check_before_first_run
 from coherence_assets.settings import Settings
 
@@ -24,7 +26,7 @@ RUN_KEY_TAG = "dagster/run_key"
 # The demo prints one line per run; a failure's trace stays in the run's event log (the UI shows it).
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 TICK_SECONDS = 3.0
-TERMINAL = frozenset({"finished", "error", "canceled"})
+TERMINAL = frozenset({"finished", "error", "canceled", LOST})
 
 
 def demo_instance() -> dg.DagsterInstance:
@@ -104,7 +106,9 @@ def job_statuses(settings: Settings, window: str, defs: dg.Definitions) -> dict[
         ledger for ledger in read_all_ledgers(defs.resources["storage"].store) if ledger.window == window
     ]
     return {
-        record.job_id: listing.get(record.job_id, {}).get("status", "unknown")
+        # a job the backend no longer lists keeps the fate the sensor wrote into its ledger
+        record.job_id: listing.get(record.job_id, {}).get("status")
+        or (record.status if record.status in TERMINAL else "unknown")
         for ledger in ledgers
         for record in ledger.jobs
         if record.job_id
@@ -178,16 +182,28 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
         statuses = job_statuses(settings, window, defs)
         counts = {status: list(statuses.values()).count(status) for status in sorted(set(statuses.values()))}
         print(f"  jobs: {counts or 'none'}", flush=True)
-        if all(status in TERMINAL for status in statuses.values()) and launched == 0:
+        retrying = TickCursor.from_json(cursor).downloads  # failed downloads the sensor requests again
+        if all(status in TERMINAL for status in statuses.values()) and launched == 0 and not retrying:
             break
         if time.monotonic() > deadline:
             print(
                 f"gave up waiting after {timeout_seconds:.0f} s; re-run the demo to continue where it stopped"
             )
+            print_stuck(defs, cursor)
             return 1
         time.sleep(TICK_SECONDS)
     print("4. stacking cubes", flush=True)
     for burst in bursts:
         run_job(defs, instance, "stack_coherence_cube", burst)
     print_summary(defs, bursts)
-    return 0
+    return 1 if print_stuck(defs, cursor) else 0
+
+
+def print_stuck(defs: dg.Definitions, cursor: str | None) -> bool:
+    """One line saying what cannot progress without the user, and what to do; whether there was any."""
+    stuck = stuck_work(
+        read_done_index(defs.resources["storage"].store).values(), TickCursor.from_json(cursor)
+    )
+    if stuck:
+        print("Stuck, needs you: " + " | ".join(stuck), flush=True)
+    return bool(stuck)

@@ -19,10 +19,14 @@ import openeo
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.jobs.batching import PairBatch, contiguous_batches
-from coherence_assets.jobs.ledger import ERROR, FINISHED, IN_FLIGHT, NOT_CREATED, JobRecord, Ledger
+from coherence_assets.jobs.ledger import ERROR, FINISHED, IN_FLIGHT, LOST, NOT_CREATED, JobRecord, Ledger
 from coherence_assets.jobs.processes import CoherenceRequest, Pair, coherence_process_graph, process_arguments
 
 log = logging.getLogger(__name__)
+
+RESUBMITTABLE = frozenset(
+    {ERROR, LOST}
+)  # a lost job (no longer listed by the backend) is retried like an error
 
 
 @dataclass
@@ -83,7 +87,7 @@ def plan_submissions(ledger: Ledger, all_pairs: list[Pair], max_attempts: int) -
     for job in ledger.jobs:
         if job.status in IN_FLIGHT or job.status == FINISHED:
             plan.covered_pairs.update(job.pairs)
-        elif job.status == ERROR and job.job_id not in replaced:
+        elif job.status in RESUBMITTABLE and job.job_id not in replaced:
             if job.attempt < max_attempts:
                 batches = contiguous_batches(all_pairs, job.pairs)
                 plan.resubmissions.extend((job, batch) for batch in batches)
@@ -95,7 +99,10 @@ def plan_submissions(ledger: Ledger, all_pairs: list[Pair], max_attempts: int) -
     plan.covered_pairs.update(pair for job in unrecorded for pair in job.pairs)
     handled = plan.covered_pairs | retry_pairs | given_up_pairs
     replaced_pairs = {
-        pair for job in ledger.jobs if job.status == ERROR and job.job_id in replaced for pair in job.pairs
+        pair
+        for job in ledger.jobs
+        if job.status in RESUBMITTABLE and job.job_id in replaced
+        for pair in job.pairs
     }
     new_pairs = [pair for pair in all_pairs if pair not in handled and pair not in replaced_pairs]
     plan.new_batches = contiguous_batches(all_pairs, new_pairs)

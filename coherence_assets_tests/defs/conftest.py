@@ -335,3 +335,9 @@ def make_chain(tmp_path: Path, dagster_instance: dg.DagsterInstance) -> Callable
 def chain(backend: LiveBackend, make_chain: Callable[..., Chain]) -> Chain:
     """The default chain: one burst (``t015_030343_iw2``), the live backend, default parameters."""
     return make_chain(backend)
+
+
+@pytest.fixture
+def chain_with(backend: LiveBackend, make_chain: Callable[..., Chain]) -> Callable[..., Chain]:
+    """The default chain with ``OpenEOBackend`` options (e.g. the sensor's retry settings)."""
+    return lambda **openeo: make_chain(backend, openeo=openeo)

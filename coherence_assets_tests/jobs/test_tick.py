@@ -1,0 +1,131 @@
+"""The sensor's pure decisions: what a tick costs, what it requests, and that its memory stays small."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import openeo
+
+from coherence_assets.jobs.ledger import JobRecord, Ledger
+from coherence_assets.jobs.ledger_index import DonePartition
+from coherence_assets.jobs.listing import JobListing, list_jobs_until_seen
+from coherence_assets.jobs.tick import RESOLVED, TickCursor, TickPolicy, awaited_jobs, plan_tick, stuck_work
+from coherence_assets_tests.embedded_backend.api_client import ApiClient
+
+PAIR = (dt.date(2023, 7, 5), dt.date(2023, 7, 17))
+POLICY = TickPolicy(max_attempts=2, lost_after_ticks=3, max_download_attempts=2, download_retry_seconds=60)
+
+
+def ledger(window: str, *jobs: tuple[str, int]) -> Ledger:
+    records = [
+        JobRecord(
+            f"s-{job_id}", f"title {job_id}", "p", 12, [PAIR], {}, attempt, job_id=job_id, status="created"
+        )
+        for job_id, attempt in jobs
+    ]
+    return Ledger("t015_030343_iw2", window, "http://backend", records)
+
+
+def listing(complete: bool = True, **statuses: str) -> JobListing:
+    return JobListing(
+        {job_id: {"id": job_id, "status": status} for job_id, status in statuses.items()}, complete, 1
+    )
+
+
+def no_raster(job) -> list:
+    return list(job.record.pairs)
+
+
+def all_rasters(job) -> list:
+    return []
+
+
+def test_with_500_jobs_of_history_a_tick_lists_one_page_while_the_awaited_jobs_are_on_it(backend):
+    api = ApiClient(backend.url)
+    for index in range(500):
+        api.create_job(title=f"history {index}")
+    awaited = {api.create_job(title=f"awaited {index}") for index in range(3)}
+    connection = openeo.connect(backend.url).authenticate_basic("local", "local")
+
+    recent = list_jobs_until_seen(connection, awaited)
+    everything = list_jobs_until_seen(connection, None)
+
+    assert recent.requests == 1 and awaited <= recent.jobs.keys() and not recent.complete
+    assert everything.requests == 6 and len(everything.jobs) == 503 and everything.complete
+
+
+def test_a_finished_job_is_downloaded_again_spaced_and_bounded_then_reported_stuck():
+    ledgers = [ledger("2023-07-01", ("j1", 1))]
+    first = plan_tick(ledgers, listing(j1="finished"), TickCursor(), POLICY, 1000.0, no_raster, set())
+    too_soon = plan_tick(ledgers, listing(), first.cursor, POLICY, 1030.0, no_raster, set())
+    running = plan_tick(
+        ledgers, listing(), first.cursor, POLICY, 1070.0, no_raster, {"t015_030343_iw2|2023-07-01"}
+    )
+    second = plan_tick(ledgers, listing(), first.cursor, POLICY, 1070.0, no_raster, set())
+    used_up = plan_tick(ledgers, listing(), second.cursor, POLICY, 1200.0, no_raster, set())
+
+    assert [request.attempt for request in first.downloads] == [1]
+    assert too_soon.downloads == [] and running.downloads == []
+    assert [request.attempt for request in second.downloads] == [2]
+    assert used_up.downloads == [] and [job.record.job_id for job in used_up.downloads_given_up] == ["j1"]
+    (reason,) = used_up.done_partitions["t015_030343_iw2|2023-07-01"]
+    assert "failed 2 time(s)" in reason and "2023-07-05/2023-07-17" in reason
+    assert used_up.cursor == TickCursor()  # the done partition leaves nothing behind
+
+
+def test_the_cursor_stays_empty_as_partitions_finish_and_awaits_nothing_done():
+    ledgers = [ledger(f"20{year}-07-01", (f"j{year}", 1)) for year in range(10, 30)]
+    statuses = {f"j{year}": "finished" for year in range(10, 30)}
+
+    plan = plan_tick(ledgers, listing(**statuses), TickCursor(), POLICY, 0.0, all_rasters, set())
+
+    assert plan.downloads == []  # the rasters are there: nothing to fetch
+    assert len(plan.done_partitions) == 20
+    assert plan.cursor == TickCursor()
+    assert awaited_jobs([], plan.cursor) == set()
+
+
+def test_a_job_missing_from_complete_listings_is_lost_after_the_configured_ticks():
+    ledgers = [
+        ledger("2023-07-01", ("j1", 1)),
+        ledger("2023-10-01", ("j2", 2)),
+        ledger("2024-01-01", ("j3", 1)),
+    ]
+    with_rasters = {"j3"}
+    cursor = TickCursor()
+    outcomes = []
+    for _ in range(POLICY.lost_after_ticks):
+        incomplete = plan_tick(ledgers, listing(complete=False), cursor, POLICY, 0.0, no_raster, set())
+        assert (
+            incomplete.lost == [] and incomplete.cursor.unseen == cursor.unseen
+        )  # a partial listing proves nothing
+        plan = plan_tick(
+            ledgers,
+            listing(),
+            cursor,
+            POLICY,
+            0.0,
+            lambda job: [] if job.record.job_id in with_rasters else no_raster(job),
+            set(),
+        )
+        cursor = plan.cursor
+        outcomes.append({lost.job.record.job_id: lost.outcome for lost in plan.lost})
+
+    assert outcomes == [{}, {}, {"j1": "resubmit", "j2": "given_up", "j3": "done"}]
+    assert set(plan.done_partitions) == {"t015_030343_iw2|2023-10-01", "t015_030343_iw2|2024-01-01"}
+    assert cursor.handled == {"j1": "resubmitting"}  # done once the resubmission replaces it
+    (line,) = stuck_work(
+        [DonePartition(key, "sig", tuple(reasons)) for key, reasons in plan.done_partitions.items()], cursor
+    )
+    assert line.startswith("t015_030343_iw2|2023-10-01: job j2 is no longer listed")
+
+
+def test_created_jobs_are_candidates_to_start_and_handled_ones_are_not_awaited():
+    ledgers = [ledger("2023-07-01", ("j1", 1), ("j2", 1))]
+    cursor = TickCursor(handled={"j1": RESOLVED}, downloads={})
+
+    plan = plan_tick(ledgers, listing(j2="created"), cursor, POLICY, 0.0, all_rasters, set())
+
+    assert awaited_jobs(ledgers, cursor) == {"j2"}
+    assert plan.to_start == ["j2"]
+    assert plan.done_partitions == {}
