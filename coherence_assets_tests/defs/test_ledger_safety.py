@@ -53,7 +53,7 @@ def finish_the_chain(chain: Chain, timeout: float = 90.0) -> None:
         if records and all(
             record.job_id in listing
             and listing[record.job_id]["status"] == "finished"
-            and chain.runs_with_key(f"rasters-{record.job_id}")
+            and chain.runs_with_key(f"rasters-{record.job_id}-1")
             for record in records
         ):
             return
