@@ -128,7 +128,12 @@ class CubeSummary:
     pairs: pd.DataFrame
     grid_shape: tuple[int, int]
     added_pairs: int
-    rewritten: bool
+    rewrite_reason: str | None = None
+
+    @property
+    def rewritten(self) -> bool:
+        """True when the whole cube was rewritten (see :attr:`rewrite_reason`), not appended to."""
+        return self.rewrite_reason is not None
 
     @property
     def pair_count(self) -> int:
@@ -217,14 +222,12 @@ def stack_coherence_cube(
     outdated = existing is not None and _outdated_layout(fs, cube_path, existing)
     if not new and not outdated:
         log.info("cube %s already holds all %d pairs", cube_path, len(stored))
-        return _summarise(existing, cube_path, added=0, rewritten=False)
+        return _summarise(existing, cube_path, added=0, rewrite_reason=None)
     layout = _Layout(leading, spatial_chunk, series_chunks)
-    rewritten = _store_new_pairs(fs, cube_path, existing, new, layout, outdated)
-    log.info(
-        "stacked %d new pairs into %s (%s)", len(new), cube_path, "rewritten" if rewritten else "appended"
-    )
+    rewrite_reason = _store_new_pairs(fs, cube_path, existing, new, layout, outdated)
+    log.info("stacked %d new pairs into %s (%s)", len(new), cube_path, rewrite_reason or "appended")
     return _summarise(
-        _open_dataset(_zarr_store(fs, cube_path)), cube_path, added=len(new), rewritten=rewritten
+        _open_dataset(_zarr_store(fs, cube_path)), cube_path, added=len(new), rewrite_reason=rewrite_reason
     )
 
 
@@ -251,14 +254,14 @@ def _store_new_pairs(
     new: Sequence[PairRaster],
     layout: _Layout,
     outdated: bool,
-) -> bool:
-    """Validate, align and write ``new``; True if the whole cube had to be rewritten."""
+) -> str | None:
+    """Validate, align and write ``new``; why the whole cube had to be rewritten, None if appended."""
     grids = [_grid_of_raster(fs, raster.path) for raster in new]
     if existing is None:
         target = union_grid(grids, source=cube_path)
         layers = [_RasterLayer(fs, raster, grid, target) for raster, grid in zip(new, grids, strict=True)]
         _build_store(fs, cube_path, target, layers, layout)
-        return False
+        return None
     cube_grid = _grid_of_cube(existing, cube_path)
     target = union_grid([cube_grid, *grids], source=cube_path)
     new_layers = [_RasterLayer(fs, raster, grid, target) for raster, grid in zip(new, grids, strict=True)]
@@ -266,17 +269,15 @@ def _store_new_pairs(
     in_order = not stored or not new or new[0].pair > max(stored)
     if cube_grid.same_grid_as(target) and in_order and not outdated:
         _append(fs, cube_path, existing, new_layers)
-        return False
+        return None
     reason = (
-        f"its grid grows from {cube_grid.shape} to {target.shape} pixels"
+        f"rewritten on a grid grown from {cube_grid.shape} to {target.shape} pixels"
         if not cube_grid.same_grid_as(target)
-        else "it has an older layout"
+        else "rewritten in the current layout"
         if outdated
-        else f"new pairs from {new[0].reference_date} come before its last stored pair"
+        else f"rewritten in date order: new pairs from {new[0].reference_date} precede stored ones"
     )
-    log.info(
-        "rewriting cube %s with %d pairs: %s", cube_path, existing.sizes[layout.leading] + len(new), reason
-    )
+    log.info("cube %s with %d pairs is %s", cube_path, existing.sizes[layout.leading] + len(new), reason)
     root = zarr.open_group(_zarr_store(fs, cube_path), mode="r", use_consolidated=False)
     old_layers = _stored_layers(root, existing, cube_grid, target)
     layers = sorted([*old_layers, *new_layers], key=lambda layer: layer.pair)
@@ -286,7 +287,7 @@ def _store_new_pairs(
     _build_store(fs, rewrite_path, target, layers, layout)
     fs.rm(cube_path, recursive=True)
     fs.mv(rewrite_path, cube_path, recursive=True)
-    return True
+    return reason
 
 
 class _RasterLayer:
@@ -690,7 +691,7 @@ def _grid_of_cube(dataset: xr.Dataset, cube_path: str) -> RasterGrid:
     )
 
 
-def _summarise(dataset: xr.Dataset, cube_path: str, added: int, rewritten: bool) -> CubeSummary:
+def _summarise(dataset: xr.Dataset, cube_path: str, added: int, rewrite_reason: str | None) -> CubeSummary:
     pairs = pd.DataFrame(
         {
             "reference_date": _dates(dataset[TIME_DIM].values),
@@ -705,7 +706,7 @@ def _summarise(dataset: xr.Dataset, cube_path: str, added: int, rewritten: bool)
         pairs=pairs,
         grid_shape=(dataset.sizes["y"], dataset.sizes["x"]),
         added_pairs=added,
-        rewritten=rewritten,
+        rewrite_reason=rewrite_reason,
     )
 
 

@@ -218,8 +218,12 @@ def test_several_baselines_stack_along_pair(tmp_path):
     assert cube["coherence"].dims == ("pair", "y", "x")
     for name in ("time", "secondary_time", "temporal_baseline"):
         assert cube[name].dims == ("pair",)
-    assert sorted(cube["temporal_baseline"].values.tolist()) == [12, 12, 24]
+    assert cube["temporal_baseline"].values.tolist() == [12, 24, 12]
     assert summary.pair_count == 3
+    first_date = (
+        xr.open_zarr(cube_path(tmp_path)).swap_dims(pair="time").sel(time=slice("2023-07-01", "2023-07-12"))
+    )
+    assert [day(s) for s in first_date["secondary_time"].values] == [date(2023, 7, 13), date(2023, 7, 25)]
 
 
 def test_shared_reference_date_needs_the_pair_dimension(tmp_path):

@@ -82,9 +82,26 @@ def test_appending_a_window_keeps_the_first_windows_chunks_untouched_and_adds_it
     metadata = materialization_metadata(result, "coherence_cube")
     assert metadata["pairs_added"] == len(second_pairs)
     assert metadata["rewritten"] is False
-    cube = xr.open_zarr(cube_path(chain)).sortby("time")
+    cube = xr.open_zarr(cube_path(chain))
     assert [day(t) for t in cube["time"].values] == [reference for reference, _ in first_pairs + second_pairs]
     np.testing.assert_array_equal(cube["coherence"].values[: len(first_pairs)], first_values)
+
+
+def test_a_window_stacked_after_a_later_one_lands_in_date_order(chain: Chain):
+    chain.refresh_bursts()
+    later_pairs = download_window(chain, NEXT_WINDOW)
+    stack(chain)
+    earlier_pairs = download_window(chain, "2023-07-01")
+
+    result = stack(chain)
+
+    assert materialization_metadata(result, "coherence_cube")["rewritten"] is True
+    cube = xr.open_zarr(cube_path(chain))
+    assert [day(t) for t in cube["time"].values] == sorted(ref for ref, _ in earlier_pairs + later_pairs)
+    summer = cube.sel(time=slice("2023-07-01", "2023-09-30"))
+    assert [day(t) for t in summer["time"].values] == [ref for ref, _ in earlier_pairs]
+    by_pixel = xr.open_zarr(cube_path(chain), group="timeseries")
+    xr.testing.assert_identical(by_pixel["coherence"].load(), cube["coherence"].load())
 
 
 def test_restacking_the_same_rasters_adds_nothing_and_rewrites_no_chunk(chain: Chain):

@@ -46,7 +46,7 @@ def coherence_cube(
     )
     context.log.info(
         f"{burst}: stacked {summary.added_pairs} new pair(s), {summary.pair_count} in all, grid {summary.grid_shape}"
-        + (" (rewritten on a larger grid)" if summary.rewritten else "")
+        + (f" ({summary.rewrite_reason})" if summary.rewritten else "")
     )
     quicklook = render_quicklook_png(open_coherence_cube(store.fs, path))
     quicklook_path = store.coherence_quicklook_path(burst)
