@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from coherence_assets.preflight import SetupError
-from coherence_assets.settings import LOCAL_BACKEND_DATA_DIR, LOCAL_BACKEND_HOST, LOCAL_BACKEND_PORT
+from coherence_assets.settings import LOCAL_BACKEND_DATA_DIR, LOCAL_BACKEND_HOST, LOCAL_BACKEND_PORT, Settings
 from coherence_assets.windows import parse_window_key, window_key_of
 
 DEMO_WINDOW = "2023-07-01"
@@ -35,7 +35,7 @@ def run_backend(arguments: argparse.Namespace) -> int:
         BackendConfig(
             data_dir=Path(arguments.data_dir),
             host=arguments.host,
-            port=arguments.port,
+            port=Settings.from_env().local_backend_port if arguments.port is None else arguments.port,
             max_running_jobs=arguments.max_running_jobs,
             min_seconds_between_starts=arguments.min_seconds_between_starts,
             allow_faults=arguments.allow_faults,
@@ -107,7 +107,9 @@ def parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=run_demo)
     backend = commands.add_parser("backend", help="serve the embedded openEO backend and burst catalogue")
     backend.add_argument("--host", default=LOCAL_BACKEND_HOST)
-    backend.add_argument("--port", type=int, default=LOCAL_BACKEND_PORT)
+    backend.add_argument(
+        "--port", type=int, help=f"default: COHERENCE_LOCAL_BACKEND_PORT, else {LOCAL_BACKEND_PORT}"
+    )
     backend.add_argument("--data-dir", default=LOCAL_BACKEND_DATA_DIR, help="where jobs and results are kept")
     backend.add_argument("--max-running-jobs", type=int, default=2, help="jobs run at once, like CDSE (2)")
     backend.add_argument(

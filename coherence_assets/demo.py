@@ -13,6 +13,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import requests
 
 from coherence_assets.cube.stacking import open_coherence_cube
 from coherence_assets.defs.assets.burst_catalogue import burst_file_version, recorded_burst_file_version
@@ -178,13 +179,21 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
     print("3. waiting for jobs (the sensor starts them as slots free up, then downloads)", flush=True)
     cursor, deadline = None, time.monotonic() + timeout_seconds
     while True:
-        cursor, launched = tick(defs, instance, cursor)
-        statuses = job_statuses(settings, window, defs)
-        counts = {status: list(statuses.values()).count(status) for status in sorted(set(statuses.values()))}
-        print(f"  jobs: {counts or 'none'}", flush=True)
-        retrying = TickCursor.from_json(cursor).downloads  # failed downloads the sensor requests again
-        if all(status in TERMINAL for status in statuses.values()) and launched == 0 and not retrying:
-            break
+        try:
+            cursor, launched = tick(defs, instance, cursor)
+            statuses = job_statuses(settings, window, defs)
+        except requests.RequestException as error:
+            # The backend went away mid-request; the next connect() finds it again (or starts the
+            # embedded one from its own folder), and the deadline bounds the wait.
+            print(f"  the openEO backend did not answer ({type(error).__name__}); trying again", flush=True)
+        else:
+            counts = {
+                status: list(statuses.values()).count(status) for status in sorted(set(statuses.values()))
+            }
+            print(f"  jobs: {counts or 'none'}", flush=True)
+            retrying = TickCursor.from_json(cursor).downloads  # failed downloads the sensor requests again
+            if all(status in TERMINAL for status in statuses.values()) and launched == 0 and not retrying:
+                break
         if time.monotonic() > deadline:
             print(
                 f"gave up waiting after {timeout_seconds:.0f} s; re-run the demo to continue where it stopped"

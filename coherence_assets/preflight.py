@@ -12,7 +12,7 @@ import geopandas as gpd
 import requests
 
 from coherence_assets.bursts.burst_map import BurstMapError, load_burst_catalogue
-from coherence_assets.settings import Settings, catalogue_url_required_message, local_backend_url
+from coherence_assets.settings import Settings, catalogue_url_required_message
 
 # connect, read: a closed port fails at once, a silent host within seconds
 PROBE_TIMEOUT_SECONDS = (3.0, 10.0)
@@ -45,6 +45,8 @@ def check_login(backend_url: str, login: Callable[[], object]) -> None:
     """``login()`` succeeds; its error (which never contains the secret) as a :class:`SetupError`."""
     try:
         login()
+    except SetupError:
+        raise  # already the one line to print (e.g. the port holds another folder's embedded backend)
     except Exception as error:  # the openeo client and requests raise many types; all mean "no login"
         message = str(error).rstrip(".") or type(error).__name__
         raise SetupError(f"login at {backend_url} failed: {message}") from None
@@ -64,7 +66,7 @@ def check_before_first_run(settings: Settings, login: Callable[[], object]) -> i
         )
     if not settings.catalogue_url:
         raise SetupError(catalogue_url_required_message(settings.backend_url))
-    check_login(local_backend_url() if settings.uses_embedded_backend else settings.backend_url, login)
+    check_login(settings.local_backend_url if settings.uses_embedded_backend else settings.backend_url, login)
     check_url_answers(
         f"{settings.catalogue_url}/Bursts",
         "the burst catalogue",

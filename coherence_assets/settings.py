@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 
@@ -51,6 +52,15 @@ def local_backend_url(host: str = LOCAL_BACKEND_HOST, port: int = LOCAL_BACKEND_
     return f"http://{host}:{port}"
 
 
+def _port_from_env(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise ValueError(f"{name}={text!r} is not a port number (1 to 65535); unset it to use {default}")
+    return int(text)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where outputs go, which burst map and areas of interest to read, and which backend and catalogue to talk to."""
@@ -61,17 +71,24 @@ class Settings:
     catalogue_url: str  # empty when no catalogue is implied: see catalogue_url_required_message
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
     aoi_file: str = field(default_factory=packaged_demo_aoi_file)
+    local_backend_port: int = LOCAL_BACKEND_PORT
 
     @property
     def uses_embedded_backend(self) -> bool:
         return self.backend_url == LOCAL_BACKEND
 
+    @property
+    def local_backend_url(self) -> str:
+        """Where the embedded backend that this project starts and looks for answers."""
+        return local_backend_url(port=self.local_backend_port)
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         backend_url = env.get("OPENEO_BACKEND_URL", "").strip() or LOCAL_BACKEND
+        local_port = _port_from_env(env, "COHERENCE_LOCAL_BACKEND_PORT", LOCAL_BACKEND_PORT)
         if backend_url == LOCAL_BACKEND:
-            default_catalogue = f"{local_backend_url()}/odata/v1"
+            default_catalogue = f"{local_backend_url(port=local_port)}/odata/v1"
         elif is_cdse_openeo_url(backend_url):
             default_catalogue = CDSE_CATALOGUE_URL
         else:
@@ -82,6 +99,7 @@ class Settings:
             backend_url=backend_url.rstrip("/"),
             catalogue_url=(env.get("COHERENCE_CATALOGUE_URL", "").strip() or default_catalogue).rstrip("/"),
             aoi_file=env.get("COHERENCE_AOI_FILE", "").strip() or packaged_demo_aoi_file(),
+            local_backend_port=local_port,
             sensor_interval_seconds=int(
                 env.get("COHERENCE_SENSOR_INTERVAL_SECONDS", "").strip() or DEFAULT_SENSOR_INTERVAL_SECONDS
             ),

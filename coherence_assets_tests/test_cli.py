@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from coherence_assets.embedded_backend.config import BackendConfig
+from coherence_assets.embedded_backend.server import running_backend
 from coherence_assets_tests.conftest import LiveBackend
 
 COMMAND = str(Path(sys.executable).parent / "coherence-assets")
@@ -184,3 +186,38 @@ def test_demo_prints_the_burst_file_validation_message_once_as_its_last_line(tmp
     assert time.monotonic() - started < 60
     line = assert_one_line_error(completed, str(bursts_file), "subswath_name, relative_orbit_number")
     assert (completed.stdout + completed.stderr).count("lacks the column") == 1, line
+
+
+def test_demo_refuses_an_embedded_backend_of_another_folder_in_one_line_naming_both(tmp_path: Path):
+    """A backend started from another project holds COHERENCE_LOCAL_BACKEND_PORT: the demo must not use it."""
+    project = tmp_path / "project"
+    project.mkdir()
+    theirs = tmp_path / "other-project" / ".coherence-backend"
+    with running_backend(BackendConfig(data_dir=theirs, port=0)) as url:
+        env = {
+            "DAGSTER_HOME": str(tmp_path / "home"),
+            "COHERENCE_DATA_DIR": str(tmp_path / "data"),
+            "COHERENCE_LOCAL_BACKEND_PORT": url.rsplit(":", 1)[1],
+        }
+        environment = {
+            name: value
+            for name, value in os.environ.items()
+            if name not in {"OPENEO_BACKEND_URL", "COHERENCE_CATALOGUE_URL"}
+        }
+        completed = subprocess.run(
+            [COMMAND, "demo"],
+            cwd=project,
+            env={**environment, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    assert_one_line_error(
+        completed,
+        f"the embedded backend at {url} serves the state in {theirs.resolve()}",
+        f"not this project's {(project / '.coherence-backend').resolve()}",
+    )
+    assert len(completed.stderr.strip().splitlines()) == 1
+    assert not (project / ".coherence-backend").exists()

@@ -38,3 +38,17 @@ def test_an_explicit_catalogue_wins():
         }
     )
     assert settings.catalogue_url == "http://127.0.0.1:9/odata/v1"
+
+
+def test_the_local_backend_port_sets_the_embedded_backend_and_catalogue_urls():
+    settings = Settings.from_env({"COHERENCE_LOCAL_BACKEND_PORT": "9123"})
+    assert settings.local_backend_port == 9123
+    assert settings.local_backend_url == "http://127.0.0.1:9123"
+    assert settings.catalogue_url == "http://127.0.0.1:9123/odata/v1"
+    assert Settings.from_env({}).local_backend_port == 8712
+
+
+@pytest.mark.parametrize("value", ["http", "0", "70000", "-1"])
+def test_a_local_backend_port_that_is_no_port_is_refused_naming_the_variable(value: str):
+    with pytest.raises(ValueError, match=rf"COHERENCE_LOCAL_BACKEND_PORT='{value}' is not a port number"):
+        Settings.from_env({"COHERENCE_LOCAL_BACKEND_PORT": value})

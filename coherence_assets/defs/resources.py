@@ -19,6 +19,7 @@ from coherence_assets.jobs.connection import LoginRenewingConnection
 from coherence_assets.jobs.processes import DEFAULT_PROCESS, PROCESS_NAMES, CoherenceRequest
 from coherence_assets.jobs.starter import BackendLimits
 from coherence_assets.jobs.tick import TickPolicy
+from coherence_assets.preflight import SetupError
 from coherence_assets.settings import (
     LOCAL_BACKEND,
     LOCAL_BACKEND_DATA_DIR,
@@ -33,11 +34,22 @@ from coherence_assets.storage import DataStore
 log = logging.getLogger(__name__)
 
 
-def ensure_embedded_backend(port: int, data_dir: str) -> str:
-    """Start the embedded backend on 127.0.0.1 unless one answers already; its base URL."""
-    from coherence_assets.embedded_backend.server import ensure_local_backend
+class EmbeddedBackendUnusable(SetupError, RuntimeError):
+    """No embedded backend of this project's folder: one line for the CLI, "unreachable" for the sensor."""
 
-    return ensure_local_backend(LOCAL_BACKEND_HOST, port, data_dir)
+
+def ensure_embedded_backend(port: int, data_dir: str) -> str:
+    """The base URL of the embedded backend of ``data_dir`` on 127.0.0.1, started unless it answers already.
+
+    A backend of another folder on that port, or one that does not come up, is an
+    :class:`EmbeddedBackendUnusable` whose one line names the folders or the log.
+    """
+    from coherence_assets.embedded_backend.server import EmbeddedBackendError, ensure_local_backend
+
+    try:
+        return ensure_local_backend(LOCAL_BACKEND_HOST, port, data_dir)
+    except EmbeddedBackendError as error:
+        raise EmbeddedBackendUnusable(str(error)) from None
 
 
 class CoherenceStorage(dg.ConfigurableResource):
@@ -220,8 +232,9 @@ def default_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "catalogue": BurstCatalogue(
             url=settings.catalogue_url,
             embedded=settings.uses_embedded_backend
-            and settings.catalogue_url.startswith(local_backend_url()),
+            and settings.catalogue_url.startswith(settings.local_backend_url),
+            embedded_port=settings.local_backend_port,
         ),
-        "openeo_backend": OpenEOBackend(url=settings.backend_url),
+        "openeo_backend": OpenEOBackend(url=settings.backend_url, local_port=settings.local_backend_port),
         "coherence": CoherenceParameters(),
     }

@@ -7,6 +7,7 @@ counterpart uses, so clients are tested against the bodies they will meet on CDS
 
 from __future__ import annotations
 
+import os
 import time
 from http import HTTPStatus
 
@@ -21,6 +22,9 @@ from coherence_assets.embedded_backend.state import BackendState
 STATE_EXTENSION = "coherence_backend"
 CATALOGUE_PREFIX = "/odata/v1"
 FAULTS_PATH = "/_faults"
+# Outside the openEO API, like /_faults: which state this backend serves, so the project never
+# talks to a backend of another folder that happens to hold the port.
+STATE_PATH = "/_state"
 # openEO's standard codes (errors.json) where one exists; other statuses get their HTTP reason phrase.
 OPENEO_ERROR_CODES = {404: "NotFound", 500: "Internal", 503: "InfrastructureBusy"}
 
@@ -33,6 +37,7 @@ def create_app(config: BackendConfig) -> Flask:
     app.extensions[STATE_EXTENSION] = state
     if config.allow_faults:  # otherwise /_faults answers like any unknown path: 404
         _install_fault_injection(app, state)
+    _install_state_endpoint(app, config)
     app.register_blueprint(create_catalogue_blueprint(state), url_prefix=CATALOGUE_PREFIX)
     app.register_blueprint(create_openeo_blueprint(state))
     _install_error_bodies(app)
@@ -57,6 +62,14 @@ def _install_error_bodies(app: Flask) -> None:
     @app.errorhandler(405)
     def method_not_allowed(_error: Exception) -> Response:
         return _error_for_path(405, f"Method {request.method} is not allowed on {request.path}")
+
+
+def _install_state_endpoint(app: Flask, config: BackendConfig) -> None:
+    """``GET /_state``: the absolute data folder this backend serves, and its process id."""
+
+    @app.get(STATE_PATH)
+    def served_state() -> Response:
+        return jsonify({"data_dir": str(config.data_dir.resolve()), "pid": os.getpid()})
 
 
 def _install_fault_injection(app: Flask, state: BackendState) -> None:

@@ -1,8 +1,9 @@
 """Running the embedded backend: in a thread for tests, in the foreground for the CLI, or detached on demand.
 
-``ensure_local_backend`` is what the project calls when ``OPENEO_BACKEND_URL=local``: it reuses a
-backend that already answers and otherwise starts one as its own process (surviving the caller,
-like a real service), so Dagster runs, sensors and the demo all talk to the same backend.
+``ensure_local_backend`` is what the project calls when ``OPENEO_BACKEND_URL=local``: it reuses the
+backend that answers if it serves the project's data folder (it says so at ``GET /_state``),
+refuses one that serves another folder, and otherwise starts one as its own process (surviving
+the caller, like a real service), so Dagster runs, sensors and the demo all talk to the same backend.
 """
 
 from __future__ import annotations
@@ -10,27 +11,25 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
 import requests
 from werkzeug.serving import make_server
 
-from coherence_assets.embedded_backend.app import STATE_EXTENSION, create_app
+from coherence_assets.embedded_backend.app import STATE_EXTENSION, STATE_PATH, create_app
 from coherence_assets.embedded_backend.config import BackendConfig
 
 logger = logging.getLogger(__name__)
 
 LOG_FILE_NAME = "backend.log"
 PID_FILE_NAME = "backend.pid"
-PROBE_PATH = "/.well-known/openeo"
 
 
 @contextmanager
@@ -84,17 +83,29 @@ def serve_forever(config: BackendConfig) -> None:
         logger.info("embedded backend at %s stopped", url)
 
 
-def ensure_local_backend(host: str, port: int, data_dir: str | Path, timeout: float = 30.0) -> str:
-    """The URL of a backend answering at ``host:port``, starting one detached if none does.
+class EmbeddedBackendError(RuntimeError):
+    """No usable embedded backend for the caller's folder; the message is one line with the remedy."""
 
+
+class ForeignBackendError(EmbeddedBackendError):
+    """The port holds something this project must not use: another folder's backend, or no embedded backend."""
+
+
+def ensure_local_backend(host: str, port: int, data_dir: str | Path, timeout: float = 30.0) -> str:
+    """The URL of the backend serving ``data_dir`` at ``host:port``, starting one detached if none answers.
+
+    A backend that answers but serves another folder's state is never used: its jobs are not this
+    project's, and it can stop at any moment. That, or a port held by something that is not an
+    embedded backend, raises :class:`ForeignBackendError` in one line naming both folders.
     The new process logs to ``<data_dir>/backend.log``. When two callers race, one's process wins
     the port; the other caller waits until the winner answers and stops its own process. Raises
-    ``RuntimeError`` naming the log file if nothing answers within ``timeout`` seconds.
+    :class:`EmbeddedBackendError` naming the log file if nothing answers within ``timeout`` seconds.
     """
     url = f"http://{host}:{port}"
-    if _answers(url):
-        return url
-    data_dir = Path(data_dir)
+    data_dir = Path(data_dir).resolve()
+    state = _served_state(url, data_dir)
+    if state is not None:
+        return _require_folder(url, state, data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     log_path = data_dir / LOG_FILE_NAME
     command = [
@@ -115,40 +126,64 @@ def ensure_local_backend(host: str, port: int, data_dir: str | Path, timeout: fl
     logger.info("starting embedded backend at %s (pid %d, log %s)", url, process.pid, log_path)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _answers(url):
-            if process.poll() is None and not _serves_from(process, data_dir):
+        state = _served_state(url, data_dir)
+        if state is not None:
+            if process.poll() is None and state.get("pid") != process.pid:
                 # Our process lost the port to a racing caller; stop it before it takes the port over
                 # when the winner stops.
                 process.terminate()
                 process.wait()
+            _require_folder(url, state, data_dir)
             logger.info("embedded backend at %s answers", url)
             return url
-        # A process that exited while nobody holds the port failed for good; one that lost the
-        # port to a racing caller leaves the winner starting up, which is worth waiting for.
-        if process.poll() is not None and not _port_taken(host, port):
+        # A process that exited failed for good, unless it lost the port to a racing caller of the
+        # same folder: that winner wrote its pid file when it took the port and is worth waiting for.
+        if process.poll() is not None and not _another_backend_took(data_dir, process.pid):
             break
         time.sleep(0.2)
-    raise RuntimeError(
+    if process.poll() is None:
+        process.terminate()  # else it could take the port later and serve without anyone having asked
+        process.wait()
+    raise EmbeddedBackendError(
         f"the embedded backend did not answer at {url} within {timeout:.0f} s; see its log {log_path}"
     )
 
 
-def _answers(url: str) -> bool:
-    with suppress(requests.RequestException):
-        return requests.get(url + PROBE_PATH, timeout=2).ok
-    return False
+def _served_state(url: str, data_dir: Path) -> dict | None:
+    """What the backend at ``url`` says it serves (``GET /_state``); ``None`` when nothing answers."""
+    try:
+        response = requests.get(url + STATE_PATH, timeout=2)
+    except requests.RequestException:
+        return None
+    try:
+        state = response.json() if response.ok else None
+    except ValueError:
+        state = None
+    if not isinstance(state, dict) or "data_dir" not in state:
+        raise ForeignBackendError(
+            f"something answers at {url} (HTTP {response.status_code} to {STATE_PATH}) that is not an embedded "
+            f"backend of this version, so it cannot be the one serving this project's state in {data_dir}: "
+            "stop it, or set COHERENCE_LOCAL_BACKEND_PORT to a free port"
+        )
+    return state
 
 
-def _serves_from(process: subprocess.Popen, data_dir: Path) -> bool:
-    """Whether ``process`` is the backend serving: it wrote its pid file before it began to answer."""
-    pid_file = data_dir / PID_FILE_NAME
-    return pid_file.exists() and pid_file.read_text().strip() == str(process.pid)
+def _require_folder(url: str, state: dict, data_dir: Path) -> str:
+    """``url`` when the backend there serves ``data_dir``; else :class:`ForeignBackendError` naming both folders."""
+    if Path(state["data_dir"]) != data_dir:
+        raise ForeignBackendError(
+            f"the embedded backend at {url} serves the state in {state['data_dir']}, not this project's "
+            f"{data_dir}: stop it (pid {state.get('pid')}) or set COHERENCE_LOCAL_BACKEND_PORT to a free port"
+        )
+    return url
 
 
-def _port_taken(host: str, port: int) -> bool:
-    with suppress(OSError), socket.create_connection((host, port), timeout=1):
-        return True
-    return False
+def _another_backend_took(data_dir: Path, our_pid: int) -> bool:
+    """Whether another process wrote the pid file of ``data_dir``: it bound the port and starts serving."""
+    try:
+        return int((data_dir / PID_FILE_NAME).read_text().strip()) != our_pid
+    except (OSError, ValueError):
+        return False
 
 
 def _exit_on_signal(signum: int, frame: FrameType | None) -> None:

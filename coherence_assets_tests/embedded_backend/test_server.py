@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -13,10 +15,12 @@ from pathlib import Path
 import pytest
 import requests
 
+from coherence_assets.embedded_backend.app import STATE_PATH
 from coherence_assets.embedded_backend.config import BackendConfig
 from coherence_assets.embedded_backend.server import (
     LOG_FILE_NAME,
     PID_FILE_NAME,
+    ForeignBackendError,
     ensure_local_backend,
     running_backend,
 )
@@ -73,13 +77,20 @@ def test_ensure_local_backend_starts_one_detached_and_then_reuses_it(detached_ba
     assert (detached_backend_dir / LOG_FILE_NAME).exists()
 
     began = time.monotonic()
-    assert ensure_local_backend(HOST, port, detached_backend_dir / "unused", timeout=30) == url
+    same_folder_spelled_otherwise = detached_backend_dir / "sub" / ".."
+    assert ensure_local_backend(HOST, port, same_folder_spelled_otherwise, timeout=30) == url
     assert time.monotonic() - began < 2
-    assert not (detached_backend_dir / "unused").exists()
 
+    first_pid = int(pid_file.read_text())
     assert stop_backend(pid_file), "SIGTERM should shut the backend down cleanly"
     with pytest.raises(requests.ConnectionError):
         requests.get(f"{url}/.well-known/openeo", timeout=5)
+
+    # stopped mid-way: the next caller starts it again from the same folder, its state intact
+    assert ensure_local_backend(HOST, port, detached_backend_dir, timeout=30) == url
+    state = requests.get(f"{url}{STATE_PATH}", timeout=5).json()
+    assert state["data_dir"] == str(detached_backend_dir.resolve())
+    assert state["pid"] == int(pid_file.read_text()) != first_pid
 
 
 def test_two_callers_racing_to_start_a_backend_both_get_the_one_that_won(detached_backend_dir: Path) -> None:
@@ -98,5 +109,47 @@ def test_ensure_local_backend_names_the_log_when_no_backend_comes_up(tmp_path: P
         squatter.listen()
         port = squatter.getsockname()[1]
         with pytest.raises(RuntimeError, match=LOG_FILE_NAME):
-            ensure_local_backend(HOST, port, tmp_path, timeout=2)
+            ensure_local_backend(HOST, port, tmp_path, timeout=30)
     assert "Address already in use" in (tmp_path / LOG_FILE_NAME).read_text()
+
+
+def test_the_backend_says_which_folder_it_serves(tmp_path: Path) -> None:
+    with running_backend(BackendConfig(data_dir=tmp_path / "state" / ".." / "state", port=0)) as url:
+        answer = requests.get(f"{url}{STATE_PATH}", timeout=5).json()
+    assert answer == {"data_dir": str((tmp_path / "state").resolve()), "pid": os.getpid()}
+
+
+def test_a_backend_of_another_folder_is_refused_in_one_line_naming_both_folders(tmp_path: Path) -> None:
+    theirs, ours = tmp_path / "their-project" / "backend", tmp_path / "our-project" / "backend"
+    with running_backend(BackendConfig(data_dir=theirs, port=0)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with pytest.raises(ForeignBackendError) as refused:
+            ensure_local_backend(HOST, port, ours, timeout=10)
+    message = str(refused.value)
+    assert "\n" not in message
+    assert f"serves the state in {theirs.resolve()}, not this project's {ours.resolve()}" in message
+    assert "COHERENCE_LOCAL_BACKEND_PORT" in message
+    assert not ours.exists(), "nothing may be started for a port another backend holds"
+
+
+class NotABackend(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_port_held_by_something_else_is_refused_naming_our_folder(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer((HOST, 0), NotABackend)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with pytest.raises(
+            ForeignBackendError, match=r"HTTP 404 to /_state\) that is not an embedded backend"
+        ):
+            ensure_local_backend(HOST, server.server_address[1], tmp_path / "ours", timeout=10)
+    finally:
+        server.shutdown()
+    assert not (tmp_path / "ours").exists()
