@@ -11,7 +11,6 @@ can come as two rasters of the same acquisitions: one is kept, the other reporte
 
 from __future__ import annotations
 
-import logging
 import posixpath
 import re
 from collections import defaultdict
@@ -28,8 +27,6 @@ _OPENEO_DATE_NAME = re.compile(r"^openEO_(\d{4}-\d{2}-\d{2})Z?\.tiff?$")
 _RASTER_FILE_NAME = re.compile(r"^(\d{8})_(\d{8})\.tif$")
 _GEOTIFF_SUFFIXES = (".tif", ".tiff")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -90,7 +87,7 @@ def match_assets_to_pairs(assets: Iterable[ResultAssetRef], pairs: Iterable[Pair
     """Match GeoTIFF assets to ``(reference_date, secondary_date)`` pairs.
 
     When several assets hold one pair, the one whose name sorts first is kept (so every run keeps
-    the same one) and the others are logged and returned in ``duplicate_assets``.
+    the same one) and the others are returned in ``duplicate_assets`` for the caller to report.
 
     Raises
     ------
@@ -117,13 +114,6 @@ def match_assets_to_pairs(assets: Iterable[ResultAssetRef], pairs: Iterable[Pair
         if kept is not None and kept.href != asset.href:
             kept, dropped = sorted((kept, asset), key=lambda ref: (ref.name, ref.href))
             duplicates[pair].append(dropped)
-            log.warning(
-                "assets %r and %r both hold pair %s (duplicate burst records in the catalogue); keeping %r",
-                kept.name,
-                dropped.name,
-                _format_pair(pair),
-                kept.name,
-            )
         matched[pair] = kept or asset
     missing = [pair for pair in wanted if pair not in matched]
     return MatchResult(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import UTC, date, datetime
 
 import pytest
@@ -98,27 +97,20 @@ def test_non_tif_assets_are_ignored_and_unknown_pairs_reported():
 
 
 @pytest.mark.parametrize("listed_first", [0, 1])
-def test_two_assets_for_one_pair_keep_the_same_one_whatever_the_order_with_a_warning(
-    listed_first: int, caplog: pytest.LogCaptureFixture
-):
+def test_two_assets_for_one_pair_keep_the_same_one_whatever_the_order_and_report_the_other(listed_first: int):
     """Two burst records of one acquisition (two parent products), as the process does not dedupe them."""
     duplicates = [
         asset("S1_coh_2images_20230701T052710_20230713T052711.tif"),
         asset("S1_coh_2images_20230701T052712_20230713T052713.tif"),
     ]
     listed = duplicates[listed_first:] + duplicates[:listed_first]
+    next_pair = asset("S1_coh_2images_20230713T052711_20230725T052711.tif")
 
-    with caplog.at_level(logging.WARNING):
-        result = match_assets_to_pairs(
-            [*listed, asset("S1_coh_2images_20230713T052711_20230725T052711.tif")], [JULY_1, JULY_13]
-        )
+    result = match_assets_to_pairs([*listed, next_pair], [JULY_1, JULY_13])
 
-    assert result.matched[JULY_1] == duplicates[0]
+    assert result.matched == {JULY_1: duplicates[0], JULY_13: next_pair}
     assert result.duplicate_assets == {JULY_1: [duplicates[1]]}
     assert result.pairs_without_asset == [] and result.unmatched_assets == []
-    (warning,) = [record.getMessage() for record in caplog.records if record.levelno == logging.WARNING]
-    assert "both hold pair 2023-07-01/2023-07-13" in warning
-    assert warning.endswith("keeping 'S1_coh_2images_20230701T052710_20230713T052711.tif'")
 
 
 def test_raster_file_name_round_trips():

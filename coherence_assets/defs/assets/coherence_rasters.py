@@ -125,6 +125,11 @@ def fetch_rasters(
             context.log.warning(
                 f"job {job.job_id}: asset {unmatched.name} matches no pair of the job; skipped"
             )
+        for pair, dropped in matches.duplicate_assets.items():
+            context.log.warning(
+                f"job {job.job_id}: assets {', '.join(asset.name for asset in dropped)} repeat pair "
+                f"{format_pair(pair)} (duplicate burst records in the catalogue); kept {matches.matched[pair].name}"
+            )
         downloads += [
             DownloadJob(asset.href, f"{folder}/{raster_file_name(*pair)}", asset.size)
             for pair, asset in matches.matched.items()
