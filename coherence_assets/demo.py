@@ -141,6 +141,9 @@ def print_summary(defs: dg.Definitions, bursts: list[str]) -> None:
                 or "none inside"
             )
             print(f"    coherence per AOI ({aois}): {store.fs.unstrip_protocol(aoi_series)}")
+    catalog = store.stac_catalog_path()
+    if store.fs.exists(catalog):
+        print(f"\nSTAC catalogue of rasters and cubes: {store.fs.unstrip_protocol(catalog)}")
 
 
 def refresh_burst_catalogue(defs: dg.Definitions, instance: dg.DagsterInstance, settings: Settings) -> None:

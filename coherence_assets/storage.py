@@ -69,6 +69,12 @@ class DataStore:
     def stac_root(self) -> str:
         return self.path("stac")
 
+    def stac_catalog_path(self) -> str:
+        return self.path("stac", "catalog.json")
+
+    def stac_collection_dir(self, burst: str) -> str:
+        return self.path("stac", burst)
+
     def require_output(self, path: str, produced_by: str, partition: str = "") -> None:
         """Fail, naming the asset to materialise first, when another asset's output is missing."""
         if not self.fs.exists(path):

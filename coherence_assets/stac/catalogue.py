@@ -18,7 +18,6 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
-import fsspec
 import pystac
 import rasterio.warp
 import shapely
@@ -46,24 +45,26 @@ SENTINEL1_CENTER_FREQUENCY = 5.405
 BURST_FIELD = "coherence:burst"
 SECONDARY_DATE_FIELD = "coherence:secondary_date"
 BASELINE_FIELD = "coherence:temporal_baseline_days"
+MAX_ROOT_CATALOG_WRITES = 3
 _POLARISATION_IN_BAND = re.compile(r"(VV|VH|HH|HV)\b")
 
 
 class FsspecStacIO(DefaultStacIO):
-    """pystac's reads and writes through fsspec, so an ``s3://`` data folder works like a local one."""
+    """pystac's reads and writes through the data store, so an ``s3://`` folder works like a local one.
 
-    def __init__(self, fs: fsspec.AbstractFileSystem) -> None:
+    Writes are atomic (temporary sibling, then rename): STAC clients never read half a document.
+    """
+
+    def __init__(self, store: DataStore) -> None:
         super().__init__()
-        self.fs = fs
+        self.store = store
 
     def read_text_from_href(self, href: str) -> str:
-        with self.fs.open(href, "r") as stream:
+        with self.store.fs.open(href, "r") as stream:
             return stream.read()
 
     def write_text_to_href(self, href: str, txt: str) -> None:
-        self.fs.makedirs(posixpath.dirname(href), exist_ok=True)
-        with self.fs.open(href, "w") as stream:
-            stream.write(txt)
+        self.store.write_bytes_atomically(href, txt.encode())
 
 
 @dataclass(frozen=True)
@@ -78,16 +79,15 @@ def write_burst_stac(store: DataStore, burst: str) -> StacSummary:
     """Rewrite ``burst``'s collection from its rasters, cube and AOI table, then the root catalogue."""
     rasters = find_pair_rasters(store.fs, store.coherence_rasters_root(burst))
     polarisations = _pair_polarisations(store, burst, rasters)
-    stac_root = store.stac_root()
-    catalog = _root_catalog(stac_root)
+    catalog = _root_catalog(store.stac_catalog_path())
     collection = _burst_collection(store, burst, rasters, polarisations)
     catalog.add_child(collection)
-    collection_dir = posixpath.join(stac_root, burst)
+    collection_dir = store.stac_collection_dir(burst)
     collection.normalize_hrefs(collection_dir)
     collection.make_all_asset_hrefs_relative()  # the items' assets; the collection's own below
     for asset in collection.assets.values():
         asset.href = make_relative_href(asset.href, collection.get_self_href())
-    stac_io = FsspecStacIO(store.fs)
+    stac_io = FsspecStacIO(store)
     if store.fs.exists(collection_dir):
         store.fs.rm(collection_dir, recursive=True)  # items of pairs that are gone must not linger
     collection.save(pystac.CatalogType.SELF_CONTAINED, stac_io=stac_io)
@@ -102,30 +102,40 @@ def write_burst_stac(store: DataStore, burst: str) -> StacSummary:
     )
 
 
-def _root_catalog(stac_root: str) -> pystac.Catalog:
+def _root_catalog(catalog_path: str) -> pystac.Catalog:
     catalog = pystac.Catalog(
         id=CATALOG_ID,
         description="Sentinel-1 InSAR coherence computed by coherence-assets: one collection per burst",
         title="coherence-assets outputs",
         catalog_type=pystac.CatalogType.SELF_CONTAINED,
     )
-    catalog.set_self_href(posixpath.join(stac_root, "catalog.json"))
+    catalog.set_self_href(catalog_path)
     return catalog
 
 
 def _write_root_catalog(store: DataStore, catalog: pystac.Catalog, stac_io: FsspecStacIO) -> None:
-    """The root catalogue with a child link per collection on disk, this run's included."""
-    catalog.clear_children()
-    for path in sorted(store.fs.glob(posixpath.join(store.stac_root(), "*", "collection.json"))):
-        catalog.add_link(
-            pystac.Link(
-                pystac.RelType.CHILD,
-                _absolute(store, path),
-                media_type=pystac.MediaType.JSON,
-                title=posixpath.basename(posixpath.dirname(path)),
+    """The root catalogue with a child link per collection on disk, this run's included.
+
+    Runs of other bursts may add their collection meanwhile; writing until the listing holds
+    still keeps a concurrent run's child from being overwritten by an older listing.
+    """
+    written: list[str] = []
+    for _ in range(MAX_ROOT_CATALOG_WRITES):
+        collections = sorted(store.fs.glob(posixpath.join(store.stac_root(), "*", "collection.json")))
+        if collections == written:
+            return
+        catalog.clear_children()
+        for path in collections:
+            catalog.add_link(
+                pystac.Link(
+                    pystac.RelType.CHILD,
+                    _absolute(store, path),
+                    media_type=pystac.MediaType.JSON,
+                    title=posixpath.basename(posixpath.dirname(path)),
+                )
             )
-        )
-    catalog.save_object(include_self_link=False, stac_io=stac_io)
+        catalog.save_object(include_self_link=False, stac_io=stac_io)
+        written = collections
 
 
 def _burst_collection(
