@@ -36,8 +36,10 @@ SERIES_COLUMNS = (
     "valid_fraction",
     "pixel_count",
 )
-# Pairs read at once per AOI: bounds memory to this many AOI windows whatever the cube's length.
+# Pairs read at once per AOI, fewer for large AOIs: memory stays near MAX_VALUES_PER_READ float32
+# values (256 MB) whatever the cube's length and the AOI's size.
 PAIRS_PER_READ = 64
+MAX_VALUES_PER_READ = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -112,8 +114,9 @@ def _pixel_centres_inside(
 def _statistics(window: xr.DataArray, inside: np.ndarray, leading: str) -> pd.DataFrame:
     """One row of statistics per pair over the ``inside`` pixels of ``window``, NaN left out."""
     chunks = []
-    for start in range(0, window.sizes[leading], PAIRS_PER_READ):
-        block = window.isel({leading: slice(start, start + PAIRS_PER_READ)}).values
+    pairs_per_read = max(1, min(PAIRS_PER_READ, MAX_VALUES_PER_READ // inside.size))
+    for start in range(0, window.sizes[leading], pairs_per_read):
+        block = window.isel({leading: slice(start, start + pairs_per_read)}).values
         pixels = block[:, inside].astype(np.float64)  # (pairs, pixels inside)
         valid = np.count_nonzero(~np.isnan(pixels), axis=1)
         with warnings.catch_warnings():

@@ -14,6 +14,7 @@ import rasterio
 import shapely
 from shapely.geometry import Polygon
 
+from coherence_assets.aoi import statistics
 from coherence_assets.aoi.areas import aois_outside_footprints
 from coherence_assets.aoi.statistics import SERIES_COLUMNS, aoi_coherence_series
 from coherence_assets.cube.stacking import PairRaster, open_coherence_cube, stack_coherence_cube
@@ -138,3 +139,14 @@ def test_a_cube_without_any_aoi_gives_an_empty_table_with_the_documented_columns
 
     assert series.table.empty and list(series.table.columns) == list(SERIES_COLUMNS)
     assert series.outside == ["far_away"]
+
+
+def test_reading_one_pair_at_a_time_for_large_aois_gives_the_same_table(cube, monkeypatch):
+    dataset, _ = cube
+    areas = aois(UTM_32N)
+    whole = aoi_coherence_series(dataset, areas, BURST).table
+
+    monkeypatch.setattr(statistics, "MAX_VALUES_PER_READ", 1)  # as if each AOI window were huge
+    pair_by_pair = aoi_coherence_series(dataset, areas, BURST).table
+
+    pd.testing.assert_frame_equal(pair_by_pair, whole)
