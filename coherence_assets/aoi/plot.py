@@ -10,11 +10,11 @@ import pandas as pd
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
+from coherence_assets.cube.quicklook import series_with_gaps
+
 # Panels beyond this many would make the PNG too large to embed; the table holds every AOI.
 MAX_PANELS = 12
 PANEL_COLUMNS = 3
-# A gap longer than this many baselines between consecutive pairs is drawn as a gap, not a line.
-GAP_IN_BASELINES = 1.5
 
 
 def render_aoi_series_png(table: pd.DataFrame, burst: str) -> bytes:
@@ -30,11 +30,13 @@ def render_aoi_series_png(table: pd.DataFrame, burst: str) -> bytes:
     axes_grid = np.atleast_1d(figure.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
     for axes, aoi_id in zip(axes_grid, shown, strict=False):
         for baseline, series in table[table["aoi_id"] == aoi_id].groupby("temporal_baseline"):
-            series = _with_gaps(series.sort_values("reference_date"), int(baseline))
-            line = axes.plot(series["reference_date"], series["median"], marker=".", label=f"{baseline} d")[0]
-            axes.fill_between(
-                series["reference_date"], series["p10"], series["p90"], color=line.get_color(), alpha=0.2
-            )
+            # gaps in the series stay gaps (a NaN between pairs too far apart), in the line and the band
+            dates = series["reference_date"].to_numpy()
+            times, median = series_with_gaps(dates, series["median"].to_numpy(), int(baseline))
+            _, p10 = series_with_gaps(dates, series["p10"].to_numpy(), int(baseline))
+            _, p90 = series_with_gaps(dates, series["p90"].to_numpy(), int(baseline))
+            line = axes.plot(times, median, marker=".", label=f"{baseline} d")[0]
+            axes.fill_between(times, p10, p90, color=line.get_color(), alpha=0.2)
         locator = AutoDateLocator(maxticks=6)
         axes.xaxis.set_major_locator(locator)
         axes.xaxis.set_major_formatter(ConciseDateFormatter(locator))
@@ -51,14 +53,3 @@ def render_aoi_series_png(table: pd.DataFrame, burst: str) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80)
     return buffer.getvalue()
-
-
-def _with_gaps(series: pd.DataFrame, baseline_days: int) -> pd.DataFrame:
-    """``series`` with a NaN row inside every gap of more than GAP_IN_BASELINES baselines."""
-    steps = series["reference_date"].diff() > pd.Timedelta(days=GAP_IN_BASELINES * max(baseline_days, 1))
-    if not steps.any():
-        return series
-    breaks = series.loc[steps, ["reference_date"]].assign(
-        reference_date=lambda frame: frame["reference_date"] - pd.Timedelta(days=1)
-    )
-    return pd.concat([series, breaks]).sort_values("reference_date")

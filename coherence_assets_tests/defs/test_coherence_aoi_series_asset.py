@@ -52,7 +52,8 @@ def test_the_stack_run_writes_the_aoi_table_and_plot_and_reports_aois_it_cannot_
     plot = chain.data_dir / "coherence_aoi_series" / f"{BURST}.png"
     assert plot.read_bytes().startswith(b"\x89PNG")
     metadata = materialization_metadata(reported, "coherence_aoi_series")
-    assert metadata["plot"].startswith("![") and "data:image/png;base64," in metadata["plot"]
+    assert metadata["plot"].startswith(f"![{BURST} AOI coherence](")  # shown inline in the UI
+    assert metadata["plot_png"] == plot.as_uri()
     assert metadata["aois_in_burst"] == "centre"
     assert metadata["aois_outside_every_burst"] == "lake_victoria"
 

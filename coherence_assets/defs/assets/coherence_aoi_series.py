@@ -3,11 +3,11 @@
 import dagster as dg
 
 from coherence_assets.aoi.series import write_aoi_series
-from coherence_assets.cube.quicklook import quicklook_markdown
 from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
 from coherence_assets.defs.assets.coherence_cube import coherence_cube
 from coherence_assets.defs.partitions import burst_partitions
 from coherence_assets.defs.resources import CoherenceStorage
+from coherence_assets.defs.ui_images import inline_image_markdown
 from coherence_assets.settings import Settings
 
 
@@ -48,6 +48,9 @@ def coherence_aoi_series(
     }
     if output.plot_png is not None:
         metadata["plot"] = dg.MetadataValue.md(
-            quicklook_markdown(output.plot_png, title=f"{burst} AOI coherence")
+            inline_image_markdown(
+                context.instance, f"{burst}-aoi", output.plot_png, title=f"{burst} AOI coherence"
+            )
         )
+        metadata["plot_png"] = dg.MetadataValue.path(store.fs.unstrip_protocol(output.plot_path))
     return dg.MaterializeResult(metadata=metadata)
