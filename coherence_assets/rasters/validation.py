@@ -66,13 +66,14 @@ class ValueStatistics:
         self.minimum, self.maximum = np.inf, -np.inf
 
     def add(self, block: np.ndarray) -> None:
-        valid = ~np.isnan(block)
-        count = int(np.count_nonzero(valid))
+        # NaN-ignoring reductions (fmin/fmax, nansum's pairwise sum): a few fast passes, as this
+        # runs on every block that stacking writes.
+        count = block.size - int(np.count_nonzero(np.isnan(block)))
         if count:
             self.valid_count += count
-            self.total += float(np.sum(block, where=valid, dtype=np.float64))
-            self.minimum = min(self.minimum, float(np.min(block, where=valid, initial=np.inf)))
-            self.maximum = max(self.maximum, float(np.max(block, where=valid, initial=-np.inf)))
+            self.total += float(np.nansum(block))
+            self.minimum = min(self.minimum, float(np.fmin.reduce(block, axis=None)))
+            self.maximum = max(self.maximum, float(np.fmax.reduce(block, axis=None)))
 
     @property
     def mean_coherence(self) -> float:
@@ -131,7 +132,8 @@ def masked_block(source: rasterio.DatasetReader, window: rasterio.windows.Window
     nodata = source.nodata
     if nodata is not None and not np.isnan(nodata):
         no_data |= block == nodata
-    block[no_data] = np.nan
+    if no_data.any():  # rare in NaN-filled products: skip the slow masked assignment
+        block[no_data] = np.nan
     return block
 
 
