@@ -28,7 +28,13 @@ from coherence_assets.jobs.listing import JobListing, list_jobs_until_seen
 from coherence_assets.jobs.orphan_jobs import settle_orphan_jobs
 from coherence_assets.jobs.processes import Pair
 from coherence_assets.jobs.starter import StartOutcome, start_jobs
-from coherence_assets.jobs.tick import TickCursor, TickPlan, awaited_jobs, plan_tick
+from coherence_assets.jobs.tick import (
+    TickCursor,
+    TickPlan,
+    awaited_jobs,
+    plan_tick,
+    resume_rewritten_partitions,
+)
 from coherence_assets.rasters.asset_matching import raster_file_name
 from coherence_assets.settings import Settings
 from coherence_assets.storage import DataStore
@@ -138,6 +144,9 @@ def openeo_job_sensor(
     if not scan.total:
         return dg.SkipReason("no coherence_job ledgers yet: materialise coherence_job first")
     ledgers = list(scan.ledgers.values())
+    resume_rewritten_partitions(
+        cursor, [(done[path], ledger) for path, ledger in scan.ledgers.items() if path in done]
+    )
     awaited = awaited_jobs(ledgers, cursor)
     # a record still waiting for its job id may have a job to adopt: the listing's first page shows it
     adoptable = any(record.job_id is None for ledger in ledgers for record in ledger.jobs)
@@ -256,7 +265,10 @@ def update_done_index(
         partition = f"{ledger.burst}|{ledger.window}"
         if partition in plan.done_partitions:
             updated[path] = DonePartition(
-                partition, scan.signatures[path], tuple(plan.done_partitions[partition])
+                partition,
+                scan.signatures[path],
+                tuple(plan.done_partitions[partition]),
+                tuple(job.job_id for job in ledger.jobs if job.job_id),
             )
     if updated != done:
         write_done_index(store, updated)

@@ -38,11 +38,16 @@ class TrackedJob:
 
 @dataclass(frozen=True)
 class DonePartition:
-    """A partition whose every job was acted on, as its ledger was then; ``stuck`` says what cannot progress."""
+    """A partition whose every job was acted on, as its ledger was then.
+
+    ``stuck`` says what cannot progress; ``resolved_jobs`` are its jobs then, which need no more
+    attention when the ledger is rewritten (e.g. by the daily schedule, or with a new job).
+    """
 
     partition_key: str
     signature: str
     stuck: tuple[str, ...] = ()
+    resolved_jobs: tuple[str, ...] = ()
 
 
 @dataclass
@@ -109,7 +114,12 @@ def read_done_index(store: DataStore) -> dict[str, DonePartition]:
     try:
         document = store.read_json(path)
         return {
-            ledger: DonePartition(entry["partition_key"], entry["signature"], tuple(entry.get("stuck", ())))
+            ledger: DonePartition(
+                entry["partition_key"],
+                entry["signature"],
+                tuple(entry.get("stuck", ())),
+                tuple(entry.get("resolved_jobs", ())),
+            )
             for ledger, entry in document.items()
         }
     except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -126,6 +136,7 @@ def write_done_index(store: DataStore, done: dict[str, DonePartition]) -> None:
                 "partition_key": entry.partition_key,
                 "signature": entry.signature,
                 "stuck": list(entry.stuck),
+                "resolved_jobs": list(entry.resolved_jobs),
             }
             for ledger, entry in sorted(done.items())
         },

@@ -299,6 +299,25 @@ def _close_done_partitions(plan: TickPlan, ledgers: list[Ledger]) -> None:
                 table.pop(job.job_id, None)
 
 
+def resume_rewritten_partitions(
+    cursor: TickCursor, rewritten: Iterable[tuple[DonePartition, Ledger]]
+) -> None:
+    """Done partitions whose ledger was rewritten are active again, but their resolved jobs stay resolved.
+
+    Without this, a ledger refreshed by a later ``coherence_job`` run would send the sensor paging
+    back through the listing for its old jobs, and a lost job would be declared lost again.
+    What was stuck stays stuck unless the job has been replaced since.
+    """
+    for entry, ledger in rewritten:
+        cursor.handled.update(dict.fromkeys(entry.resolved_jobs, RESOLVED))
+        replaced = ledger.replaced_job_ids()
+        still = [
+            reason for reason in entry.stuck if not any(f"job {job_id} " in reason for job_id in replaced)
+        ]
+        if still:
+            cursor.stuck.setdefault(entry.partition_key, []).extend(still)
+
+
 def stuck_work(done: Iterable[DonePartition], cursor: TickCursor | None = None) -> list[str]:
     """What cannot progress without a person, one line per partition, with what to do."""
     reasons = {entry.partition_key: list(entry.stuck) for entry in done if entry.stuck}

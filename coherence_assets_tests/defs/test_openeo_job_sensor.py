@@ -7,6 +7,7 @@ import dagster as dg
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 
 from coherence_assets.jobs.ledger import ERROR
+from coherence_assets.jobs.ledger_index import read_done_index, scan_ledgers
 from coherence_assets.jobs.tick import TickCursor
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.defs.conftest import (
@@ -247,3 +248,44 @@ def test_the_connection_is_reused_between_ticks_and_dropped_after_a_failure(chai
     assert backend.connect() is first
     backend.forget_connection()
     assert backend.connect() is not first
+
+
+def test_a_done_partition_is_not_read_again_until_its_ledger_is_rewritten_and_then_costs_nothing(
+    chain: Chain,
+):
+    chain.refresh_bursts()
+    chain.submit()
+    job_id = submitted_job_id(chain)
+    chain.wait_for_jobs([job_id])
+    first = chain.tick()
+    chain.launch(first)
+    done = chain.tick(first.cursor)
+
+    assert scan_ledgers(chain.store, read_done_index(chain.store)).read_count == 0
+    assert json.loads(done.cursor)["handled"] == {}
+
+    chain.submit()  # the daily schedule's refresh: the ledger is rewritten, nothing new to submit
+    rewritten = chain.tick(done.cursor)
+
+    assert scan_ledgers(chain.store, read_done_index(chain.store)).read_count == 0
+    assert not rewritten.run_requests and not rewritten.asset_events
+    assert list(chain.backend_jobs()) == [job_id]
+
+
+def test_a_partition_whose_pairs_were_given_up_starts_no_cube_run(
+    backend: LiveBackend, make_chain: Callable[..., Chain]
+):
+    chain = make_chain(backend, max_attempts=1)
+    backend.add_fault(kind="job_error", times=1, message=INJECTED_ERROR)
+    chain.refresh_bursts()
+    chain.submit()
+    chain.wait_for_ledger_jobs()
+    data = chain.tick()
+    (given_up,) = chain.launch(data)
+    assert given_up.success and request_keys(data)[0][1].startswith("given-up-")
+
+    sensor = chain.defs.resolve_sensor_def("coherence_cube_sensor")
+    with dg.build_sensor_context(instance=chain.instance, definitions=chain.defs) as context:
+        cube_tick = sensor.evaluate_tick(context)
+
+    assert not cube_tick.run_requests

@@ -9,7 +9,15 @@ import openeo
 from coherence_assets.jobs.ledger import JobRecord, Ledger
 from coherence_assets.jobs.ledger_index import DonePartition
 from coherence_assets.jobs.listing import JobListing, list_jobs_until_seen
-from coherence_assets.jobs.tick import RESOLVED, TickCursor, TickPolicy, awaited_jobs, plan_tick, stuck_work
+from coherence_assets.jobs.tick import (
+    RESOLVED,
+    TickCursor,
+    TickPolicy,
+    awaited_jobs,
+    plan_tick,
+    resume_rewritten_partitions,
+    stuck_work,
+)
 from coherence_assets_tests.embedded_backend.api_client import ApiClient
 
 PAIR = (dt.date(2023, 7, 5), dt.date(2023, 7, 17))
@@ -129,3 +137,20 @@ def test_created_jobs_are_candidates_to_start_and_handled_ones_are_not_awaited()
     assert awaited_jobs(ledgers, cursor) == {"j2"}
     assert plan.to_start == ["j2"]
     assert plan.done_partitions == {}
+
+
+def test_a_rewritten_done_ledger_awaits_only_its_new_jobs_and_keeps_what_is_still_stuck():
+    rewritten = ledger("2023-07-01", ("j1", 1), ("j2", 2), ("j3", 1))
+    rewritten.jobs[2].replaces = "j1"
+    entry = DonePartition(
+        "t015_030343_iw2|2023-07-01",
+        "old",
+        ("job j1 failed 1 time(s) ...", "job j2 failed 2 time(s) ..."),
+        ("j1", "j2"),
+    )
+    cursor = TickCursor()
+
+    resume_rewritten_partitions(cursor, [(entry, rewritten)])
+
+    assert awaited_jobs([rewritten], cursor) == {"j3"}
+    assert cursor.stuck == {"t015_030343_iw2|2023-07-01": ["job j2 failed 2 time(s) ..."]}
