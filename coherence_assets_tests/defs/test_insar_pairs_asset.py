@@ -186,6 +186,21 @@ def test_a_shorter_answer_is_refused_and_a_longer_one_replaces_the_table(
     assert set(map(tuple, august[key].to_numpy())) <= set(map(tuple, later[key].to_numpy()))
 
 
+def test_catalogue_answers_that_are_not_json_are_retried_and_the_table_is_complete(
+    chain: Chain, backend: LiveBackend, instant_retries: None
+):
+    chain.refresh_bursts()
+    materialise_pairs(chain)
+    expected = pd.read_parquet(chain.data_dir / PAIRS_PATH)
+    backend.add_fault(kind="malformed_answer", path="^/odata/v1/Bursts", times=2)
+
+    result = materialise_pairs(chain)
+
+    assert result.success
+    assert pd.read_parquet(chain.data_dir / PAIRS_PATH).equals(expected)
+    assert pairs_materialisations(chain) == 2
+
+
 def test_the_dagster_cli_materialises_the_catalogue_then_a_pair_partition(
     backend: LiveBackend, chain: Chain, tmp_path: Path
 ):
