@@ -79,11 +79,11 @@ def write_burst_stac(store: DataStore, burst: str) -> StacSummary:
     """Rewrite ``burst``'s collection from its rasters, cube and AOI table, then the root catalogue."""
     rasters = find_pair_rasters(store.fs, store.coherence_rasters_root(burst))
     polarisations = _pair_polarisations(store, burst, rasters)
-    catalog = _root_catalog(store.stac_catalog_path())
+    catalog = _root_catalog(_absolute(store, store.stac_catalog_path()))
     collection = _burst_collection(store, burst, rasters, polarisations)
     catalog.add_child(collection)
     collection_dir = store.stac_collection_dir(burst)
-    collection.normalize_hrefs(collection_dir)
+    collection.normalize_hrefs(_absolute(store, collection_dir))
     collection.make_all_asset_hrefs_relative()  # the items' assets; the collection's own below
     for asset in collection.assets.values():
         asset.href = make_relative_href(asset.href, collection.get_self_href())

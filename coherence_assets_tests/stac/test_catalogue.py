@@ -198,3 +198,14 @@ def test_nan_is_the_declared_nodata_of_the_rasters_the_items_point_to(tmp_path):
     for item in catalog.get_items(recursive=True):
         with rasterio.open(item.assets["coherence"].get_absolute_href()) as source:
             assert np.isnan(source.nodata)
+
+
+def test_a_data_folder_given_as_a_url_gets_the_same_relative_catalogue(tmp_path):
+    # an fsspec URL takes the path object stores (s3://bucket/prefix) take: hrefs are URLs, then relative
+    produce(DataStore(str(tmp_path / "plain")), BURST)
+    shutil.copytree(tmp_path / "plain", tmp_path / "url")
+    write_burst_stac(DataStore(str(tmp_path / "plain")), BURST)
+
+    write_burst_stac(DataStore((tmp_path / "url").as_uri()), BURST)
+
+    assert stac_documents(tmp_path / "url") == stac_documents(tmp_path / "plain")
