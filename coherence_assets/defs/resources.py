@@ -12,7 +12,7 @@ import threading
 import dagster as dg
 import openeo
 from openeo.rest.auth.oidc import OidcException
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.jobs.connection import LoginRenewingConnection
@@ -211,6 +211,12 @@ class CoherenceParameters(dg.ConfigurableResource):
     coherence_window_az: int = 5
     process: str = Field(default=DEFAULT_PROCESS, description=f"One of {', '.join(PROCESS_NAMES)}")
     max_attempts: int = Field(default=2, description="Submissions of a pair's job before giving up on it")
+
+    @model_validator(mode="after")
+    def _accepted_by_the_process(self) -> "CoherenceParameters":
+        """Refuse, when the resource is configured, values the chosen process does not accept."""
+        self.request()
+        return self
 
     @property
     def longest_baseline_days(self) -> int:

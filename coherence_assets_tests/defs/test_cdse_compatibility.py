@@ -41,6 +41,32 @@ def test_a_process_cdse_removed_is_refused_before_anything_is_submitted(
     assert not chain.store.fs.exists(chain.store.coherence_job_path(BURST, WINDOW))
 
 
+def test_a_polarisation_the_apex_process_refuses_fails_the_run_in_one_line_before_submitting(chain: Chain):
+    chain.refresh_bursts()
+
+    result = chain.run(
+        "submit_coherence_jobs",
+        PARTITION,
+        run_config={"resources": {"coherence": {"config": {"polarisation": "HH"}}}},
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    (init_failure,) = [
+        event for event in result.all_events if event.event_type_value == "RESOURCE_INIT_FAILURE"
+    ]
+    error, messages = init_failure.event_specific_data.error, []
+    while error is not None:
+        messages.append(error.message)
+        error = error.cause
+    assert any(
+        "polarisation 'HH' is not accepted by sentinel1_sar_coherence; it accepts VV, VH" in message
+        for message in messages
+    ), messages
+    assert chain.backend_jobs() == {}
+    assert not chain.store.fs.exists(chain.store.insar_pairs_path(BURST, WINDOW))
+
+
 @pytest.mark.parametrize("result_naming", sorted(OUTPUT_NAMES))
 def test_both_output_namings_reach_the_cube_through_sensor_and_download(
     restartable_backend: Callable[..., RestartableBackend],
