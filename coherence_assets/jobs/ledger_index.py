@@ -78,9 +78,14 @@ def ledger_paths(store: DataStore) -> dict[str, str]:
 
 
 def _signature(info: dict[str, Any]) -> str:
-    # local files have mtime, object stores LastModified/ETag: whichever this filesystem reports
-    changed = next((info[key] for key in ("mtime", "LastModified", "ETag", "created") if key in info), "")
-    return f"{info.get('size')}:{changed}"
+    # local files have an mtime, object stores a LastModified and an ETag (a rewrite within the
+    # same second changes only the ETag): all that this filesystem reports, so any rewrite shows
+    changed = [
+        str(info[key])
+        for key in ("mtime", "LastModified", "ETag", "etag", "generation", "created")
+        if key in info
+    ]
+    return ":".join([str(info.get("size")), *changed])
 
 
 def read_all_ledgers(store: DataStore, report: Callable[[str], object] = log.error) -> list[Ledger]:
