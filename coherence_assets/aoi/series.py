@@ -24,6 +24,26 @@ class AoiSeriesOutput:
     plot_png: bytes | None
     outside_every_burst: list[str]  # AOIs that touch no burst of the burst catalogue
 
+    def problems(self) -> list[str]:
+        """One line per kind of AOI that gets no statistics here although a user may expect some."""
+        series = self.series
+        problems = [
+            ("touch no burst of the burst catalogue and get no statistics", self.outside_every_burst),
+            ("overlap this burst's grid but contain no pixel centre", series.without_pixel_centres),
+        ]
+        return [f"{series.burst}: AOIs {', '.join(ids)} {problem}" for problem, ids in problems if ids]
+
+    def summary(self) -> dict[str, int | str]:
+        """What a user checks first: rows, and which AOIs are in, out, too small or in no burst."""
+        series = self.series
+        return {
+            "rows": len(series.table),
+            "aois_in_burst": ", ".join(series.covered) or "none",
+            "aois_outside_burst": ", ".join(series.outside) or "none",
+            "aois_without_pixel_centres": ", ".join(series.without_pixel_centres) or "none",
+            "aois_outside_every_burst": ", ".join(self.outside_every_burst) or "none",
+        }
+
 
 def write_aoi_series(store: DataStore, burst: str, aoi_file: str) -> AoiSeriesOutput:
     """Compute the AOI statistics of ``burst``'s cube and write ``coherence_aoi_series/<burst>.parquet``.

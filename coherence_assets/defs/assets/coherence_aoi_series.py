@@ -27,22 +27,11 @@ def coherence_aoi_series(
 ) -> dg.MaterializeResult:
     burst, store = context.partition_key, storage.store
     output = write_aoi_series(store, burst, config.aoi_file)
-    series = output.series
-    context.log.info(
-        f"{burst}: {len(series.table)} rows for AOIs {series.covered or 'none'} from {config.aoi_file}"
-    )
-    for problem, aoi_ids in [
-        ("touch no burst of the burst catalogue and get no statistics", output.outside_every_burst),
-        ("overlap this burst's grid but contain no pixel centre", series.without_pixel_centres),
-    ]:
-        if aoi_ids:
-            context.log.warning(f"{burst}: AOIs {', '.join(aoi_ids)} {problem}")
+    context.log.info(f"{burst}: {len(output.series.table)} rows for AOIs {output.series.covered or 'none'}")
+    for problem in output.problems():
+        context.log.warning(problem)
     metadata = {
-        "rows": len(series.table),
-        "aois_in_burst": ", ".join(series.covered) or "none",
-        "aois_outside_burst": ", ".join(series.outside) or "none",
-        "aois_without_pixel_centres": ", ".join(series.without_pixel_centres) or "none",
-        "aois_outside_every_burst": ", ".join(output.outside_every_burst) or "none",
+        **output.summary(),
         "aoi_file": config.aoi_file,
         "path": dg.MetadataValue.path(store.fs.unstrip_protocol(output.table_path)),
     }
