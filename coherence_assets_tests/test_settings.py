@@ -2,7 +2,7 @@
 
 import pytest
 
-from coherence_assets.settings import CDSE_CATALOGUE_URL, Settings, local_backend_url
+from coherence_assets.settings import CDSE_CATALOGUE_URL, Settings, local_backend_url, packaged_demo_aoi_file
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,8 @@ def test_the_local_backend_port_sets_the_embedded_backend_and_catalogue_urls():
 def test_a_local_backend_port_that_is_no_port_is_refused_naming_the_variable(value: str):
     with pytest.raises(ValueError, match=rf"COHERENCE_LOCAL_BACKEND_PORT='{value}' is not a port number"):
         Settings.from_env({"COHERENCE_LOCAL_BACKEND_PORT": value})
+
+
+def test_the_aoi_file_defaults_to_the_packaged_glaciers_and_the_environment_overrides_it():
+    assert Settings.from_env({}).aoi_file == packaged_demo_aoi_file()
+    assert Settings.from_env({"COHERENCE_AOI_FILE": " /data/my_aois.gpkg "}).aoi_file == "/data/my_aois.gpkg"
