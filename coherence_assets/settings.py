@@ -22,7 +22,9 @@ CDSE_OPENEO_URL_PATTERN = re.compile(r"https://openeo\.dataspace\.copernicus\.eu
 DEFAULT_DATA_DIR = "./coherence-data"
 DEMO_BURSTS_FILE_NAME = "s1_bursts_glacierSouthTyrol.geojson"
 DEMO_AOI_FILE_NAME = "glacier_aois_southtyrol.geojson"
-DEFAULT_SENSOR_INTERVAL_SECONDS = 10  # a tick is one backend request while the awaited jobs fit a page
+# a tick is one backend request while the awaited jobs fit a page; as often as CDSE accepts a start
+# (the daemon evaluates sensors at most every 5 s anyway)
+DEFAULT_SENSOR_INTERVAL_SECONDS = 5
 
 
 def packaged_demo_bursts_file() -> str:

@@ -111,7 +111,7 @@ class OpenEOBackend(dg.ConfigurableResource):
         "interrupted create); younger ones may still be being recorded",
     )
     jobs_queued_ahead: int = Field(
-        default=1,
+        default=2,
         description="Jobs started beyond max_running_jobs to wait in the backend's queue (see jobs.starter)",
     )
     lost_after_ticks: int = Field(

@@ -29,14 +29,15 @@ class BackendLimits:
 
     ``queued_ahead``: jobs started beyond the running ones, to wait in the backend's own queue.
     A job started only when the sensor sees a free slot leaves that slot idle for up to a tick
-    interval after each job ends (utilisation 0.80 with 30 s ticks); one queued job takes the
-    slot the moment a running one ends, whatever the tick interval. One is enough for that and
-    keeps the queue short, so a partition submitted later does not wait behind a long queue.
+    interval after each job ends (utilisation 0.80 with 30 s ticks); a queued job takes the slot
+    the moment a running one ends, whatever the tick interval. As many as there are slots, so
+    that even all running jobs ending within one tick find a job waiting; no more, so that a
+    partition submitted later does not wait behind a long queue.
     """
 
     max_running_jobs: int = 2
     min_seconds_between_starts: float = 5.0
-    queued_ahead: int = 1
+    queued_ahead: int = 2
 
 
 @dataclass
@@ -75,6 +76,7 @@ def start_jobs(
             and clock() < outcome.last_start_at + limits.min_seconds_between_starts
         ):
             break
+        sent_at = clock()  # the spacing is between requests as sent, as the backend counts them
         try:
             connection.job(job_id).start()
         except OpenEoApiError as error:
@@ -86,7 +88,7 @@ def start_jobs(
                 break
             raise
         log.info("started job %s", job_id)
-        outcome.last_start_at = clock()
+        outcome.last_start_at = sent_at
         outcome.started.append(job_id)
         outcome.free_slots_left -= 1
     return outcome
