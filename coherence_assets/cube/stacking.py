@@ -29,7 +29,7 @@ Growing the cube:
 
 Each raster is opened once per stacking and decoded once: it is read in bands of rows, and
 the same blocks are validated (structure, coherence range) and written to both layouts.
-Memory is bounded by 32 pairs x one band of rows, whatever the number of pairs.
+Memory is bounded by two buffers of 32 pairs x one band of rows, whatever the number of pairs.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ import os
 import posixpath
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import date
@@ -421,33 +421,53 @@ def _write_layers(root: zarr.Group, start: int, layers: Sequence[_Layer]) -> Non
 
     Layers go in batches that end on the time-series layout's chunk boundaries, so each of its
     chunks is written once per stacking; each batch is read in bands of rows that cover whole
-    chunks of both layouts.
+    chunks of both layouts. One band is written while the next is read, into a second buffer.
     """
     image, series = root[VARIABLE], root[f"{SERIES_GROUP}/{VARIABLE}"]
     height, width = image.shape[1:]
     band_height = math.lcm(image.chunks[1], series.chunks[1])
-    for batch_start, batch in _batches(start, layers, series.chunks[0]):
-        block = np.empty((len(batch), min(band_height, height), width), dtype=np.float32)
-        with ExitStack() as opened, ThreadPoolExecutor(_READ_THREADS) as readers:
+    buffer_shape = (min(series.chunks[0], len(layers)), min(band_height, height), width)
+    buffers = [np.empty(buffer_shape, dtype=np.float32) for _ in range(2)]
+    bands_read = 0
+    pending_write: Future | None = None
+    with ThreadPoolExecutor(_READ_THREADS) as readers, ThreadPoolExecutor(1) as writer:
+        for batch_start, batch in _batches(start, layers, series.chunks[0]):
+            with ExitStack() as opened:
+                for layer in batch:
+                    layer.open(opened)
+                for band_start in range(0, height, band_height):
+                    rows = slice(band_start, min(band_start + band_height, height))
+                    # This buffer's last band was written before the previous band was queued.
+                    band = buffers[bands_read % 2][: len(batch), : rows.stop - rows.start]
+                    bands_read += 1
+                    _read_band(readers, batch, rows, band)
+                    if pending_write is not None:
+                        pending_write.result()
+                    positions = slice(batch_start, batch_start + len(batch))
+                    pending_write = writer.submit(_write_band, (image, series), positions, rows, band)
             for layer in batch:
-                layer.open(opened)
-            for band_start in range(0, height, band_height):
-                rows = slice(band_start, min(band_start + band_height, height))
-                band = block[:, : rows.stop - rows.start]
-                band.fill(np.nan)
-                # GDAL decodes without holding the GIL: the layers' reads share the cores. Each
-                # read runs in a copy of this context, where rasterio keeps fsspec openers.
-                reads = [
-                    readers.submit(contextvars.copy_context().run, layer.read_rows, rows, out)
-                    for layer, out in zip(batch, band, strict=True)
-                ]
-                for read in reads:
-                    read.result()
-                image[batch_start : batch_start + len(batch), rows] = band
-                series[batch_start : batch_start + len(batch), rows] = band
-        for layer in batch:
-            layer.close()
+                layer.close()
+        if pending_write is not None:
+            pending_write.result()
     _write_coordinates(root, start, layers)
+
+
+def _read_band(readers: ThreadPoolExecutor, batch: Sequence[_Layer], rows: slice, band: np.ndarray) -> None:
+    """Rows ``rows`` of every layer of ``batch`` into ``band``, NaN where a layer has no pixel."""
+    band.fill(np.nan)
+    # GDAL decodes without holding the GIL: the layers' reads share the cores. Each read runs
+    # in a copy of this context, where rasterio keeps fsspec openers.
+    reads = [
+        readers.submit(contextvars.copy_context().run, layer.read_rows, rows, out)
+        for layer, out in zip(batch, band, strict=True)
+    ]
+    for read in reads:
+        read.result()
+
+
+def _write_band(arrays: Sequence[zarr.Array], positions: slice, rows: slice, band: np.ndarray) -> None:
+    for array in arrays:
+        array[positions, rows] = band
 
 
 def _batches(start: int, layers: Sequence[_Layer], chunk: int) -> Iterator[tuple[int, Sequence[_Layer]]]:
