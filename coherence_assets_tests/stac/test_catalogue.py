@@ -209,3 +209,21 @@ def test_a_data_folder_given_as_a_url_gets_the_same_relative_catalogue(tmp_path)
     write_burst_stac(DataStore((tmp_path / "url").as_uri()), BURST)
 
     assert stac_documents(tmp_path / "url") == stac_documents(tmp_path / "plain")
+
+
+def test_odc_stac_loads_the_items_on_the_rasters_own_grid(tmp_path):
+    odc_stac = pytest.importorskip("odc.stac")  # a test extra: `pip install -e ".[test]"`
+    store = DataStore(str(tmp_path))
+    produce(store, BURST)
+    write_burst_stac(store, BURST)
+    items = list(pystac.Catalog.from_file(str(tmp_path / "stac" / "catalog.json")).get_items(recursive=True))
+
+    loaded = odc_stac.load(items, bands=["coherence"], groupby="id")
+
+    assert loaded.odc.geobox.crs.epsg == 32632
+    assert tuple(loaded.odc.geobox.affine)[:6] == (PIXEL_SIZE, 0.0, ORIGIN[0], 0.0, -PIXEL_SIZE, ORIGIN[1])
+    for item in items:
+        with rasterio.open(item.assets["coherence"].get_absolute_href()) as source:
+            expected = source.read(1)
+        layer = loaded.coherence.sel(time=np.datetime64(item.datetime.replace(tzinfo=None))).values
+        np.testing.assert_array_equal(layer, expected)
