@@ -9,7 +9,12 @@ import sys
 from pathlib import Path
 
 from coherence_assets.preflight import SetupError
-from coherence_assets.settings import LOCAL_BACKEND_DATA_DIR, LOCAL_BACKEND_HOST, LOCAL_BACKEND_PORT, Settings
+from coherence_assets.settings import (
+    LOCAL_BACKEND_DATA_DIR,
+    LOCAL_BACKEND_HOST,
+    LOCAL_BACKEND_PORT,
+    Settings,
+)
 from coherence_assets.windows import parse_window_key, window_key_of
 
 DEMO_WINDOW = "2023-07-01"
@@ -85,10 +90,22 @@ def add_backfill_command(commands: argparse._SubParsersAction) -> None:
     backfill.set_defaults(handler=run_backfill)
 
 
+def login_with_the_project_resource() -> object:
+    from coherence_assets.definitions import defs  # loads every asset: only once the cheap checks passed
+
+    return defs.resources["openeo_backend"].connect()
+
+
 def run_demo(arguments: argparse.Namespace) -> int:
+    from coherence_assets.preflight import check_before_first_run
+
+    settings = Settings.from_env()
+    print(f"Outputs: {settings.data_dir}\nBackend: {settings.backend_url}", flush=True)
+    # before Dagster and the assets are even imported: a wrong URL or file is told in seconds
+    check_before_first_run(settings, login_with_the_project_resource)
     from coherence_assets.demo import run_demo_chain
 
-    return run_demo_chain(window=arguments.window, timeout_seconds=arguments.timeout)
+    return run_demo_chain(settings, window=arguments.window, timeout_seconds=arguments.timeout)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -15,12 +15,12 @@ import dagster as dg
 import pandas as pd
 import requests
 
-from coherence_assets.cube.stacking import open_coherence_cube
+from coherence_assets.cube.stacking import find_pair_rasters, open_coherence_cube
 from coherence_assets.defs.assets.burst_catalogue import burst_file_version, recorded_burst_file_version
 from coherence_assets.jobs.ledger import LOST
 from coherence_assets.jobs.ledger_index import read_all_ledgers, read_done_index
 from coherence_assets.jobs.tick import TickCursor, stuck_work
-from coherence_assets.preflight import SetupError, check_before_first_run
+from coherence_assets.preflight import SetupError
 from coherence_assets.settings import Settings
 
 RUN_KEY_TAG = "dagster/run_key"
@@ -164,23 +164,23 @@ def refresh_burst_catalogue(defs: dg.Definitions, instance: dg.DagsterInstance, 
         )
 
 
-def run_demo_chain(window: str, timeout_seconds: float) -> int:
+def run_demo_chain(settings: Settings, window: str, timeout_seconds: float) -> int:
+    """The chain on the instance in ``DAGSTER_HOME``; call it once ``preflight`` passed."""
     from coherence_assets.definitions import defs
 
-    settings = Settings.from_env()
     instance = demo_instance()
-    print(
-        f"Dagster instance: {os.environ['DAGSTER_HOME']}\nOutputs: {settings.data_dir}\nBackend: {settings.backend_url}"
-    )
-    check_before_first_run(settings, defs.resources["openeo_backend"].connect)
+    print(f"Dagster instance: {os.environ['DAGSTER_HOME']}", flush=True)
     print("1. burst catalogue", flush=True)
     refresh_burst_catalogue(defs, instance, settings)
     bursts = sorted(instance.get_dynamic_partitions("burst"))
     print(f"2. pairs and jobs for {len(bursts)} bursts in window {window}", flush=True)
-    for burst in bursts:
-        run_job(defs, instance, "submit_coherence_jobs", f"{burst}|{window}")
+    failures = [
+        result
+        for burst in bursts
+        if not (result := run_job(defs, instance, "submit_coherence_jobs", f"{burst}|{window}")).success
+    ]
     print("3. waiting for jobs (the sensor starts them as slots free up, then downloads)", flush=True)
-    cursor, deadline = None, time.monotonic() + timeout_seconds
+    cursor, deadline, counts = None, time.monotonic() + timeout_seconds, {}
     while True:
         try:
             cursor, launched = tick(defs, instance, cursor)
@@ -198,17 +198,31 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
             if all(status in TERMINAL for status in statuses.values()) and launched == 0 and not retrying:
                 break
         if time.monotonic() > deadline:
-            print(
-                f"gave up waiting after {timeout_seconds:.0f} s; re-run the demo to continue where it stopped"
-            )
             print_stuck(defs, cursor)
-            return 1
+            raise SetupError(
+                f"gave up waiting for jobs after {timeout_seconds:.0f} s ({counts}); re-run the demo to continue "
+                "where it stopped, or give it longer with --timeout"
+            )
         time.sleep(TICK_SECONDS)
     print("4. stacking cubes", flush=True)
-    for burst in bursts:
-        run_job(defs, instance, "stack_coherence_cube", burst)
+    store = defs.resources["storage"].store
+    with_rasters = [
+        burst for burst in bursts if find_pair_rasters(store.fs, store.coherence_rasters_root(burst))
+    ]
+    failures += [
+        result
+        for burst in with_rasters  # a burst without rasters has no cube to stack: the summary says so
+        if not (result := run_job(defs, instance, "stack_coherence_cube", burst)).success
+    ]
     print_summary(defs, bursts)
-    return 1 if print_stuck(defs, cursor) else 0
+    stuck = print_stuck(defs, cursor)
+    if failures:
+        first = failures[0]
+        raise SetupError(
+            f"{len(failures)} run(s) failed; the first, {first.job_def.name} {first.dagster_run.tags.get('dagster/partition', '')}: "
+            f"{failure_cause(first)} (run {first.run_id}; its full log is in the Dagster UI)"
+        )
+    return 1 if stuck else 0
 
 
 def print_stuck(defs: dg.Definitions, cursor: str | None) -> bool:

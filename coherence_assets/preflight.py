@@ -55,23 +55,30 @@ def check_login(backend_url: str, login: Callable[[], object]) -> None:
 def check_before_first_run(settings: Settings, login: Callable[[], object]) -> int:
     """Burst file, backend, catalogue and login in the order a user fixes them; the number of bursts.
 
-    ``login`` connects and authenticates (starting the embedded backend when ``local``).
+    ``login`` connects and authenticates (starting the embedded backend when ``local``); it is
+    called last, so a wrong URL is reported before anything heavy is loaded or started.
     """
     bursts = check_burst_file(settings)
+    catalogue_probe = {
+        # one record of the first burst: a catalogue may refuse queries that do not name a burst
+        "$filter": f"BurstId eq {int(bursts['burst_id'].iloc[0])}",
+        "$top": "1",
+    }
+    catalogue_remedy = "set COHERENCE_CATALOGUE_URL to the OData base URL of a Bursts catalogue"
     if not settings.uses_embedded_backend:
         check_url_answers(
             settings.backend_url,
             "the openEO backend",
             "set OPENEO_BACKEND_URL to a reachable openEO backend, or unset it to use the embedded one",
         )
-    if not settings.catalogue_url:
-        raise SetupError(catalogue_url_required_message(settings.backend_url))
+        if not settings.catalogue_url:
+            raise SetupError(catalogue_url_required_message(settings.backend_url))
+        check_url_answers(
+            f"{settings.catalogue_url}/Bursts", "the burst catalogue", catalogue_remedy, catalogue_probe
+        )
     check_login(settings.local_backend_url if settings.uses_embedded_backend else settings.backend_url, login)
-    check_url_answers(
-        f"{settings.catalogue_url}/Bursts",
-        "the burst catalogue",
-        "set COHERENCE_CATALOGUE_URL to the OData base URL of a Bursts catalogue",
-        # one record of the first burst: a catalogue may refuse queries that do not name a burst
-        params={"$filter": f"BurstId eq {int(bursts['burst_id'].iloc[0])}", "$top": "1"},
-    )
+    if settings.uses_embedded_backend:  # it answers only now that login has started it
+        check_url_answers(
+            f"{settings.catalogue_url}/Bursts", "the burst catalogue", catalogue_remedy, catalogue_probe
+        )
     return len(bursts)

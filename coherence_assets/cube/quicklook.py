@@ -97,7 +97,7 @@ def _plot_latest_map(figure: Figure, axes: Axes, cube: xr.Dataset) -> None:
     secondary = np.datetime_as_string(cube["secondary_time"].values[latest], unit="D")
     axes.set_title(f"coherence {reference} / {secondary}")
     # UTM metres have six or seven digits: in km, with few ticks, the labels never run together
-    kilometres = FuncFormatter(lambda value, _: f"{value / 1000:.0f}")
+    kilometres = FuncFormatter(lambda value, _: f"{value / 1000:g}")
     for axis in (axes.xaxis, axes.yaxis):
         axis.set_major_locator(MaxNLocator(nbins=4))
         axis.set_major_formatter(kilometres)

@@ -15,20 +15,22 @@ NO_JOBS = "no jobs yet: the pair table was empty or every pair was covered elsew
 
 
 def ledger_markdown(ledger: Ledger) -> str:
-    """One row per job, oldest first: id, status, attempt, the job it replaces, and its pairs."""
+    """One row per job, oldest first: id, status when this run ended, attempt, the job it replaces, its pairs.
+
+    Few, narrow columns (process and parameters are metadata of their own): the UI shows Markdown
+    inline only below 1,000 characters, which keeps about ten jobs in view.
+    """
     if not ledger.jobs:
         return NO_JOBS
     rows = [
         {
             "job": job.job_id or f"(not created: {job.title})",
-            "status": job.status,
+            "status at this run": job.status,
             "attempt": job.attempt,
             "replaces": job.replaces or "",
             "pairs": len(job.pairs),
             "reference dates": _date_range(job.pairs),
-            "baseline (days)": job.baseline_days,
-            "process": job.process,
-            "submitted": job.submitted_at,
+            "submitted": job.submitted_at[:16].replace("T", " "),
         }
         for job in ledger.jobs
     ]

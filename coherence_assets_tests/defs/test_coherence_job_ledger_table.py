@@ -13,7 +13,11 @@ def test_a_rematerialisation_that_adds_nothing_still_shows_every_job_of_the_part
     metadata = materialization_metadata(result, "coherence_job")
     assert metadata["submitted_jobs"] == 0
     table = metadata["ledger"].splitlines()
-    assert [cell.strip() for cell in table[0].strip("|").split("|")][:3] == ["job", "status", "attempt"]
+    assert [cell.strip() for cell in table[0].strip("|").split("|")][:3] == [
+        "job",
+        "status at this run",
+        "attempt",
+    ]
     (row,) = table[2:]
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     assert cells[0] == job.job_id
