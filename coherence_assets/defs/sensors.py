@@ -186,6 +186,7 @@ def openeo_job_sensor(
             lost.job.record.job_id,
             FINISHED if lost.outcome == "done" else LOST,  # done: every pair has its raster
         ),
+        frozenset(partitions_with_runs(context.instance, resubmit_coherence_jobs.name)),
     )
     lost_to_resubmit = [lost.job for lost in plan.lost if lost.outcome == "resubmit"]
     lost_given_up = [lost.job for lost in plan.lost if lost.outcome == "given_up"]
@@ -197,6 +198,10 @@ def openeo_job_sensor(
         ]
         + [job_run_request(resubmit_coherence_jobs.name, "resubmit", job) for job in plan.to_resubmit]
         + [job_run_request(resubmit_coherence_jobs.name, "resubmit", job) for job in lost_to_resubmit]
+        + [
+            job_run_request(resubmit_coherence_jobs.name, "resubmit", request.job, request.attempt)
+            for request in plan.resubmit_again
+        ]
         + [
             job_run_request(download_coherence_rasters.name, "given-up", job)
             for job in plan.given_up + lost_given_up
@@ -240,7 +245,7 @@ def openeo_job_sensor(
             f"({plan.cursor.unseen[job.record.job_id]} tick(s)); it is recorded as lost after "
             f"{openeo_backend.lost_after_ticks}"
         )
-    for job in plan.downloads_given_up:
+    for job in plan.downloads_given_up + plan.resubmits_given_up:
         reasons = plan.cursor.stuck.get(job.partition_key) or plan.done_partitions[job.partition_key]
         context.log.error(f"{job.partition_key}: {reasons[-1]}")
     update_done_index(store, done, scan, plan)

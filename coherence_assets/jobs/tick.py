@@ -24,8 +24,8 @@ RESUBMITTING = "resubmitting"  # resolved once the ledger holds the job that rep
 
 
 @dataclass
-class DownloadState:
-    """Download runs requested for a finished job whose rasters are not all there yet."""
+class RunAttempts:
+    """Runs requested for a job (downloads of its rasters, or its resubmission) that have not done their work yet."""
 
     attempts: int
     requested_at: float
@@ -37,7 +37,8 @@ class TickCursor:
 
     handled: dict[str, str] = field(default_factory=dict)  # job id -> RESOLVED or RESUBMITTING
     last_start_at: float | None = None
-    downloads: dict[str, DownloadState] = field(default_factory=dict)
+    downloads: dict[str, RunAttempts] = field(default_factory=dict)
+    resubmits: dict[str, RunAttempts] = field(default_factory=dict)  # until the ledger holds the replacement
     unseen: dict[str, int] = field(default_factory=dict)  # job id -> complete listings without it
     stuck: dict[str, list[str]] = field(default_factory=dict)  # partition -> what cannot progress
 
@@ -48,6 +49,9 @@ class TickCursor:
                 "last_start_at": self.last_start_at,
                 "downloads": {
                     job_id: [state.attempts, state.requested_at] for job_id, state in self.downloads.items()
+                },
+                "resubmits": {
+                    job_id: [state.attempts, state.requested_at] for job_id, state in self.resubmits.items()
                 },
                 "unseen": self.unseen,
                 "stuck": self.stuck,
@@ -67,8 +71,12 @@ class TickCursor:
             handled=handled,
             last_start_at=document.get("last_start_at"),
             downloads={
-                job_id: DownloadState(attempts, requested_at)
+                job_id: RunAttempts(attempts, requested_at)
                 for job_id, (attempts, requested_at) in document.get("downloads", {}).items()
+            },
+            resubmits={
+                job_id: RunAttempts(attempts, requested_at)
+                for job_id, (attempts, requested_at) in document.get("resubmits", {}).items()
             },
             unseen=document.get("unseen", {}),
             stuck=document.get("stuck", {}),
@@ -90,6 +98,8 @@ class TickPolicy:
 
 @dataclass(frozen=True)
 class DownloadRequest:
+    """A run for a job (a download, or a resubmission) and which attempt it is."""
+
     job: TrackedJob
     attempt: int
 
@@ -109,6 +119,8 @@ class TickPlan:
     to_start: list[str] = field(default_factory=list)
     downloads: list[DownloadRequest] = field(default_factory=list)
     to_resubmit: list[TrackedJob] = field(default_factory=list)
+    resubmit_again: list[DownloadRequest] = field(default_factory=list)  # an earlier resubmit run failed
+    resubmits_given_up: list[TrackedJob] = field(default_factory=list)
     given_up: list[TrackedJob] = field(default_factory=list)
     canceled: list[TrackedJob] = field(default_factory=list)
     lost: list[LostJob] = field(default_factory=list)
@@ -140,11 +152,13 @@ def plan_tick(
     pairs_without_raster: Callable[[TrackedJob], list[Pair]],
     downloading: set[str],
     record_lost: Callable[[LostJob], bool] = lambda lost: True,
+    resubmitting: frozenset[str] = frozenset(),
 ) -> TickPlan:
     """Sort the ledgers' jobs by what must happen to them now, and say which partitions are done.
 
     ``pairs_without_raster`` tells which of a job's pairs have no raster on disk;
-    ``downloading`` holds the partitions with a download run that has not ended;
+    ``downloading`` and ``resubmitting`` hold the partitions with a download or resubmission run
+    that has not ended;
     ``record_lost`` writes a lost job's fate into its ledger, or says it cannot yet (a run holds
     the ledger), and then the job is decided again next tick.
     """
@@ -153,14 +167,17 @@ def plan_tick(
     for job in tracked_jobs(ledgers):
         job_id = job.record.job_id
         if job.replaced:
+            state.resubmits.pop(job_id, None)
             continue
         if job_id in state.handled:
             if job_id in state.downloads:
                 _reconcile_download(plan, job, policy, now, pairs_without_raster, downloading)
+            elif state.handled[job_id] == RESUBMITTING:
+                _reconcile_resubmit(plan, job, policy, now, resubmitting)
             continue
         if job_id not in listing.jobs:
             if listing.complete:
-                _count_unseen(plan, job, policy, pairs_without_raster, record_lost)
+                _count_unseen(plan, job, policy, now, pairs_without_raster, record_lost)
             continue
         state.unseen.pop(job_id, None)
         status = listing.jobs[job_id]["status"]
@@ -174,6 +191,7 @@ def plan_tick(
             if job.record.attempt < policy.max_attempts:
                 plan.to_resubmit.append(job)
                 state.handled[job_id] = RESUBMITTING
+                state.resubmits[job_id] = RunAttempts(1, now)
             else:
                 plan.given_up.append(job)
                 state.handled[job_id] = RESOLVED
@@ -234,13 +252,40 @@ def _reconcile_download(
     if previous and now < previous.requested_at + policy.download_retry_seconds:
         return
     plan.downloads.append(DownloadRequest(job, attempts + 1))
-    downloads[job_id] = DownloadState(attempts + 1, now)
+    downloads[job_id] = RunAttempts(attempts + 1, now)
+
+
+def _reconcile_resubmit(
+    plan: TickPlan, job: TrackedJob, policy: TickPolicy, now: float, resubmitting: frozenset[str]
+) -> None:
+    """Request a resubmission again while the ledger shows no replacement (its run failed), spaced and bounded."""
+    job_id = job.record.job_id
+    if job.partition_key in resubmitting:
+        return
+    previous = plan.cursor.resubmits.get(job_id, RunAttempts(1, now))
+    if previous.attempts >= policy.max_download_attempts:
+        plan.cursor.resubmits.pop(job_id, None)
+        plan.cursor.handled[job_id] = RESOLVED
+        plan.resubmits_given_up.append(job)
+        _stuck(
+            plan,
+            job,
+            f"resubmitting job {job_id} failed {previous.attempts} time(s) (see the resubmit_coherence_jobs runs); "
+            f"its {len(job.record.pairs)} pair(s) have no job: re-materialise coherence_job once the cause is fixed",
+        )
+        return
+    if now < previous.requested_at + policy.download_retry_seconds:
+        plan.cursor.resubmits.setdefault(job_id, previous)
+        return
+    plan.resubmit_again.append(DownloadRequest(job, previous.attempts + 1))
+    plan.cursor.resubmits[job_id] = RunAttempts(previous.attempts + 1, now)
 
 
 def _count_unseen(
     plan: TickPlan,
     job: TrackedJob,
     policy: TickPolicy,
+    now: float,
     pairs_without_raster: Callable[[TrackedJob], list[Pair]],
     record_lost: Callable[[LostJob], bool],
 ) -> None:
@@ -266,6 +311,8 @@ def _count_unseen(
     state.unseen.pop(job_id, None)
     plan.lost.append(lost)
     state.handled[job_id] = RESUBMITTING if lost.outcome == "resubmit" else RESOLVED
+    if lost.outcome == "resubmit":
+        state.resubmits[job_id] = RunAttempts(1, now)
     if lost.outcome == "given_up":
         _stuck(
             plan,
@@ -295,7 +342,7 @@ def _close_done_partitions(plan: TickPlan, ledgers: list[Ledger]) -> None:
         partition = f"{ledger.burst}|{ledger.window}"
         plan.done_partitions[partition] = state.stuck.pop(partition, [])
         for job in ledger.jobs:
-            for table in (state.handled, state.downloads, state.unseen):
+            for table in (state.handled, state.downloads, state.resubmits, state.unseen):
                 table.pop(job.job_id, None)
 
 

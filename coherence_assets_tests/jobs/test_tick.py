@@ -21,6 +21,7 @@ from coherence_assets.jobs.tick import (
 from coherence_assets_tests.embedded_backend.api_client import ApiClient
 
 PAIR = (dt.date(2023, 7, 5), dt.date(2023, 7, 17))
+PARTITION_KEY = "t015_030343_iw2|2023-07-01"
 POLICY = TickPolicy(max_attempts=2, lost_after_ticks=3, max_download_attempts=2, download_retry_seconds=60)
 
 
@@ -154,3 +155,30 @@ def test_a_rewritten_done_ledger_awaits_only_its_new_jobs_and_keeps_what_is_stil
 
     assert awaited_jobs([rewritten], cursor) == {"j3"}
     assert cursor.stuck == {"t015_030343_iw2|2023-07-01": ["job j2 failed 2 time(s) ..."]}
+
+
+def test_a_resubmission_whose_run_failed_is_requested_again_until_the_replacement_shows_or_tries_run_out():
+    failed = [ledger("2023-07-01", ("j1", 1))]
+    first = plan_tick(failed, listing(j1="error"), TickCursor(), POLICY, 1000.0, no_raster, set())
+    running = plan_tick(
+        failed,
+        listing(),
+        first.cursor,
+        POLICY,
+        1100.0,
+        no_raster,
+        set(),
+        resubmitting=frozenset({PARTITION_KEY}),
+    )
+    again = plan_tick(failed, listing(), first.cursor, POLICY, 1100.0, no_raster, set())
+    used_up = plan_tick(failed, listing(), again.cursor, POLICY, 1200.0, no_raster, set())
+    replaced = ledger("2023-07-01", ("j1", 1), ("j2", 2))
+    replaced.jobs[1].replaces = "j1"
+    healed = plan_tick([replaced], listing(j2="created"), again.cursor, POLICY, 1200.0, no_raster, set())
+
+    assert [job.record.job_id for job in first.to_resubmit] == ["j1"]
+    assert running.resubmit_again == []
+    assert [(request.job.record.job_id, request.attempt) for request in again.resubmit_again] == [("j1", 2)]
+    assert [job.record.job_id for job in used_up.resubmits_given_up] == ["j1"]
+    assert "resubmitting job j1 failed 2 time(s)" in used_up.done_partitions[PARTITION_KEY][0]
+    assert healed.resubmit_again == [] and healed.cursor.resubmits == {} and healed.to_start == ["j2"]
