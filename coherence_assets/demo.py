@@ -194,7 +194,10 @@ def run_demo_chain(settings: Settings, window: str, timeout_seconds: float) -> i
                 status: list(statuses.values()).count(status) for status in sorted(set(statuses.values()))
             }
             print(f"  jobs: {counts or 'none'}", flush=True)
-            retrying = TickCursor.from_json(cursor).downloads  # failed downloads the sensor requests again
+            pending = TickCursor.from_json(
+                cursor
+            )  # failed downloads and resubmissions the sensor requests again
+            retrying = pending.downloads or pending.resubmits
             if all(status in TERMINAL for status in statuses.values()) and launched == 0 and not retrying:
                 break
         if time.monotonic() > deadline:
