@@ -1,6 +1,8 @@
-"""``dagster dev`` as a subprocess for end-to-end tests: start it, talk to its GraphQL API, stop it.
+"""Dagster as subprocesses for end-to-end tests: start it, talk to its GraphQL API, stop it.
 
-The webserver, the daemon, the code server and every run worker inherit ``DAGSTER_HOME``, so a
+Either ``dagster dev`` (one command for webserver and daemon) or the production pair, a
+``dagster-webserver`` and a ``dagster-daemon`` started separately on the same instance. The
+webserver, the daemon, the code servers and every run worker inherit ``DAGSTER_HOME``, so a
 scan of ``/proc`` for that value finds whatever the test started, wherever it was re-parented;
 that is how a test proves nothing is left behind.
 """
@@ -27,9 +29,12 @@ T = TypeVar("T")
 TERMINAL_RUN_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 UNFINISHED_BACKFILL_STATUSES = frozenset({"REQUESTED", "CANCELING", "FAILING"})
 LOG_FILE_NAME = "dagster-dev.log"
+DEPLOYMENT_LOG_FILE_NAME = "dagster-webserver-and-daemon.log"
 # dagster dev gives its webserver and daemon 60 s each to stop before it kills them.
 STOP_TIMEOUT_SECONDS = 150.0
 LOG_TAIL_LINES = 150
+# Code servers end on their own once the process that started them stops sending heartbeats.
+LEFTOVER_EXIT_SECONDS = 90
 
 WORKSPACE_QUERY = """
 query {
@@ -90,6 +95,15 @@ query {
     __typename
     ... on Runs { results { runId jobName status tags { key value } } }
     ... on Error { message }
+  }
+}
+"""
+
+INSTANCE_QUERY = """
+query {
+  instance {
+    daemonHealth { allDaemonStatuses { daemonType required healthy } }
+    runQueueConfig { maxConcurrentRuns tagConcurrencyLimitsYaml }
   }
 }
 """
@@ -156,10 +170,10 @@ def _is_zombie(pid: int) -> bool:
 
 @dataclass
 class DagsterDev:
-    """A running ``dagster dev``: its URL, process and log, and the GraphQL calls the tests need."""
+    """A running Dagster webserver and daemon: URL, processes and log, and the GraphQL calls tests need."""
 
     url: str
-    process: subprocess.Popen
+    processes: list[subprocess.Popen]
     home: Path
     log_path: Path
     repository: tuple[str, str] = ("", "")  # (code location, repository), set once loaded
@@ -224,6 +238,15 @@ class DagsterDev:
         result = self.graphql(BACKFILL_STATUS_QUERY, {"backfillId": backfill_id})["partitionBackfillOrError"]
         return self._expect(result, "PartitionBackfill")["status"]
 
+    def instance_info(self) -> dict[str, Any]:
+        """The daemons' health and the run queue's limits, as the webserver reports them."""
+        return self.graphql(INSTANCE_QUERY)["instance"]
+
+    def daemons_healthy(self) -> bool:
+        """Whether every required daemon has sent a recent heartbeat to the instance."""
+        statuses = self.instance_info()["daemonHealth"]["allDaemonStatuses"]
+        return bool(statuses) and all(status["healthy"] for status in statuses if status["required"])
+
     def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
         if not self.log_path.exists():
             return "(no log yet)"
@@ -243,27 +266,30 @@ class DagsterDev:
             )
         except (requests.RequestException, GraphQLError) as error:
             runs = f"  (runs unavailable: {error})"
-        return f"runs:\n{runs or '  none'}\n--- dagster dev log (last {LOG_TAIL_LINES} lines) ---\n{self.log_tail()}"
+        return f"runs:\n{runs or '  none'}\n--- {self.log_path.name} (last {LOG_TAIL_LINES} lines) ---\n{self.log_tail()}"
 
     def stop(self, timeout: float = STOP_TIMEOUT_SECONDS) -> list[int]:
-        """Interrupt dagster dev as Ctrl-C would and wait for every process it started to end.
+        """Interrupt every process as Ctrl-C would and wait for all they started to end.
 
         Returns the processes that had to be killed (empty after a clean stop); calling it again
         after a stop does nothing.
         """
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
+        running = [process for process in self.processes if process.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + timeout
+        for process in running:
             try:
-                self.process.wait(timeout)
+                process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 with suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+                    os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
         with suppress(TimeoutError):
             wait_for(
                 lambda: all(_is_zombie(pid) for pid in processes_with_dagster_home(self.home)),
-                timeout=30,
-                what="the processes of dagster dev exiting",
+                timeout=LEFTOVER_EXIT_SECONDS,
+                what="the processes of Dagster exiting",
                 interval=0.5,
             )
         leftovers = [pid for pid in processes_with_dagster_home(self.home) if not _is_zombie(pid)]
@@ -271,6 +297,68 @@ class DagsterDev:
             with suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         return leftovers
+
+
+def _cli(name: str) -> str:
+    executable = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    if executable is None:
+        raise RuntimeError(f"{name} is not installed next to this Python: pip install -e '.[test]'")
+    return executable
+
+
+@contextmanager
+def _running(
+    commands: list[list[str]],
+    port: int,
+    workspace_file: Path,
+    home: Path,
+    instance_yaml: str,
+    environment: dict[str, str],
+    startup_timeout: float,
+    log_name: str,
+) -> Iterator[DagsterDev]:
+    """Start ``commands`` with ``home`` as ``DAGSTER_HOME``, all logging to one file in ``home``.
+
+    Yields once the webserver on ``port`` answers and the workspace has loaded; stops every
+    process on exit, also when the block raises.
+    """
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(instance_yaml)
+    log_path = home / log_name
+    processes: list[subprocess.Popen] = []
+    dev = DagsterDev(f"http://127.0.0.1:{port}", processes, home, log_path)
+    try:
+        with log_path.open("ab") as log:
+            for command in commands:
+                processes.append(
+                    subprocess.Popen(
+                        command,
+                        cwd=workspace_file.parent,
+                        env={**environment, "DAGSTER_HOME": str(home)},
+                        stdin=subprocess.DEVNULL,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                    )
+                )
+
+        def ready() -> tuple[str, str] | None:
+            for process in processes:
+                if process.poll() is not None:
+                    raise RuntimeError(
+                        f"{' '.join(process.args)} exited with {process.returncode}:\n{dev.log_tail()}"
+                    )
+            with suppress(requests.RequestException):
+                if requests.get(f"{dev.url}/server_info", timeout=5).ok:
+                    return dev.loaded_repository()
+            return None
+
+        dev.repository = wait_for(
+            ready, startup_timeout, "the webserver answering with a loaded workspace", 0.5, dev.log_tail
+        )
+        yield dev
+    finally:
+        dev.stop()
 
 
 @contextmanager
@@ -281,43 +369,42 @@ def running_dagster_dev(
     environment: dict[str, str],
     startup_timeout: float = 120.0,
 ) -> Iterator[DagsterDev]:
-    """Start ``dagster dev`` on a free port of 127.0.0.1 with ``home`` as ``DAGSTER_HOME``.
-
-    Yields once the webserver answers and the workspace has loaded; stops everything on exit,
-    also when the block raises.
-    """
-    executable = shutil.which("dagster", path=str(Path(sys.executable).parent)) or shutil.which("dagster")
-    if executable is None:
-        raise RuntimeError("the dagster CLI is not installed next to this Python: pip install -e '.[test]'")
-    home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(instance_yaml)
+    """Start ``dagster dev`` on a free port of 127.0.0.1 with ``home`` as ``DAGSTER_HOME``."""
     port = free_port()
-    log_path = home / LOG_FILE_NAME
-    command = [executable, "dev", "-w", str(workspace_file), "-h", "127.0.0.1", "-p", str(port)]
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=workspace_file.parent,
-            env={**environment, "DAGSTER_HOME": str(home)},
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    dev = DagsterDev(f"http://127.0.0.1:{port}", process, home, log_path)
-    try:
+    command = [_cli("dagster"), "dev", "-w", str(workspace_file), "-h", "127.0.0.1", "-p", str(port)]
+    with _running(
+        [command], port, workspace_file, home, instance_yaml, environment, startup_timeout, LOG_FILE_NAME
+    ) as dev:
+        yield dev
 
-        def ready() -> tuple[str, str] | None:
-            if process.poll() is not None:
-                raise RuntimeError(f"dagster dev exited with {process.returncode}:\n{dev.log_tail()}")
-            with suppress(requests.RequestException):
-                if requests.get(f"{dev.url}/server_info", timeout=5).ok:
-                    return dev.loaded_repository()
-            return None
 
-        dev.repository = wait_for(
-            ready, startup_timeout, "dagster dev answering with a loaded workspace", 0.5, dev.log_tail
+@contextmanager
+def running_dagster_deployment(
+    workspace_file: Path,
+    home: Path,
+    instance_yaml: str,
+    environment: dict[str, str],
+    startup_timeout: float = 120.0,
+) -> Iterator[DagsterDev]:
+    """Start ``dagster-webserver`` and ``dagster-daemon run`` as separate processes, as in production.
+
+    Yields once the workspace has loaded and every required daemon reports healthy, which proves
+    both processes share the instance of ``instance_yaml``.
+    """
+    port = free_port()
+    webserver = [_cli("dagster-webserver"), "-w", str(workspace_file), "-h", "127.0.0.1", "-p", str(port)]
+    daemon = [_cli("dagster-daemon"), "run", "-w", str(workspace_file)]
+    with _running(
+        [webserver, daemon],
+        port,
+        workspace_file,
+        home,
+        instance_yaml,
+        environment,
+        startup_timeout,
+        DEPLOYMENT_LOG_FILE_NAME,
+    ) as dev:
+        wait_for(
+            dev.daemons_healthy, startup_timeout, "every required daemon reporting healthy", 1.0, dev.log_tail
         )
         yield dev
-    finally:
-        dev.stop()

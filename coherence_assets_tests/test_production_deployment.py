@@ -1,0 +1,157 @@
+"""The shipped production deployment: ``deploy/dagster.yaml`` on a real PostgreSQL server, with
+``dagster-webserver`` and ``dagster-daemon`` as separate processes, driven through GraphQL.
+
+Two backfills of the same partition are launched back to back, as two users of a shared
+deployment might: the run queue must run one run per partition at a time, the sensors must carry
+the chain on to the rasters, and everything the deployment records must land in PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from itertools import pairwise
+from pathlib import Path
+
+import openeo
+import pandas as pd
+import pytest
+import yaml
+
+from coherence_assets.jobs.ledger_index import read_all_ledgers
+from coherence_assets.jobs.listing import list_all_jobs
+from coherence_assets.storage import DataStore
+from coherence_assets_tests.conftest import LiveBackend, start_backend
+from coherence_assets_tests.dagster_dev import (
+    TERMINAL_RUN_STATUSES,
+    UNFINISHED_BACKFILL_STATUSES,
+    DagsterDev,
+    running_dagster_deployment,
+    wait_for,
+)
+from coherence_assets_tests.postgres_server import PostgresServer, postgres_bin_dir, running_postgres
+from coherence_assets_tests.test_end_to_end import chain_environment
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+REPO = Path(__file__).resolve().parents[1]
+DEPLOYED_INSTANCE_YAML = REPO / "deploy" / "dagster.yaml"
+BURST = "t015_030343_iw2"
+WINDOW = "2023-07-01"
+PARTITION = f"{BURST}|{WINDOW}"
+# Two backfill runs, a download run and a stack run, one after the other, each a few
+# processes that import the project.
+CHAIN_TIMEOUT_SECONDS = 420
+ONE_RUN_PER_PARTITION = {"key": "dagster/partition", "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+
+RUNS_SQL = """
+SELECT runs.run_id, runs.pipeline_name, runs.status, runs.start_time, runs.end_time,
+       partition_tag.value, backfill_tag.value, step_tag.value
+FROM runs
+LEFT JOIN run_tags AS partition_tag ON partition_tag.run_id = runs.run_id AND partition_tag.key = 'dagster/partition'
+LEFT JOIN run_tags AS backfill_tag ON backfill_tag.run_id = runs.run_id AND backfill_tag.key = 'dagster/backfill'
+LEFT JOIN run_tags AS step_tag ON step_tag.run_id = runs.run_id AND step_tag.key = 'coherence/step'
+"""
+
+
+@pytest.fixture
+def postgres(tmp_path: Path) -> Iterator[PostgresServer]:
+    if postgres_bin_dir() is None:
+        pytest.skip(
+            "PostgreSQL server binaries (initdb, pg_ctl) are not installed: "
+            "apt-get install postgresql (.ci/run installs it)"
+        )
+    with running_postgres(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def live_backend(tmp_path: Path) -> Iterator[LiveBackend]:
+    yield from start_backend(tmp_path / "backend", max_running_jobs=2, job_seconds_per_pair=0.5)
+
+
+def every_pair_has_a_raster(store: DataStore) -> bool:
+    table = store.insar_pairs_path(BURST, WINDOW)
+    if not store.fs.exists(table):
+        return False
+    with store.fs.open(table, "rb") as stream:
+        pairs = pd.read_parquet(stream)
+    expected = {
+        f"{pd.Timestamp(reference):%Y%m%d}_{pd.Timestamp(secondary):%Y%m%d}.tif"
+        for reference, secondary in zip(pairs["reference_date"], pairs["secondary_date"], strict=True)
+    }
+    rasters = store.coherence_rasters_dir(BURST, WINDOW)
+    present = {Path(path).name for path in store.fs.glob(f"{rasters}/*.tif")}
+    return bool(expected) and expected <= present
+
+
+def chain_done(dagster: DagsterDev, store: DataStore, backfill_ids: list[str]) -> bool:
+    return (
+        every_pair_has_a_raster(store)
+        and all(
+            dagster.backfill_status(backfill) not in UNFINISHED_BACKFILL_STATUSES for backfill in backfill_ids
+        )
+        and all(run["status"] in TERMINAL_RUN_STATUSES for run in dagster.runs())
+    )
+
+
+def test_two_backfills_on_the_production_deployment_run_one_run_per_partition_and_land_in_postgresql(
+    tmp_path: Path, postgres: PostgresServer, live_backend: LiveBackend
+) -> None:
+    data_dir = tmp_path / "data"
+    store = DataStore(str(data_dir))
+    home = tmp_path / "dagster_home"
+    with running_dagster_deployment(
+        REPO / "workspace.yaml",
+        home,
+        DEPLOYED_INSTANCE_YAML.read_text(),
+        {**chain_environment(live_backend, data_dir), **postgres.dagster_environment()},
+    ) as dagster:
+        run_queue = dagster.instance_info()["runQueueConfig"]
+        catalogue_run = dagster.launch_job("refresh_burst_catalogue")
+        wait_for(
+            lambda: dagster.run_status(catalogue_run) in TERMINAL_RUN_STATUSES,
+            90,
+            "the burst_catalogue run ending",
+            diagnostics=dagster.diagnostics,
+        )
+        backfill_ids = [
+            dagster.launch_asset_backfill(["insar_pairs", "coherence_job"], [PARTITION]) for _ in range(2)
+        ]
+        wait_for(
+            lambda: chain_done(dagster, store, backfill_ids),
+            CHAIN_TIMEOUT_SECONDS,
+            "both backfills done and a raster for every pair",
+            interval=2.0,
+            diagnostics=dagster.diagnostics,
+        )
+        graphql_run_ids = {run["runId"] for run in dagster.runs()}
+        leftovers = dagster.stop()
+
+    assert ONE_RUN_PER_PARTITION in yaml.safe_load(run_queue["tagConcurrencyLimitsYaml"])
+    assert not (home / "history").exists(), "runs went to SQLite under DAGSTER_HOME, not to PostgreSQL"
+    connection = postgres.connect()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(RUNS_SQL)
+            rows = cursor.fetchall()
+    finally:
+        connection.close()
+    assert {row[0] for row in rows} == graphql_run_ids
+    failed = [row for row in rows if row[2] != "SUCCESS"]
+    assert not failed, f"runs that did not succeed: {failed}"
+
+    backfill_runs = [row for row in rows if row[5] == PARTITION and row[6] in backfill_ids]
+    assert len(backfill_runs) == len(backfill_ids), f"expected one run per backfill: {backfill_runs}"
+    spans = sorted((row[3], row[4], row[1]) for row in rows if row[5] == PARTITION)
+    overlapping = [(a, b) for a, b in pairwise(spans) if b[0] < a[1]]
+    assert not overlapping, f"runs of one partition overlapped in time: {overlapping}"
+
+    downloads = [row for row in rows if row[1] == "download_coherence_rasters"]
+    assert downloads and all(row[7] == "download" for row in downloads), (
+        "downloads lack the tag the queue caps"
+    )
+    assert leftovers == [], f"processes still running after the deployment stopped: {leftovers}"
+
+    ledger_job_ids = [job.job_id for ledger in read_all_ledgers(store) for job in ledger.jobs]
+    backend_jobs = list_all_jobs(openeo.connect(live_backend.url).authenticate_basic("local", "local"))
+    assert sorted(backend_jobs) == sorted(ledger_job_ids), "the second backfill created jobs again"
