@@ -189,17 +189,6 @@ def test_a_document_naming_a_schema_that_is_not_vendored_fails_instead_of_fetchi
         validate_stac(item)
 
 
-def test_nan_is_the_declared_nodata_of_the_rasters_the_items_point_to(tmp_path):
-    # the items carry no raster extension; the GeoTIFFs themselves declare NaN as nodata
-    store = DataStore(str(tmp_path))
-    produce(store, BURST)
-    write_burst_stac(store, BURST)
-    catalog = pystac.Catalog.from_file(str(tmp_path / "stac" / "catalog.json"))
-    for item in catalog.get_items(recursive=True):
-        with rasterio.open(item.assets["coherence"].get_absolute_href()) as source:
-            assert np.isnan(source.nodata)
-
-
 def test_a_data_folder_given_as_a_url_gets_the_same_relative_catalogue(tmp_path):
     # an fsspec URL takes the path object stores (s3://bucket/prefix) take: hrefs are URLs, then relative
     produce(DataStore(str(tmp_path / "plain")), BURST)
