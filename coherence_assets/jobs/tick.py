@@ -176,7 +176,7 @@ def plan_tick(
                 _reconcile_resubmit(plan, job, policy, now, resubmitting)
             continue
         if job_id not in listing.jobs:
-            if listing.complete:
+            if listing.proves_absent(job_id):
                 _count_unseen(plan, job, policy, now, pairs_without_raster, record_lost)
             continue
         state.unseen.pop(job_id, None)

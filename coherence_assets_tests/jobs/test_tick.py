@@ -63,6 +63,23 @@ def test_with_500_jobs_of_history_a_tick_lists_one_page_while_the_awaited_jobs_a
     assert everything.requests == 6 and len(everything.jobs) == 503 and everything.complete
 
 
+def test_a_few_awaited_jobs_older_than_page_one_are_described_directly_and_an_unknown_one_proven_absent(
+    backend,
+):
+    api = ApiClient(backend.url)
+    old = api.create_job(title="old, still awaited")
+    for index in range(150):
+        api.create_job(title=f"history {index}")
+    recent = api.create_job(title="recent")
+    connection = openeo.connect(backend.url).authenticate_basic("local", "local")
+
+    listing = list_jobs_until_seen(connection, {old, recent, "j-the-backend-never-had"})
+
+    assert listing.requests == 3  # page one, then the two missing jobs described: not two more pages
+    assert listing.jobs[old]["status"] == "created" and recent in listing.jobs
+    assert listing.proves_absent("j-the-backend-never-had") and not listing.proves_absent("j-not-asked")
+
+
 def test_a_finished_job_is_downloaded_again_spaced_and_bounded_then_reported_stuck():
     ledgers = [ledger("2023-07-01", ("j1", 1))]
     first = plan_tick(ledgers, listing(j1="finished"), TickCursor(), POLICY, 1000.0, no_raster, set())
