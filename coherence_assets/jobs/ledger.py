@@ -15,7 +15,8 @@ from typing import Any
 
 from coherence_assets.jobs.processes import Pair
 
-IN_FLIGHT = frozenset({"created", "queued", "running"})
+CREATED = "created"
+IN_FLIGHT = frozenset({CREATED, "queued", "running"})
 FINISHED = "finished"
 ERROR = "error"
 CANCELED = "canceled"

@@ -25,14 +25,12 @@ from typing import Any
 import openeo
 from openeo.rest import OpenEoApiError
 
-from coherence_assets.jobs.ledger import CorruptLedgerError, Ledger
+from coherence_assets.jobs.ledger import CREATED, CorruptLedgerError, Ledger
 from coherence_assets.jobs.ledger_lock import LedgerBusyError, held_ledger
 from coherence_assets.jobs.submission import parse_job_title
 from coherence_assets.storage import DataStore
 
 log = logging.getLogger(__name__)
-
-CREATED = "created"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,123 @@
+"""Rebuilding a corrupt ledger from the backend's jobs, so that its pairs are not paid for again.
+
+A ledger is the only record of which jobs computed which pairs; starting a partition over
+without it would resubmit every pair. But the backend still knows every job: its title names
+the partition and the submission (see ``submission.job_title``), and its process arguments
+(``temporal_extent`` and ``temporal_baseline``, or ``InSAR_pairs``) say which of the
+partition's pairs it computes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import openeo
+from openeo.rest import OpenEoApiError
+
+from coherence_assets.jobs.ledger import CREATED, ERROR, JobRecord, Ledger
+from coherence_assets.jobs.processes import PROCESS_NAMES, Pair
+from coherence_assets.jobs.submission import parse_job_title
+from coherence_assets.storage import DataStore
+
+
+def _process_node(job: dict[str, Any]) -> dict[str, Any] | None:
+    graph = (job.get("process") or {}).get("process_graph") or {}
+    return next((node for node in graph.values() if node.get("process_id") in PROCESS_NAMES), None)
+
+
+def _computed_pairs(arguments: dict[str, Any], all_pairs: list[Pair]) -> tuple[list[Pair], int]:
+    """The partition's pairs that a job with these arguments computes, and its baseline in days."""
+    if "InSAR_pairs" in arguments:
+        listed = {(dt.date.fromisoformat(r), dt.date.fromisoformat(s)) for r, s in arguments["InSAR_pairs"]}
+        pairs = [pair for pair in all_pairs if pair in listed]
+        return pairs, (pairs[0][1] - pairs[0][0]).days if pairs else 0
+    start, end = (dt.date.fromisoformat(day) for day in arguments["temporal_extent"])
+    baseline = int(arguments["temporal_baseline"])
+    pairs = [
+        (reference, secondary)
+        for reference, secondary in all_pairs
+        if start <= reference and secondary <= end and (secondary - reference).days == baseline
+    ]
+    return pairs, baseline
+
+
+def rebuild_ledger(
+    burst: str, window: str, backend_url: str, all_pairs: list[Pair], described_jobs: Iterable[dict[str, Any]]
+) -> Ledger:
+    """The ledger that the partition's jobs on the backend imply (``described_jobs``: ``GET /jobs/{id}`` bodies).
+
+    Attempts are counted again from the jobs' order: a job whose pairs an earlier ``error``
+    job also had is that job's resubmission. A second job of one submission that is still
+    ``created`` is a twin left by an interrupted create: it is not entered, so the sensor
+    deletes it instead of computing its pairs twice.
+    """
+    ledger = Ledger(burst=burst, window=window, backend_url=backend_url)
+    for job in sorted(described_jobs, key=lambda job: (str(job.get("created", "")), job["id"])):
+        titled = parse_job_title(job.get("title"))
+        node = _process_node(job)
+        if titled is None or (titled.burst, titled.window) != (burst, window) or node is None:
+            continue
+        known = [record for record in ledger.jobs if record.submission_id == titled.submission_id]
+        if known and job["status"] == CREATED:
+            continue
+        pairs, baseline = _computed_pairs(node.get("arguments", {}), all_pairs)
+        failed_before = [
+            record for record in ledger.jobs if record.status == ERROR and set(record.pairs) & set(pairs)
+        ]
+        ledger.jobs.append(
+            JobRecord(
+                submission_id=titled.submission_id,
+                title=job["title"],
+                process=node["process_id"],
+                baseline_days=baseline,
+                pairs=pairs,
+                arguments=node.get("arguments", {}),
+                attempt=1 + max((record.attempt for record in failed_before), default=0),
+                replaces=failed_before[-1].job_id if failed_before else None,
+                job_id=job["id"],
+                status=job["status"],
+                submitted_at=str(job.get("created", "")),
+            )
+        )
+    return ledger
+
+
+def repair_corrupt_ledger(
+    store: DataStore,
+    connection: openeo.Connection,
+    burst: str,
+    window: str,
+    backend_url: str,
+    all_pairs: list[Pair],
+    backend_jobs: dict[str, dict[str, Any]],
+) -> tuple[Ledger, str]:
+    """Keep the corrupt file aside, write the ledger rebuilt from the backend, and say so in one line.
+
+    Call it holding the ledger's lease (``ledger_lock``): nothing else may write the ledger meanwhile.
+    """
+    path = store.coherence_job_path(burst, window)
+    aside = store.corrupt_ledger_path(burst, window, dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ"))
+    store.fs.mv(path, aside)
+    ours = [
+        job_id
+        for job_id, job in backend_jobs.items()
+        if (titled := parse_job_title(job.get("title"))) is not None
+        and (titled.burst, titled.window) == (burst, window)
+    ]
+    described = []
+    for job_id in ours:
+        try:
+            described.append(connection.job(job_id).describe())
+        except OpenEoApiError as error:
+            if error.http_status_code != 404:  # deleted since the listing: nothing to rebuild from it
+                raise
+    ledger = rebuild_ledger(burst, window, backend_url, all_pairs, described)
+    store.write_json(path, ledger.to_json())
+    covered = len({pair for record in ledger.jobs for pair in record.pairs})
+    return ledger, (
+        f"{burst} {window}: the ledger was corrupt; kept it as {aside} and rebuilt it from the backend's "
+        f"job listing: {len(ledger.jobs)} job(s) covering {covered} of {len(all_pairs)} pairs, "
+        "which are not submitted again"
+    )
