@@ -13,7 +13,9 @@ from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.defs.assets.insar_pairs import insar_pairs
 from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
-from coherence_assets.jobs.ledger import NOT_CREATED, Ledger
+from coherence_assets.jobs.ledger import NOT_CREATED, CorruptLedgerError, Ledger
+from coherence_assets.jobs.ledger_lock import LedgerLease, held_ledger
+from coherence_assets.jobs.ledger_repair import repair_corrupt_ledger
 from coherence_assets.jobs.ledger_table import ledger_markdown
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.jobs.processes import Pair, check_process_offered
@@ -35,7 +37,7 @@ def read_ledger(store: DataStore, burst: str, window: str, backend_url: str) -> 
     path = store.coherence_job_path(burst, window)
     if not store.fs.exists(path):
         return Ledger(burst=burst, window=window, backend_url=backend_url)
-    ledger = Ledger.from_json(store.read_json(path))
+    ledger = Ledger.from_bytes(store.read_bytes(path), path)
     if ledger.backend_url != backend_url:
         raise ValueError(
             f"{path} records jobs of {ledger.backend_url}, not of {backend_url}: use a separate "
@@ -63,7 +65,29 @@ def coherence_job(
     burst, window = burst_and_window(context)
     store = storage.store
     pairs = read_pairs(store, burst, window)
-    ledger = read_ledger(store, burst, window, openeo_backend.root_url)
+    # one run at a time changes a ledger: a concurrent run waits here, then sees this run's jobs
+    with held_ledger(store, burst, window, holder=f"run {context.run_id[:8]}") as lease:
+        return submit_under_lease(context, store, lease, openeo_backend, coherence, burst, window, pairs)
+
+
+def submit_under_lease(
+    context: dg.AssetExecutionContext,
+    store: DataStore,
+    lease: LedgerLease,
+    openeo_backend: OpenEOBackend,
+    coherence: CoherenceParameters,
+    burst: str,
+    window: str,
+    pairs: list[Pair],
+) -> dg.MaterializeResult:
+    try:
+        ledger = read_ledger(store, burst, window, openeo_backend.root_url)
+    except CorruptLedgerError:
+        connection = openeo_backend.connect()
+        ledger, line = repair_corrupt_ledger(
+            store, connection, burst, window, openeo_backend.root_url, pairs, list_all_jobs(connection)
+        )
+        context.log.warning(line)
     if not pairs:
         store.write_json(store.coherence_job_path(burst, window), ledger.to_json())
         context.log.info(f"{burst} {window}: the pair table is empty, nothing to submit")
@@ -89,6 +113,7 @@ def coherence_job(
     path = store.coherence_job_path(burst, window)
     store.write_json(path, ledger.to_json())  # entered before created: see jobs.ledger
     for record in records:
+        lease.renew()  # a create can be slow: keep the lease, and stop if another run took it over
         create_job(connection, dataclasses.replace(request, process=record.process), record)
         store.write_json(path, ledger.to_json())
         backend_jobs[record.job_id] = {"id": record.job_id, "status": "created"}
