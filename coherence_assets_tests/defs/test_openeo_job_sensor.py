@@ -62,9 +62,14 @@ def test_created_jobs_are_started_only_while_fewer_than_max_running_jobs_are_bus
 
     chain.openeo_backend.connect().job(first).stop()
     chain.wait_for_jobs([first], statuses=frozenset({"canceled"}))
-    chain.tick(data.cursor)
+    later = chain.tick(data.cursor)
 
     assert chain.backend_jobs()[third]["status"] in {"queued", "running"}
+    started = [event for event in observations(later) if event.metadata["status"].value == "queued"]
+    assert [(event.partition, event.metadata["job_id"].value) for event in started] == [
+        (partitions[2], third)
+    ]
+    assert "started by openeo_job_sensor" in started[0].metadata["outcome"].value
 
 
 def test_a_finished_job_gets_one_download_run_keyed_by_its_job_id(chain: Chain):
