@@ -30,6 +30,8 @@ stack_coherence_cube = dg.define_asset_job(
     selection=dg.AssetSelection.assets("coherence_cube", "coherence_aoi_series", "coherence_stac"),
     description="Stack a burst's downloaded rasters into its Zarr cube, summarise it per AOI and describe "
     "it in STAC (requested by coherence_cube_sensor)",
+    # the three steps run one after the other: one process instead of a Python start-up per step
+    executor_def=dg.in_process_executor,
 )
 
 refresh_burst_catalogue = dg.define_asset_job(
