@@ -6,8 +6,8 @@ where there is no data. One store holds it in two chunk layouts, because no sing
 serves both reads users make:
 
 - the root group, chunked ``(1, 512, 512)``: one date's image reads a few chunks;
-- the group ``timeseries``, the same dataset chunked ``(32, 64, 64)``: one pixel's series
-  reads one chunk per 32 pairs instead of one per pair.
+- the group ``timeseries``, the same dataset chunked ``(64, 64, 64)``: one pixel's series
+  reads one chunk per 64 pairs instead of one per pair.
 
 Pairs are stored sorted by reference (then secondary) date in both, so ``time`` increases in
 the store and ``xr.open_zarr`` needs no sorting.
@@ -17,7 +17,7 @@ Growing the cube:
 - Pairs already in the store are skipped, so re-stacking the same rasters writes nothing.
 - New pairs that all come after the last stored one are appended: the image layout gets new
   chunks only; the time-series layout rewrites the last, partly filled time chunk of each
-  tile (at most 31 old pairs) and adds new ones.
+  tile (at most 63 old pairs) and adds new ones.
 - Anything else rewrites the whole cube into a sibling store that then replaces it: a window
   that lands before stored pairs (a backfill), a raster reaching beyond the cube's extent (the
   union grid grows; old pixels padded with NaN), or a store of an older layout. That costs
@@ -27,9 +27,10 @@ Growing the cube:
   truncated back before anything else; one without the attribute never finished its first
   write and is removed, to be rebuilt from the rasters.
 
-Each raster is opened once per stacking and decoded once: it is read in bands of rows, and
+Each raster is opened once per stacking and decoded once: it is read in 512 x 512 tiles, and
 the same blocks are validated (structure, coherence range) and written to both layouts.
-Memory is bounded by two buffers of 32 pairs x one band of rows, whatever the number of pairs.
+Memory is bounded by two buffers of 64 pairs x one tile (128 MB), whatever the number of pairs
+and the size of the burst.
 """
 
 from __future__ import annotations
@@ -77,12 +78,16 @@ TIME_DIM = "time"
 PAIR_DIM = "pair"
 SERIES_GROUP = "timeseries"
 DEFAULT_SPATIAL_CHUNK = 512
-# (pairs, pixels): a pixel's series over 32 pairs is one 512 kB chunk, and an in-order append
-# rewrites at most 31 pairs of it.
-DEFAULT_SERIES_CHUNKS = (32, 64)
+# (pairs, pixels): a pixel's series over 64 pairs is one 1 MB chunk (dask's per-chunk cost, not
+# bytes, dominates such small reads), and an in-order append rewrites at most 63 pairs of it.
+DEFAULT_SERIES_CHUNKS = (64, 64)
 # LZ4 with byte shuffle: coherence compresses about as well as with zstd, and encodes and
 # decodes several times faster, which both reads and stacking feel.
 COMPRESSORS = (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)
+# The time-series copy exists for speed: uncompressed, it costs stacking a quarter less CPU
+# and reads need no decoding, for about 30 % more space than compressed (float32 coherence
+# compresses poorly anyway).
+SERIES_COMPRESSORS = None
 COMPLETE_PAIR_COUNT_ATTR = "complete_pair_count"
 REWRITE_SUFFIX = ".rewrite"
 # GeoTIFFs of one batch decoded at once; more threads than cores only add memory.
@@ -317,19 +322,19 @@ class _RasterLayer:
     def open(self, stack: ExitStack) -> None:
         self._source = stack.enter_context(open_coherence_raster(self.fs, self.raster.path))
 
-    def read_rows(self, rows: slice, out: np.ndarray) -> None:
-        """Rows ``rows`` of the target grid into ``out`` (already NaN)."""
-        row_offset, column_offset = self.offset
-        first, last = max(rows.start - row_offset, 0), min(rows.stop - row_offset, self.grid.height)
-        if first >= last:
+    def read_tile(self, rows: slice, columns: slice, out: np.ndarray) -> None:
+        """The tile ``rows`` x ``columns`` of the target grid into ``out`` (already NaN)."""
+        overlap = _overlap(self.offset, self.grid, rows, columns)
+        if overlap is None:
             return
+        (first_row, last_row), (first_column, last_column), (top, left) = overlap
+        window = Window(first_column, first_row, last_column - first_column, last_row - first_row)
         try:
-            block = masked_block(self._source, Window(0, first, self.grid.width, last - first))
+            block = masked_block(self._source, window)
         except RasterioError as error:
             raise InvalidRasterError(f"{self.raster.path} is corrupt or not a GeoTIFF: {error}") from error
         self.statistics.add(block)
-        top = first + row_offset - rows.start
-        out[top : top + block.shape[0], column_offset : column_offset + self.grid.width] = block
+        out[top : top + block.shape[0], left : left + block.shape[1]] = block
 
     def close(self) -> None:
         self._source = None
@@ -348,13 +353,12 @@ class _StoredLayer:
     def open(self, stack: ExitStack) -> None:
         """Nothing to open: the store stays open for the whole rewrite."""
 
-    def read_rows(self, rows: slice, out: np.ndarray) -> None:
-        row_offset, column_offset = self.offset
-        first, last = max(rows.start - row_offset, 0), min(rows.stop - row_offset, self.grid.height)
-        if first < last:
-            top = first + row_offset - rows.start
-            out[top : top + last - first, column_offset : column_offset + self.grid.width] = self.array[
-                self.index, first:last, :
+    def read_tile(self, rows: slice, columns: slice, out: np.ndarray) -> None:
+        overlap = _overlap(self.offset, self.grid, rows, columns)
+        if overlap is not None:
+            (first_row, last_row), (first_column, last_column), (top, left) = overlap
+            out[top : top + last_row - first_row, left : left + last_column - first_column] = self.array[
+                self.index, first_row:last_row, first_column:last_column
             ]
 
     def close(self) -> None:
@@ -362,6 +366,21 @@ class _StoredLayer:
 
 
 _Layer = _RasterLayer | _StoredLayer
+
+
+def _overlap(
+    offset: tuple[int, int], grid: RasterGrid, rows: slice, columns: slice
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]] | None:
+    """Where a layer at ``offset`` meets a tile of the target grid: its own row and column
+    ranges, and their top-left position in the tile; None if they do not meet."""
+    row_offset, column_offset = offset
+    first_row, last_row = max(rows.start - row_offset, 0), min(rows.stop - row_offset, grid.height)
+    first_column = max(columns.start - column_offset, 0)
+    last_column = min(columns.stop - column_offset, grid.width)
+    if first_row >= last_row or first_column >= last_column:
+        return None
+    position = (first_row + row_offset - rows.start, first_column + column_offset - columns.start)
+    return (first_row, last_row), (first_column, last_column), position
 
 
 def _stored_layers(
@@ -388,8 +407,8 @@ def _build_store(
     )
     image_chunks, series_chunks = layout.image_chunks(target), layout.series_chunks_for(target)
     try:
-        _write_template(template, store, image_chunks, group=None)
-        _write_template(template, store, series_chunks, group=SERIES_GROUP)
+        _write_template(template, store, image_chunks, COMPRESSORS, group=None)
+        _write_template(template, store, series_chunks, SERIES_COMPRESSORS, group=SERIES_GROUP)
         root = zarr.open_group(store, mode="r+", use_consolidated=False)
         _write_layers(root, 0, layers)
     except BaseException:
@@ -420,31 +439,39 @@ def _write_layers(root: zarr.Group, start: int, layers: Sequence[_Layer]) -> Non
     """Fill entries ``start`` onwards of both layouts with ``layers``, then their coordinates.
 
     Layers go in batches that end on the time-series layout's chunk boundaries, so each of its
-    chunks is written once per stacking; each batch is read in bands of rows that cover whole
-    chunks of both layouts. One band is written while the next is read, into a second buffer.
+    chunks is written once per stacking; each batch is read in tiles that cover whole chunks of
+    both layouts, so memory does not grow with the burst's width either. One tile is written
+    while the next is read, into a second buffer.
     """
     image, series = root[VARIABLE], root[f"{SERIES_GROUP}/{VARIABLE}"]
     height, width = image.shape[1:]
-    band_height = math.lcm(image.chunks[1], series.chunks[1])
-    buffer_shape = (min(series.chunks[0], len(layers)), min(band_height, height), width)
+    tile_height = math.lcm(image.chunks[1], series.chunks[1])
+    tile_width = math.lcm(image.chunks[2], series.chunks[2])
+    buffer_shape = (min(series.chunks[0], len(layers)), min(tile_height, height), min(tile_width, width))
     buffers = [np.empty(buffer_shape, dtype=np.float32) for _ in range(2)]
-    bands_read = 0
+    tiles_read = 0
     pending_write: Future | None = None
     with ThreadPoolExecutor(_READ_THREADS) as readers, ThreadPoolExecutor(1) as writer:
         for batch_start, batch in _batches(start, layers, series.chunks[0]):
+            positions = slice(batch_start, batch_start + len(batch))
             with ExitStack() as opened:
                 for layer in batch:
                     layer.open(opened)
-                for band_start in range(0, height, band_height):
-                    rows = slice(band_start, min(band_start + band_height, height))
-                    # This buffer's last band was written before the previous band was queued.
-                    band = buffers[bands_read % 2][: len(batch), : rows.stop - rows.start]
-                    bands_read += 1
-                    _read_band(readers, batch, rows, band)
-                    if pending_write is not None:
-                        pending_write.result()
-                    positions = slice(batch_start, batch_start + len(batch))
-                    pending_write = writer.submit(_write_band, (image, series), positions, rows, band)
+                for row in range(0, height, tile_height):
+                    for column in range(0, width, tile_width):
+                        rows = slice(row, min(row + tile_height, height))
+                        columns = slice(column, min(column + tile_width, width))
+                        # This buffer's last tile was written before the previous tile was queued.
+                        tile = buffers[tiles_read % 2][
+                            : len(batch), : rows.stop - rows.start, : columns.stop - columns.start
+                        ]
+                        tiles_read += 1
+                        _read_tile(readers, batch, rows, columns, tile)
+                        if pending_write is not None:
+                            pending_write.result()
+                        pending_write = writer.submit(
+                            _write_tile, (image, series), (positions, rows, columns), tile
+                        )
             for layer in batch:
                 layer.close()
         if pending_write is not None:
@@ -452,22 +479,24 @@ def _write_layers(root: zarr.Group, start: int, layers: Sequence[_Layer]) -> Non
     _write_coordinates(root, start, layers)
 
 
-def _read_band(readers: ThreadPoolExecutor, batch: Sequence[_Layer], rows: slice, band: np.ndarray) -> None:
-    """Rows ``rows`` of every layer of ``batch`` into ``band``, NaN where a layer has no pixel."""
-    band.fill(np.nan)
+def _read_tile(
+    readers: ThreadPoolExecutor, batch: Sequence[_Layer], rows: slice, columns: slice, tile: np.ndarray
+) -> None:
+    """The tile ``rows`` x ``columns`` of every layer of ``batch``, NaN where a layer has no pixel."""
+    tile.fill(np.nan)
     # GDAL decodes without holding the GIL: the layers' reads share the cores. Each read runs
     # in a copy of this context, where rasterio keeps fsspec openers.
     reads = [
-        readers.submit(contextvars.copy_context().run, layer.read_rows, rows, out)
-        for layer, out in zip(batch, band, strict=True)
+        readers.submit(contextvars.copy_context().run, layer.read_tile, rows, columns, out)
+        for layer, out in zip(batch, tile, strict=True)
     ]
     for read in reads:
         read.result()
 
 
-def _write_band(arrays: Sequence[zarr.Array], positions: slice, rows: slice, band: np.ndarray) -> None:
+def _write_tile(arrays: Sequence[zarr.Array], region: tuple[slice, slice, slice], tile: np.ndarray) -> None:
     for array in arrays:
-        array[positions, rows] = band
+        array[region] = tile
 
 
 def _batches(start: int, layers: Sequence[_Layer], chunk: int) -> Iterator[tuple[int, Sequence[_Layer]]]:
@@ -556,7 +585,11 @@ def _coherence_dataset(
 
 
 def _write_template(
-    template: xr.Dataset, store: zarr.abc.store.Store | str, chunks: Chunks, group: str | None
+    template: xr.Dataset,
+    store: zarr.abc.store.Store | str,
+    chunks: Chunks,
+    compressors: tuple[BloscCodec, ...] | None,
+    group: str | None,
 ) -> None:
     """Metadata and coordinates of one layout; ``coherence`` itself is filled by :func:`_write_layers`."""
     coordinate_encoding = {"chunks": (_COORDINATE_CHUNK,)}
@@ -565,7 +598,7 @@ def _write_template(
             "chunks": chunks,
             "_FillValue": np.float32(np.nan),
             "dtype": "float32",
-            "compressors": COMPRESSORS,
+            "compressors": compressors,
         },
         TIME_DIM: {**_DATE_ENCODING, **coordinate_encoding},
         "secondary_time": {**_DATE_ENCODING, **coordinate_encoding},

@@ -49,9 +49,12 @@ def open_coherence_raster(fs: fsspec.AbstractFileSystem, path: str) -> AbstractC
     """Open ``path`` with rasterio, natively on a local disk and through ``fs.open`` elsewhere."""
     if not fs.exists(path):
         raise FileNotFoundError(f"coherence raster {path} does not exist")
-    if isinstance(fs, LocalFileSystem):
-        return rasterio.open(path)
-    return rasterio.open(path, opener=fs.open)
+    # Coherence GeoTIFFs carry everything inside (no .aux.xml or .ovr sidecars): without
+    # listing the folder, which holds a window's rasters, an open takes half the time.
+    with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
+        if isinstance(fs, LocalFileSystem):
+            return rasterio.open(path)
+        return rasterio.open(path, opener=fs.open)
 
 
 class ValueStatistics:
