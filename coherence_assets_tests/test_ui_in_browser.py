@@ -2,7 +2,7 @@
 
 ``dagster dev`` runs on a temporary instance against the embedded backend (reached over HTTP with
 OIDC client credentials, as CDSE would be); the backfill is launched by the CLI as a subprocess,
-and the daemon runs it. Debian's chromium, driven by Playwright, then opens the asset graph, the
+and the daemon runs it. Debian's chromium, driven by Playwright, then opens the backfill, the asset graph, the
 ``coherence_cube`` partitions, the quick-look and the ``coherence_job`` ledger. Screenshots land
 in ``$COHERENCE_TEST_ARTIFACTS`` (default ``coherence_assets_tests/artifacts/``) and their paths
 are printed.
@@ -167,6 +167,11 @@ def test_a_cli_backfill_runs_under_dagster_dev_and_the_ui_shows_graph_partitions
 
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(UI_TIMEOUT_MS)
+
+        open_page(page, f"{dev.url}/runs/b/{backfill_id}")  # the page the CLI's message points to
+        page.get_by_text(backfill_id).first.wait_for(state="visible")
+        page.get_by_text("coherence_job", exact=True).first.wait_for(state="visible")
+        screenshot(page, "0_cli_backfill")
 
         open_page(page, f"{dev.url}/assets/coherence_cube?view=lineage&lineageScope=upstream&lineageDepth=5")
         for asset in ASSETS:
