@@ -102,3 +102,18 @@ def test_the_lease_of_a_killed_process_on_this_machine_is_taken_over_at_once(sto
 
     with held_ledger(store, BURST, WINDOW, "re-run", wait_seconds=0) as taken:
         assert Path(lease_path(store, BURST, WINDOW, taken.generation)).exists()
+
+
+def test_the_lease_works_on_an_fsspec_store_that_is_not_a_local_disk():
+    """The object-store path: listing, exclusive create and release go through fsspec only."""
+    remote = DataStore(f"memory://lease-test-{time.time_ns()}")
+    first = acquire_lease(remote, BURST, WINDOW, "run-1")
+
+    with pytest.raises(LedgerBusyError):
+        acquire_lease(remote, BURST, WINDOW, "run-2", wait_seconds=0)
+    first.release()
+
+    with held_ledger(remote, BURST, WINDOW, "run-2", wait_seconds=0) as second:
+        assert second.generation == first.generation + 1
+    prefix = remote.coherence_job_lease_prefix(BURST, WINDOW)
+    assert remote.fs.glob(f"{prefix}*") == [lease_path(remote, BURST, WINDOW, second.generation)]
