@@ -66,7 +66,7 @@ def coherence_job(
     store = storage.store
     pairs = read_pairs(store, burst, window)
     # one run at a time changes a ledger: a concurrent run waits here, then sees this run's jobs
-    with held_ledger(store, burst, window, holder=f"run {context.run_id[:8]}") as lease:
+    with held_ledger(store, burst, window, holder=f"run {context.run.run_id[:8]}") as lease:
         return submit_under_lease(context, store, lease, openeo_backend, coherence, burst, window, pairs)
 
 
