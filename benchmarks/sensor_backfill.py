@@ -1,71 +1,115 @@
-"""What ``openeo_job_sensor`` costs the backend per tick, and how busy it keeps the backend's job slots.
+"""A backfill at scale: what ``openeo_job_sensor`` costs per tick and how full it keeps the backend's
+slots, side by side with the ``openeo`` client's own ``MultiBackendJobManager`` on the same jobs.
 
-A backfill of many partitions is submitted first with no free slot (every job stays ``created``),
-so that afterwards only the sensor starts jobs. The sensor is then evaluated every
-``--tick-seconds`` as the daemon would (the download runs it requests are not executed: they
-run in their own processes under the daemon and do not delay the next tick). The embedded
-backend runs in this process; every HTTP request it serves is counted server-side, per tick, and
-its job runner's own log records give the exact start and end of every job.
+Both sides run against the embedded backend (in this process, no faults) with CDSE's limits
+(2 running jobs, one start per 5 s) and the production settings: the sensor is evaluated as the
+daemon evaluates it, each tick after its own minimum interval, with the ``openeo_backend``
+resource's defaults; the manager gets ``parallel_jobs=2`` and a 5 s poll. Nothing is computed:
+requests are counted where the backend serves them (its access log), ledger reads where the
+sensor opens them, job starts and ends where the backend's job runner records them.
 
-Run: ``.venv/bin/python benchmarks/sensor_backfill.py [--bursts 6] [--job-seconds-per-pair 0.2]``
+1. History: the account first runs ``--history`` jobs that are not ours (on a backend without
+   limits, so that this is quick); both sides start from a copy of that state.
+2. The sensor: a backfill of ``--partitions`` partitions (burst x quarter, one job each) is
+   submitted by runs tagged as a Dagster backfill's (``coherence_job`` creates the jobs, the
+   sensor starts them). Submission pauses at 40, 200 and 500 active jobs for
+   ``--ticks-per-level`` ticks; after the last pause the sensor ticks whenever a tick is due
+   until every job has ended. The runs it requests run in a run-worker process between ticks
+   (so that none of their requests is counted as the sensor's); under the daemon they run beside
+   the ticks, so a slow download delays the next tick here and not there: the sensor's slot
+   utilisation measured here is a lower bound.
+3. The manager: one poll with 40, 200 and 500 active jobs, then the same jobs (the process graphs
+   and titles the sensor side submitted) from start to end.
+
+A full run takes hours (each side runs every job, ``partitions x job seconds / 2``); check it
+works with a small size first. Run:
+
+    .venv/bin/python benchmarks/sensor_backfill.py [--partitions 1000] [--job-seconds 10] [--history 500]
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import logging
+import multiprocessing
 import os
 import re
+import shutil
 import sqlite3
+import statistics
 import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import closing, contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
-from flask import request
-from werkzeug.serving import make_server
+import fsspec.implementations.local
+import openeo
+import pandas as pd
+from openeo.extra.job_management import MultiBackendJobManager, create_job_db
 
-from coherence_assets.embedded_backend.app import STATE_EXTENSION, create_app
 from coherence_assets.embedded_backend.config import BackendConfig
+from coherence_assets.embedded_backend.server import running_backend
+from coherence_assets.jobs.processes import APEX_NAMESPACE, SENTINEL1_SAR_COHERENCE
+from coherence_assets.settings import packaged_demo_bursts_file
+from coherence_assets.windows import window_last_day
 
-WINDOWS_2023 = ("2023-01-01", "2023-04-01", "2023-07-01", "2023-10-01")
+ACTIVE_LEVELS = (40, 200, 500)
+BACKFILL_TAG = "dagster/backfill"
+FIRST_WINDOW = dt.date(2016, 1, 1)
+WINDOWS_PER_BURST = 40  # 2016-01-01 .. 2025-10-01
+SCENE_SHAPE = (64, 128)  # small rasters: the benchmark is about orchestration, not coherence
+CDSE_SLOTS = 2
+CDSE_START_SPACING_SECONDS = 5.0
+MANAGER_POLL_SECONDS = 5
+MANAGER_POLLS_PER_LEVEL = 3
 TERMINAL = ("finished", "error", "canceled")
+ACTIVE = ("created", "queued", "running")
+CLIENT_ID, CLIENT_SECRET = "coherence-assets", "local-secret"
 JOB_RUNNER_LOGGER = "coherence_assets.embedded_backend.job_runner"
+MANAGER_LOGGER = "openeo.extra.job_management._manager"
 TRANSITION = re.compile(r"^job (?P<job_id>\S+): (?P<before>\w+) -> (?P<after>\w+)")
-AUTH_PATHS = (
-    "/",
-    "/.well-known/openeo",
-    "/credentials/oidc",
-    "/oidc/.well-known/openid-configuration",
-    "/oidc/token",
-    "/credentials/basic",
-)
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+LEDGER_PATH = re.compile(r"/coherence_job/[^/]+/\d{4}-\d{2}-\d{2}\.json$")
+AUTH_PATHS = ("/", "/.well-known/openeo", "/credentials/oidc", "/credentials/basic")
 
 
-class RequestCounter:
-    """Requests the backend served since the last ``take()``, by kind; fed by a Flask hook."""
+class AccessLog(logging.Handler):
+    """Requests the backend served since the last ``take()``, by kind, read from its access log."""
 
     def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
 
-    def record(self) -> None:
-        rule = request.url_rule.rule if request.url_rule is not None else request.path
-        if rule == "/jobs" and request.method == "GET":
+    def emit(self, record: logging.LogRecord) -> None:
+        if not (isinstance(record.args, tuple) and len(record.args) == 3):
+            return
+        request_line, code = ANSI.sub("", str(record.args[0])), str(record.args[1])
+        method, _, rest = request_line.partition(" ")
+        path = rest.split(" ")[0].split("?")[0]
+        if method == "GET" and path == "/jobs":
             kind = "list"
-        elif rule == "/jobs/<job_id>/results" and request.method == "POST":
+        elif method == "GET" and re.fullmatch(r"/jobs/[^/]+", path):
+            kind = "describe"
+        elif method == "POST" and re.fullmatch(r"/jobs/[^/]+/results", path):
             kind = "start"
-        elif rule in AUTH_PATHS:
+        elif path in AUTH_PATHS or path.startswith("/oidc"):
             kind = "auth"
         else:
-            kind = f"{request.method} {rule}"
+            kind = "other"
         with self._lock:
             self._counts[kind] += 1
+            if code == "429":
+                self._counts["429"] += 1
 
     def take(self) -> Counter[str]:
         with self._lock:
@@ -73,8 +117,12 @@ class RequestCounter:
         return counts
 
 
+def requests_in(counts: Counter[str]) -> int:
+    return sum(count for kind, count in counts.items() if kind != "429")
+
+
 class JobTimeline(logging.Handler):
-    """Start and end instants of every job, from the job runner's state-change log records."""
+    """Start and end instants of every job, from the backend's job runner's state-change records."""
 
     def __init__(self) -> None:
         super().__init__(level=logging.INFO)
@@ -90,246 +138,575 @@ class JobTimeline(logging.Handler):
         elif match["before"] == "running":
             self.ended[match["job_id"]] = record.created
 
-
-@contextmanager
-def counting_backend(config: BackendConfig, counter: RequestCounter) -> Iterator[str]:
-    """The embedded backend in a thread, as ``running_backend`` serves it, with every request counted."""
-    app = create_app(config)
-    app.before_request(counter.record)
-    server = make_server(config.host, config.port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{config.host}:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join()
-        server.server_close()
-        app.extensions[STATE_EXTENSION].close()
+    def reset(self) -> None:
+        self.started, self.ended = {}, {}
 
 
-def job_status_counts(jobs_database: Path) -> Counter[str]:
-    """Jobs by status, read from the backend's own store (no HTTP request, so nothing is counted)."""
-    with closing(sqlite3.connect(f"file:{jobs_database}?mode=ro", uri=True)) as connection:
-        return Counter(dict(connection.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status")))
+class PollCounter(logging.Handler):
+    """Loops of MultiBackendJobManager: it logs its status histogram once at the end of each."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.INFO)
+        self.loops = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Job status histogram"):
+            self.loops += 1
+
+
+class LedgerReads:
+    """Ledger files the sensor opens, counted on this thread only (download runs run on another)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._thread = threading.get_ident()
+
+    @contextmanager
+    def counting(self) -> Iterator[None]:
+        filesystem = fsspec.implementations.local.LocalFileSystem
+        original = filesystem._open
+
+        def counted_open(fs, path, mode="rb", *args, **kwargs):
+            if "r" in mode and threading.get_ident() == self._thread and LEDGER_PATH.search(str(path)):
+                self.count += 1
+            return original(fs, path, mode, *args, **kwargs)
+
+        filesystem._open = counted_open
+        try:
+            yield
+        finally:
+            filesystem._open = original
 
 
 @dataclass
 class Tick:
-    seconds: float  # since the first tick
-    statuses: Counter[str]  # before the tick
+    label: str  # the active-jobs level being measured, or the phase
+    active: int  # jobs created, queued or running on the backend before the tick
+    unfinished_partitions: int
     requests: Counter[str]
-    evaluation_seconds: float
-
-    @property
-    def in_flight(self) -> int:
-        return self.statuses["queued"] + self.statuses["running"]
+    seconds: float
+    ledgers_read: int
 
 
 @dataclass
-class Benchmark:
+class Side:
+    name: str
+    poll_requests: dict[int, float] = field(default_factory=dict)  # active jobs -> requests per poll
+    poll_seconds: list[float] = field(default_factory=list)
+    steady_since: float = 0.0  # wall-clock instant from which jobs were started without pauses
+    tick_seconds: float = 0.0
+    run_requests: Counter[str] = field(default_factory=Counter)
+    run_polls: int = 0
     ticks: list[Tick] = field(default_factory=list)
-    submission_requests: Counter[str] = field(default_factory=Counter)
-    submission_seconds: float = 0.0
+    started: dict[str, float] = field(default_factory=dict)
+    ended: dict[str, float] = field(default_factory=dict)
+    too_many_requests: int = 0
 
 
-def configure_environment(backend_url: str, root: Path) -> None:
-    """Point the project at the in-process backend exactly as at CDSE (OIDC client credentials)."""
-    os.environ.update(
-        {
-            "DAGSTER_HOME": str(root / "dagster_home"),
-            "COHERENCE_DATA_DIR": str(root / "data"),
-            "OPENEO_BACKEND_URL": backend_url,
-            "COHERENCE_CATALOGUE_URL": f"{backend_url}/odata/v1",
-            "OPENEO_AUTH_METHOD": "client_credentials",
-            "OPENEO_AUTH_CLIENT_ID": "coherence-assets",
-            "OPENEO_AUTH_CLIENT_SECRET": "local-secret",
-            "OPENEO_AUTH_PROVIDER_ID": "local",
-        }
+def write_burst_file(path: Path, count: int) -> list[str]:
+    """``count`` bursts: the packaged map's first burst with consecutive burst ids (same orbit); their keys."""
+    document = json.loads(Path(packaged_demo_bursts_file()).read_text())
+    template = document["features"][0]
+    features = []
+    for offset in range(count):
+        feature = json.loads(json.dumps(template))
+        feature["properties"]["burst_id"] = template["properties"]["burst_id"] + offset
+        features.append(feature)
+    document["features"] = features
+    path.write_text(json.dumps(document))
+    return [
+        f"t{props['relative_orbit_number']:03d}_{props['burst_id']:06d}_{props['subswath_name'].lower()}"
+        for props in (feature["properties"] for feature in features)
+    ]
+
+
+def quarters(first: dt.date, count: int) -> list[str]:
+    windows = [first]
+    while len(windows) < count:
+        windows.append(window_last_day(windows[-1]) + dt.timedelta(days=1))
+    return [window.isoformat() for window in windows]
+
+
+def backend_config(data_dir: Path, port: int, bursts_file: Path, **overrides: Any) -> BackendConfig:
+    return BackendConfig(
+        data_dir=data_dir,
+        port=port,
+        scene_shape=SCENE_SHAPE,
+        bursts_file=bursts_file,
+        oidc_client_id=CLIENT_ID,
+        oidc_client_secret=CLIENT_SECRET,
+        **overrides,
     )
 
 
-def run_benchmark(
-    args: argparse.Namespace, backend_url: str, root: Path, counter: RequestCounter
-) -> Benchmark:
-    configure_environment(backend_url, root)
-    # Imported only now: the definitions read the environment when they load.
+def production_limits(job_seconds_per_pair: float) -> dict[str, Any]:
+    return {
+        "max_running_jobs": CDSE_SLOTS,
+        "min_seconds_between_starts": CDSE_START_SPACING_SECONDS,
+        "job_seconds_per_pair": job_seconds_per_pair,
+    }
+
+
+def connect(url: str) -> openeo.Connection:
+    return openeo.connect(url).authenticate_oidc_client_credentials(
+        client_id=CLIENT_ID, client_secret=CLIENT_SECRET, provider_id="local"
+    )
+
+
+def backend_job_statuses(data_dir: Path) -> dict[str, str]:
+    """Every job's status from the backend's own store."""
+    database = data_dir / "openeo" / "jobs.sqlite3"
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+        return dict(connection.execute("SELECT id, status FROM jobs"))
+
+
+def backend_statuses(data_dir: Path) -> Counter[str]:
+    """Jobs by status from the backend's own store (no HTTP request, so nothing is counted)."""
+    database = data_dir / "openeo" / "jobs.sqlite3"
+    with closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as connection:
+        return Counter(dict(connection.execute("SELECT status, COUNT(*) FROM jobs GROUP BY status")))
+
+
+def run_history(url: str, jobs: int, bursts_file: Path) -> None:
+    """``jobs`` finished jobs that are not ours: someone else's work on the same account."""
+    connection = connect(url)
+    burst = json.loads(bursts_file.read_text())["features"][0]["properties"]
+    for number in range(jobs):
+        cube = connection.datacube_from_process(
+            SENTINEL1_SAR_COHERENCE,
+            namespace=APEX_NAMESPACE,
+            burst_id=burst["burst_id"],
+            sub_swath=burst["subswath_name"],
+            polarization="VV",
+            temporal_extent=["2023-07-01", "2023-07-31"],
+            temporal_baseline=12,
+            coherence_window_rg=21,
+            coherence_window_az=5,
+        )
+        cube.create_job(title=f"someone else's job {number}").start()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} within {timeout:.0f} s")
+        time.sleep(0.5)
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def slot_utilisation(
+    started: dict[str, float], ended: dict[str, float], slots: int, since: float = 0.0
+) -> tuple[float, float, float]:
+    """Busy share of the slots while jobs waited (from ``since`` or the first start to the last
+    start), wall time from the first start to the last end, and the mean job duration."""
+    first_start, last_start = max(since, min(started.values())), max(started.values())
+    busy = sum(
+        max(0.0, min(ended.get(job, last_start), last_start) - max(start, first_start))
+        for job, start in started.items()
+    )
+    durations = [ended[job] - started[job] for job in ended if job in started]
+    window = last_start - first_start
+    utilisation = busy / (slots * window) if window > 0 else float("nan")
+    return utilisation, max(ended.values()) - min(started.values()), statistics.mean(durations)
+
+
+def sensor_side(
+    args: argparse.Namespace, root: Path, history_dir: Path, port: int, bursts_file: Path, bursts: list[str]
+) -> tuple[Side, list[dict[str, Any]], float]:
+    """Step 2: the backfill under ``openeo_job_sensor``. Returns the side, its jobs and seconds per pair."""
     from coherence_assets.definitions import defs
-    from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
-    from coherence_assets.defs.assets.coherence_job import coherence_job
-    from coherence_assets.defs.assets.insar_pairs import insar_pairs
-    from coherence_assets.defs.resources import OpenEOBackend
-    from coherence_assets.defs.sensors import openeo_job_sensor
-    from coherence_assets.demo import QUIET_RUN_CONFIG
+    from coherence_assets.demo import QUIET_RUN_CONFIG, already_ran, evaluate_job_sensor
+    from coherence_assets.jobs.ledger_index import read_all_ledgers
 
-    (root / "dagster_home").mkdir()
-    (root / "dagster_home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    instance = dg.DagsterInstance.local_temp(str(root / "dagster_home"))
-    resources = defs.resources
-    sensor_backend = OpenEOBackend(
-        url=backend_url,
-        max_running_jobs=args.max_running_jobs,
-        min_seconds_between_starts=args.start_spacing,
-    )
-    # No free slot while submitting: every job stays created and only the sensor starts jobs.
-    submit_backend = OpenEOBackend(url=backend_url, max_running_jobs=0)
-    assets = [burst_catalogue, insar_pairs, coherence_job]
-    dg.materialize(
-        assets,
-        selection=[burst_catalogue],
-        instance=instance,
-        resources=resources,
-        run_config=QUIET_RUN_CONFIG,
-    )
-    bursts = sorted(instance.get_dynamic_partitions("burst"))[: args.bursts]
-    benchmark = Benchmark()
-    submission_started = time.monotonic()
-    counter.take()
-    for burst in bursts:
-        for window in WINDOWS_2023:
-            dg.materialize(
-                assets,
-                selection=[insar_pairs, coherence_job],
-                partition_key=f"{burst}|{window}",
-                instance=instance,
-                resources={**resources, "openeo_backend": submit_backend},
-                run_config=QUIET_RUN_CONFIG,
+    side = Side("openeo_job_sensor")
+    data_dir = root / "sensor-backend"
+    shutil.copytree(history_dir, data_dir)
+    instance = dg.DagsterInstance.get()
+    sensor = defs.resolve_sensor_def("openeo_job_sensor")
+    tick_seconds = args.tick_seconds or float(sensor.minimum_interval_seconds or 30)
+    side.tick_seconds = tick_seconds
+    windows = quarters(FIRST_WINDOW, WINDOWS_PER_BURST)
+    partitions = [f"{burst}|{window}" for window in windows for burst in bursts][: args.partitions]
+    assets = defs.assets
+
+    def materialize(selection: list[str], partition_key: str | None = None) -> None:
+        result = dg.materialize(
+            assets,
+            selection=selection,
+            partition_key=partition_key,
+            instance=instance,
+            resources=defs.resources,
+            run_config=QUIET_RUN_CONFIG,
+            # as runs of a Dagster backfill: coherence_job only creates jobs, the sensor starts them
+            tags={BACKFILL_TAG: "sensor-backfill-benchmark"},
+            raise_on_error=False,
+        )
+        if not result.success:
+            raise RuntimeError(
+                f"materialising {selection} for {partition_key} failed; see {instance.root_directory}"
             )
-    benchmark.submission_seconds = time.monotonic() - submission_started
-    benchmark.submission_requests = counter.take()
-    jobs_database = root / "backend" / "openeo" / "jobs.sqlite3"
+
+    # The job length is set per pair by the backend: measure the pairs of a window first.
+    with running_backend(backend_config(data_dir, port, bursts_file)):
+        materialize(["burst_catalogue"])
+        materialize(["insar_pairs"], partitions[0])
+    pairs_per_job = len(read_pair_table(root, partitions[0]))
+    seconds_per_pair = args.job_seconds / pairs_per_job
     print(
-        f"submitted {sum(job_status_counts(jobs_database).values())} jobs for {len(bursts)} bursts x "
-        f"{len(WINDOWS_2023)} windows in {benchmark.submission_seconds:.1f} s; ticking every {args.tick_seconds} s",
+        f"sensor: {len(partitions)} partitions of about {pairs_per_job} pairs, {seconds_per_pair:.2f} s per pair; "
+        f"tick every {tick_seconds:.0f} s",
         flush=True,
     )
 
-    sensor_resources = {**resources, "openeo_backend": sensor_backend}
+    access_log, timeline, ledger_reads = args.access_log, args.timeline, LedgerReads()
+    timeline.reset()
+    # Requested runs run in a process of their own, as under the daemon (and Dagster's logging
+    # setup is not safe to run from two threads at once).
+    downloads = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    pending: list[Future] = []
+    requested: set[str] = set()  # run keys handed to the run worker, started or not yet
     cursor: str | None = None
-    first_tick = time.monotonic()
-    deadline = first_tick + args.timeout_seconds
-    while True:
-        tick_started = time.monotonic()
-        statuses = job_status_counts(jobs_database)
-        if sum(statuses[status] for status in TERMINAL) == sum(statuses.values()):
-            return benchmark
-        if tick_started > deadline:
-            raise TimeoutError(f"jobs not all done after {args.timeout_seconds} s: {dict(statuses)}")
-        context = dg.build_sensor_context(
-            instance=instance, cursor=cursor, definitions=defs, resources=sensor_resources
-        )
-        with dg.partition_loading_context(dynamic_partitions_store=instance):
-            result = openeo_job_sensor.evaluate_tick(context)
-        cursor = result.cursor if result.cursor is not None else cursor
-        evaluation_seconds = time.monotonic() - tick_started
-        benchmark.ticks.append(Tick(tick_started - first_tick, statuses, counter.take(), evaluation_seconds))
-        time.sleep(max(0.0, tick_started + args.tick_seconds - time.monotonic()))  # the daemon's interval
+    next_tick = time.monotonic()
 
+    previously_unfinished: set[str] = set()
 
-def print_report(benchmark: Benchmark, timeline: JobTimeline, args: argparse.Namespace) -> None:
-    print(
-        f"\n{'tick':>4} {'t/s':>6} {'created':>7} {'queued':>6} {'running':>7} {'done':>4} {'in flight':>9}"
-        f" {'requests':>8} {'list':>4} {'start':>5} {'auth':>4} {'other':>5} {'eval/s':>6}"
-    )
-    for number, tick in enumerate(benchmark.ticks, start=1):
-        requests = tick.requests
-        other = sum(requests.values()) - requests["list"] - requests["start"] - requests["auth"]
+    def unfinished_partitions() -> int:
+        """Partitions with a job the backend has not ended, now or at the previous tick (whose end
+        this tick must act on)."""
+        nonlocal previously_unfinished
+        statuses = backend_job_statuses(data_dir)
+        unfinished = {
+            f"{ledger.burst}|{ledger.window}"
+            for ledger in read_all_ledgers_quietly()
+            if any(statuses.get(job.job_id or "", "created") not in TERMINAL for job in ledger.jobs)
+        }
+        count = len(unfinished | previously_unfinished)
+        previously_unfinished = unfinished
+        return count
+
+    def read_all_ledgers_quietly():
+        with ledger_reads_paused():
+            return read_all_ledgers(defs.resources["storage"].store)
+
+    @contextmanager
+    def ledger_reads_paused() -> Iterator[None]:
+        before = ledger_reads.count
+        yield
+        ledger_reads.count = before
+
+    def launch(requests: list[dg.RunRequest]) -> None:
+        for request in requests:
+            if request.run_key and (request.run_key in requested or already_ran(instance, request.run_key)):
+                continue
+            requested.add(request.run_key or "")
+            tags = {**request.tags, "dagster/run_key": request.run_key}
+            pending.append(downloads.submit(run_requested, request.job_name, request.partition_key, tags))
+
+    def tick(label: str) -> None:
+        nonlocal cursor, next_tick
+        time.sleep(max(0.0, next_tick - time.monotonic()))
+        active = sum(backend_statuses(data_dir)[status] for status in ACTIVE)
+        unfinished = unfinished_partitions()
+        access_log.take()
+        ledger_reads.count = 0
+        started = time.monotonic()
+        with ledger_reads.counting():
+            data = evaluate_job_sensor(defs, instance, cursor)
+        seconds = time.monotonic() - started
+        requests = access_log.take()
+        side.ticks.append(Tick(label, active, unfinished, requests, seconds, ledger_reads.count))
+        side.too_many_requests += requests["429"]
+        next_tick = started + tick_seconds
+        cursor = data.cursor if data.cursor is not None else cursor
+        # The runs it requested run now, before the next tick, so that no request of theirs is
+        # counted as the sensor's.
+        launch(list(data.run_requests))
+        for future in pending:
+            future.result()
+
+    with running_backend(backend_config(data_dir, port, bursts_file, **production_limits(seconds_per_pair))):
+        levels = [level for level in ACTIVE_LEVELS if level <= len(partitions)]
+        for number, partition in enumerate(partitions, start=1):
+            materialize(["insar_pairs", "coherence_job"], partition)
+            # Up to the last level the sensor waits, so that the jobs submitted are the jobs active.
+            if (not levels or number > levels[-1]) and time.monotonic() >= next_tick:
+                tick("submitting")
+            if number in levels:
+                active = sum(backend_statuses(data_dir)[status] for status in ACTIVE)
+                print(
+                    f"  {number} partitions submitted, {active} jobs active: {args.ticks_per_level} ticks",
+                    flush=True,
+                )
+                for _ in range(args.ticks_per_level):
+                    tick(f"{number}")
+                if number == levels[-1]:
+                    side.steady_since = time.time()
         print(
-            f"{number:>4} {tick.seconds:>6.1f} {tick.statuses['created']:>7} {tick.statuses['queued']:>6}"
-            f" {tick.statuses['running']:>7} {tick.statuses['finished']:>4} {tick.in_flight:>9}"
-            f" {sum(requests.values()):>8} {requests['list']:>4} {requests['start']:>5} {requests['auth']:>4}"
-            f" {other:>5} {tick.evaluation_seconds:>6.2f}"
+            f"  all {len(partitions)} submitted; ticking until every job has ended and been downloaded",
+            flush=True,
+        )
+        deadline = time.monotonic() + args.timeout_seconds
+        while True:
+            statuses = backend_statuses(data_dir)
+            if all(status in TERMINAL for status in statuses.elements()) and len(timeline.ended) >= len(
+                partitions
+            ):
+                requested_before = len(requested)
+                tick("draining")  # the tick that acts on the last ends
+                if len(requested) == requested_before:
+                    break
+                continue
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"jobs not all done after {args.timeout_seconds:.0f} s: {dict(statuses)}")
+            tick("draining")
+        downloads.shutdown(wait=True)
+        for future in pending:
+            future.result()
+        connection = connect(os.environ["OPENEO_BACKEND_URL"])
+        jobs = [
+            {"title": job.title, "process": connection.job(job.job_id).describe()["process"]}
+            for ledger in read_all_ledgers_quietly()
+            for job in ledger.jobs
+            if job.job_id
+        ]
+    side.started, side.ended = dict(timeline.started), dict(timeline.ended)
+    return side, jobs, seconds_per_pair
+
+
+def run_requested(job_name: str, partition_key: str | None, tags: dict[str, str]) -> None:
+    """A run the sensor requested, in the run worker process; its one-line outcome goes to runs.log."""
+    from coherence_assets.definitions import defs
+    from coherence_assets.demo import run_job
+
+    log_path = Path(os.environ["COHERENCE_DATA_DIR"]).parent / "runs.log"
+    with log_path.open("a") as log, redirect_stdout(log):
+        run_job(defs, dg.DagsterInstance.get(), job_name, partition_key, tags)
+
+
+def read_pair_table(root: Path, partition: str) -> pd.DataFrame:
+    burst, window = partition.split("|")
+    return pd.read_parquet(root / "data" / "insar_pairs" / burst / f"{window}.parquet")
+
+
+def manager_side(
+    args: argparse.Namespace,
+    root: Path,
+    history_dir: Path,
+    bursts_file: Path,
+    jobs: list[dict[str, Any]],
+    seconds_per_pair: float,
+) -> Side:
+    """Step 3: the same jobs under MultiBackendJobManager, polling every 5 s."""
+    side = Side("MultiBackendJobManager")
+    data_dir = root / "manager-backend"
+    shutil.copytree(history_dir, data_dir)
+    access_log, timeline, polls = args.access_log, args.timeline, PollCounter()
+    logging.getLogger(MANAGER_LOGGER).addHandler(polls)
+    logging.getLogger(MANAGER_LOGGER).setLevel(logging.INFO)
+    with running_backend(
+        backend_config(data_dir, 0, bursts_file, **production_limits(seconds_per_pair))
+    ) as url:
+        connection = connect(url)
+
+        def new_manager(parallel_jobs: int) -> MultiBackendJobManager:
+            manager = MultiBackendJobManager(
+                poll_sleep=MANAGER_POLL_SECONDS, root_dir=root / "manager-results"
+            )
+            manager.add_backend("local", connection=connection, parallel_jobs=parallel_jobs)
+            return manager
+
+        levels = [level for level in ACTIVE_LEVELS if level <= len(jobs)]
+        if levels:
+            created = [
+                connection.create_job(job["process"], title=job["title"]) for job in jobs[: max(levels)]
+            ]
+            for level in levels:
+                frame = pd.DataFrame(
+                    {
+                        "id": [job.job_id for job in created[:level]],
+                        "backend_name": "local",
+                        "status": "created",
+                    }
+                )
+                job_db = create_job_db(root / f"manager-poll-{level}.csv", df=frame)
+                manager = new_manager(parallel_jobs=level)
+                access_log.take()
+                # The manager's own poll, called directly: its start_job_thread does not stop while
+                # tracked jobs are active (its loop condition), and these never end.
+                for _ in range(MANAGER_POLLS_PER_LEVEL):
+                    started = time.monotonic()
+                    manager._job_update_loop(job_db=job_db, start_job=lambda **_: None)
+                    side.poll_seconds.append(time.monotonic() - started)
+                loops, requests = MANAGER_POLLS_PER_LEVEL, access_log.take()
+                side.poll_requests[level] = requests_in(requests) / loops
+                print(
+                    f"  manager: {level} active jobs, {requests_in(requests)} requests in {loops} polls",
+                    flush=True,
+                )
+            for job in created:
+                job.delete()
+
+        timeline.reset()
+        frame = pd.DataFrame(
+            {"process": [json.dumps(job["process"]) for job in jobs], "title": [job["title"] for job in jobs]}
         )
 
-    print("\nrequests per tick against jobs in flight (queued + running) at the tick")
-    print(f"{'in flight':>9} {'ticks':>5} {'requests/tick':>13} {'non-start requests/tick':>23}")
-    for in_flight in sorted({tick.in_flight for tick in benchmark.ticks}):
-        ticks = [tick for tick in benchmark.ticks if tick.in_flight == in_flight]
-        total = sum(sum(tick.requests.values()) for tick in ticks)
-        starts = sum(tick.requests["start"] for tick in ticks)
+        def start_job(row: pd.Series, connection: openeo.Connection, **_: Any) -> openeo.BatchJob:
+            return connection.create_job(json.loads(row["process"]), title=row["title"])
+
+        manager = new_manager(parallel_jobs=CDSE_SLOTS)
+        access_log.take()
+        polls.loops = 0
         print(
-            f"{in_flight:>9} {len(ticks):>5} {total / len(ticks):>13.2f} {(total - starts) / len(ticks):>23.2f}"
+            f"  manager: running {len(jobs)} jobs, parallel_jobs={CDSE_SLOTS}, poll every {MANAGER_POLL_SECONDS} s",
+            flush=True,
         )
+        manager.run_jobs(df=frame, start_job=start_job, job_db=root / "manager-run.csv")
+        side.run_requests, side.run_polls = access_log.take(), polls.loops
+        side.too_many_requests = side.run_requests["429"]
+    side.started, side.ended = dict(timeline.started), dict(timeline.ended)
+    return side
 
-    jobs = sorted(timeline.ended)
-    durations = [timeline.ended[job] - timeline.started[job] for job in jobs]
-    wall = max(timeline.ended.values()) - min(timeline.started.values())
-    busy = sum(durations)
-    mean_duration = busy / len(durations)
-    all_requests = sum((tick.requests for tick in benchmark.ticks), Counter())
-    tracked = sum(benchmark.ticks[0].statuses.values())
-    polling_requests = sum(
-        tick.statuses["created"] + tick.in_flight + tick.requests["auth"] + tick.requests["start"]
-        for tick in benchmark.ticks
-    )
+
+def kinds(counts: Counter[str]) -> str:
+    return ", ".join(f"{kind} {count}" for kind, count in sorted(counts.items()) if kind != "429")
+
+
+def report(sensor: Side, manager: Side, args: argparse.Namespace) -> None:
+    def sensor_at(level: int) -> str:
+        ticks = [tick for tick in sensor.ticks if tick.label == str(level)]
+        if not ticks:
+            return "-"
+        requests = statistics.mean(requests_in(tick.requests) for tick in ticks)
+        return f"{requests:.2f} ({statistics.mean(tick.active for tick in ticks):.0f} active)"
+
+    def manager_at(level: int) -> str:
+        return f"{manager.poll_requests[level]:.2f}" if level in manager.poll_requests else "-"
+
+    def totals(side: Side, since: float) -> tuple[str, str]:
+        utilisation, wall, duration = slot_utilisation(side.started, side.ended, CDSE_SLOTS, since)
+        ideal = len(side.ended) * duration / CDSE_SLOTS
+        return f"{utilisation:.3f}", f"{wall:.0f} s / {ideal:.0f} s = {wall / ideal:.2f}"
+
+    seconds = [tick.seconds for tick in sensor.ticks]
+    reads = [tick.ledgers_read for tick in sensor.ticks]
+    unfinished = [tick.unfinished_partitions for tick in sensor.ticks]
+    sensor_totals, manager_totals = totals(sensor, sensor.steady_since), totals(manager, 0.0)
+    sensor_run = sum((tick.requests for tick in sensor.ticks), Counter())
+    rows = [(f"backend requests per tick/poll, {args.history} jobs of history", "", "")]
+    rows += [(f"  at {level} active jobs", sensor_at(level), manager_at(level)) for level in ACTIVE_LEVELS]
+    rows += [
+        (
+            "  over the whole backfill",
+            f"{requests_in(sensor_run) / len(sensor.ticks):.2f}",
+            f"{requests_in(manager.run_requests) / max(1, manager.run_polls):.2f}",
+        ),
+        (
+            "tick/poll wall time p50 / p99 (s)",
+            f"{percentile(seconds, 0.5):.3f} / {percentile(seconds, 0.99):.3f}",
+            f"{percentile(manager.poll_seconds, 0.5):.3f} / {percentile(manager.poll_seconds, 0.99):.3f}"
+            if manager.poll_seconds
+            else "-",
+        ),
+        ("ledgers read per tick, mean (max)", f"{statistics.mean(reads):.1f} ({max(reads)})", "(no ledgers)"),
+        (
+            "partitions with unfinished work, mean (max)",
+            f"{statistics.mean(unfinished):.1f} ({max(unfinished)})",
+            "",
+        ),
+        ("slot utilisation while jobs waited", sensor_totals[0], manager_totals[0]),
+        ("total time / ideal (jobs x duration / 2)", sensor_totals[1], manager_totals[1]),
+        ("429 answers", str(sensor.too_many_requests), str(manager.too_many_requests)),
+        ("jobs run", str(len(sensor.ended)), str(len(manager.ended))),
+    ]
+    width = max(len(row[0]) for row in rows)
     print(
-        f"\njobs: {len(jobs)}, mean running time {mean_duration:.2f} s, tick {args.tick_seconds} s, "
-        f"start spacing {args.start_spacing} s, backend slots {args.max_running_jobs}"
+        f"\n{args.partitions} partitions, jobs of about {args.job_seconds:g} s, {CDSE_SLOTS} slots, "
+        f"one start per {CDSE_START_SPACING_SECONDS:g} s; sensor tick {sensor.tick_seconds:g} s, manager poll "
+        f"{MANAGER_POLL_SECONDS} s"
     )
+    print(f"{'':<{width}}  {'openeo_job_sensor':>26}  {'MultiBackendJobManager':>24}")
+    for name, left, right in rows:
+        print(f"{name:<{width}}  {left:>26}  {right:>24}")
+    print(f"\nsensor requests over all {len(sensor.ticks)} ticks: {kinds(sensor_run)}")
     print(
-        f"sensor requests: {sum(all_requests.values())} over {len(benchmark.ticks)} ticks "
-        f"({sum(all_requests.values()) / len(benchmark.ticks):.2f} per tick; list {all_requests['list']}, "
-        f"start {all_requests['start']}, auth {all_requests['auth']}); for {tracked} tracked jobs that is "
-        f"{sum(all_requests.values()) / len(benchmark.ticks) / tracked:.3f} requests per job and tick"
+        f"manager requests over all {manager.run_polls} polls: {kinds(manager.run_requests)} "
+        "(its polls also download results; the sensor's download runs are not counted as ticks)"
     )
-    print(
-        f"one status request per unfinished job instead of the listing would have cost {polling_requests} "
-        f"requests: ratio listing/polling = {sum(all_requests.values()) / polling_requests:.2f}"
-    )
-    print(
-        f"auth share of sensor requests: {all_requests['auth'] / sum(all_requests.values()):.0%} "
-        f"({all_requests['auth'] / len(benchmark.ticks):.1f} per tick: a new connection and token each tick)"
-    )
-    print(
-        f"submission: {sum(benchmark.submission_requests.values())} requests for {tracked} jobs "
-        f"in {benchmark.submission_seconds:.1f} s ({dict(benchmark.submission_requests)})"
-    )
-    spacing_bound = min(1.0, mean_duration / (args.max_running_jobs * args.start_spacing))
-    # A freed slot waits on average half a tick for the next listing to notice it.
-    tick_model = mean_duration / (mean_duration + args.tick_seconds / 2)
-    print(
-        f"slot utilisation = busy {busy:.1f} s / ({args.max_running_jobs} slots x {wall:.1f} s from first start "
-        f"to last end) = {busy / (args.max_running_jobs * wall):.2f}  (ideal wall {busy / args.max_running_jobs:.1f} s)"
-    )
-    print(
-        f"expected from the tick alone: duration / (duration + tick/2) = {tick_model:.2f}; "
-        f"the start spacing alone caps it at {spacing_bound:.2f}"
-    )
+    if sensor.steady_since:
+        print(
+            "sensor utilisation counted from the end of the last active-jobs pause, when ticks became regular"
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bursts", type=int, default=6, help="how many of the packaged bursts (max 6)")
-    parser.add_argument("--job-seconds-per-pair", type=float, default=0.5)
-    parser.add_argument("--tick-seconds", type=float, default=1.0, help="the sensor's interval (daemon: 30)")
-    parser.add_argument("--start-spacing", type=float, default=0.5, help="seconds between starts (CDSE: 5)")
-    parser.add_argument("--max-running-jobs", type=int, default=2)
-    parser.add_argument("--timeout-seconds", type=float, default=150.0)
+    parser.add_argument("--partitions", type=int, default=1000)
+    parser.add_argument(
+        "--job-seconds", type=float, default=10.0, help="how long one job runs on the backend"
+    )
+    parser.add_argument(
+        "--history", type=int, default=500, help="finished jobs on the account before the backfill"
+    )
+    parser.add_argument("--ticks-per-level", type=int, default=3)
+    parser.add_argument(
+        "--tick-seconds", type=float, default=None, help="sensor interval (default: its minimum interval)"
+    )
+    parser.add_argument("--timeout-seconds", type=float, default=6 * 3600)
     args = parser.parse_args()
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # else one access-log line per request
-    timeline = JobTimeline()
+    args.access_log, args.timeline = AccessLog(), JobTimeline()
+    werkzeug_log = logging.getLogger("werkzeug")
+    werkzeug_log.setLevel(logging.INFO)
+    werkzeug_log.propagate = False
+    werkzeug_log.addHandler(args.access_log)
     runner_log = logging.getLogger(JOB_RUNNER_LOGGER)
     runner_log.setLevel(logging.INFO)
-    runner_log.addHandler(timeline)
-    counter = RequestCounter()
+    runner_log.addHandler(args.timeline)
+    runner_log.propagate = False
+    logging.getLogger("dagster").setLevel(logging.WARNING)  # the sensor's one line per tick
+
     with tempfile.TemporaryDirectory(prefix="sensor-backfill-") as temporary:
         root = Path(temporary)
-        config = BackendConfig(
-            data_dir=root / "backend",
-            port=0,
-            scene_shape=(64, 128),
-            max_running_jobs=args.max_running_jobs,
-            min_seconds_between_starts=args.start_spacing,
-            job_seconds_per_pair=args.job_seconds_per_pair,
+        bursts_file = root / "bursts.geojson"
+        bursts = write_burst_file(bursts_file, -(-args.partitions // WINDOWS_PER_BURST))
+        history_dir = root / "history-backend"
+        with running_backend(
+            backend_config(history_dir, 0, bursts_file, max_running_jobs=16, min_seconds_between_starts=0)
+        ) as url:
+            port = int(url.rsplit(":", 1)[1])
+            print(f"history: {args.history} finished jobs of someone else on the account", flush=True)
+            run_history(url, args.history, bursts_file)
+            wait_until(
+                lambda: sum(backend_statuses(history_dir)[status] for status in TERMINAL) >= args.history,
+                1800,
+                "history jobs ended",
+            )
+        home = root / "dagster_home"
+        home.mkdir()
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        backend_url = f"http://127.0.0.1:{port}"
+        os.environ.update(
+            {
+                "DAGSTER_HOME": str(home),
+                "COHERENCE_DATA_DIR": str(root / "data"),
+                "COHERENCE_BURSTS_FILE": str(bursts_file),
+                "OPENEO_BACKEND_URL": backend_url,
+                "COHERENCE_CATALOGUE_URL": f"{backend_url}/odata/v1",
+                "OPENEO_AUTH_METHOD": "client_credentials",
+                "OPENEO_AUTH_CLIENT_ID": CLIENT_ID,
+                "OPENEO_AUTH_CLIENT_SECRET": CLIENT_SECRET,
+                "OPENEO_AUTH_PROVIDER_ID": "local",
+            }
         )
-        with counting_backend(config, counter) as url:
-            benchmark = run_benchmark(args, url, root, counter)
-    if not timeline.ended:
-        raise RuntimeError(
-            f"no job state changes were logged by {JOB_RUNNER_LOGGER}: did its messages change?"
-        )
-    print_report(benchmark, timeline, args)
+        sensor, jobs, seconds_per_pair = sensor_side(args, root, history_dir, port, bursts_file, bursts)
+        manager = manager_side(args, root, history_dir, bursts_file, jobs, seconds_per_pair)
+    report(sensor, manager, args)
 
 
 if __name__ == "__main__":

@@ -70,8 +70,8 @@ def already_ran(instance: dg.DagsterInstance, run_key: str) -> bool:
     return bool(instance.get_run_ids(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
 
 
-def tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None) -> tuple[str | None, int]:
-    """Evaluate the job sensor once and run what it requests; the new cursor and the runs launched."""
+def evaluate_job_sensor(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None):
+    """One tick of ``openeo_job_sensor`` as the daemon evaluates it; its observations go to the instance."""
     sensor = defs.resolve_sensor_def("openeo_job_sensor")
     with (
         dg.build_sensor_context(
@@ -82,6 +82,12 @@ def tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None)
         data = sensor.evaluate_tick(context)
     for event in data.asset_events:
         instance.report_runless_asset_event(event)
+    return data
+
+
+def tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None) -> tuple[str | None, int]:
+    """Evaluate the job sensor once and run what it requests; the new cursor and the runs launched."""
+    data = evaluate_job_sensor(defs, instance, cursor)
     launched = 0
     for request in data.run_requests:
         if request.run_key and already_ran(instance, request.run_key):
