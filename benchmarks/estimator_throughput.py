@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
-from coherence_assets.embedded_backend.coherence_estimator import boxcar_coherence
+from embedded_openeo.coherence_estimator import boxcar_coherence
 
 SHAPES = ((200, 400), (400, 800), (1000, 2000), (2000, 4000))
 REPEATS = 5

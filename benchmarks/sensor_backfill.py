@@ -56,11 +56,11 @@ import openeo
 import pandas as pd
 from openeo.extra.job_management import MultiBackendJobManager, create_job_db
 
-from coherence_assets.embedded_backend.config import BackendConfig
-from coherence_assets.embedded_backend.server import running_backend
 from coherence_assets.jobs.processes import APEX_NAMESPACE, SENTINEL1_SAR_COHERENCE
 from coherence_assets.settings import packaged_demo_bursts_file
 from coherence_assets.windows import window_last_day
+from embedded_openeo.config import BackendConfig
+from embedded_openeo.server import running_backend
 
 ACTIVE_LEVELS = (40, 200, 500)
 BACKFILL_TAG = "dagster/backfill"
@@ -74,7 +74,7 @@ MANAGER_POLLS_PER_LEVEL = 3
 TERMINAL = ("finished", "error", "canceled")
 ACTIVE = ("created", "queued", "running")
 CLIENT_ID, CLIENT_SECRET = "coherence-assets", "local-secret"
-JOB_RUNNER_LOGGER = "coherence_assets.embedded_backend.job_runner"
+JOB_RUNNER_LOGGER = "embedded_openeo.job_runner"
 MANAGER_LOGGER = "openeo.extra.job_management._manager"
 TRANSITION = re.compile(r"^job (?P<job_id>\S+): (?P<before>\w+) -> (?P<after>\w+)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")

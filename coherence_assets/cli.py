@@ -33,8 +33,8 @@ def window_argument(key: str) -> str:
 
 
 def run_backend(arguments: argparse.Namespace) -> int:
-    from coherence_assets.embedded_backend.config import BackendConfig
-    from coherence_assets.embedded_backend.server import serve_forever
+    from embedded_openeo.config import BackendConfig
+    from embedded_openeo.server import serve_forever
 
     serve_forever(
         BackendConfig(
@@ -53,7 +53,7 @@ def control_backend(arguments: argparse.Namespace) -> int:
     """``backend status`` and ``backend stop``: the background backend of ``--data-dir``; else serve."""
     if arguments.action == "serve":
         return run_backend(arguments)
-    from coherence_assets.embedded_backend.control import running_backend, stop_backend
+    from embedded_openeo.control import running_backend, stop_backend
 
     data_dir = Path(arguments.data_dir).resolve()
     backend = running_backend(data_dir)

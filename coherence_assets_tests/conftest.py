@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from coherence_assets.embedded_backend.config import BackendConfig
-from coherence_assets.embedded_backend.server import running_backend
+from embedded_openeo.config import BackendConfig
+from embedded_openeo.server import running_backend
 
 SMALL_SCENE = (64, 128)
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from coherence_assets.embedded_backend.config import BackendConfig
-from coherence_assets.embedded_backend.server import running_backend
 from coherence_assets_tests.conftest import LiveBackend
+from embedded_openeo.config import BackendConfig
+from embedded_openeo.server import running_backend
 
 COMMAND = str(Path(sys.executable).parent / "coherence-assets")
 

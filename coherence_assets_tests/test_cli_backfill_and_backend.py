@@ -5,9 +5,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from coherence_assets.embedded_backend.server import ensure_local_backend
 from coherence_assets_tests.dagster_dev import free_port
 from coherence_assets_tests.test_cli import assert_one_line_error, run_cli
+from embedded_openeo.server import ensure_local_backend
 
 BURSTS = ["t015_030343_iw2", "t168_359507_iw2"]
 

@@ -44,7 +44,7 @@ def ensure_embedded_backend(port: int, data_dir: str) -> str:
     A backend of another folder on that port, or one that does not come up, is an
     :class:`EmbeddedBackendUnusable` whose one line names the folders or the log.
     """
-    from coherence_assets.embedded_backend.server import EmbeddedBackendError, ensure_local_backend
+    from embedded_openeo.server import EmbeddedBackendError, ensure_local_backend
 
     try:
         return ensure_local_backend(LOCAL_BACKEND_HOST, port, data_dir)

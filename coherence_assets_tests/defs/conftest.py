@@ -27,13 +27,13 @@ from coherence_assets.defs.resources import (
     CoherenceStorage,
     OpenEOBackend,
 )
-from coherence_assets.embedded_backend.config import BackendConfig
-from coherence_assets.embedded_backend.server import running_backend
 from coherence_assets.jobs.ledger import Ledger
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.settings import packaged_demo_bursts_file
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import SMALL_SCENE, LiveBackend
+from embedded_openeo.config import BackendConfig
+from embedded_openeo.server import running_backend
 
 BURST = "t015_030343_iw2"
 WINDOW = "2023-07-01"

@@ -10,10 +10,10 @@ from coherence_assets.defs.resources import (
     OpenEOBackend,
     default_resources,
 )
-from coherence_assets.embedded_backend.config import BackendConfig
-from coherence_assets.embedded_backend.server import running_backend
 from coherence_assets.preflight import SetupError
 from coherence_assets.settings import Settings
+from embedded_openeo.config import BackendConfig
+from embedded_openeo.server import running_backend
 
 
 def test_the_configured_port_reaches_both_embedded_resources():

@@ -10,9 +10,9 @@ from typing import Any
 
 import requests
 
-from coherence_assets.embedded_backend.config import BackendConfig
-from coherence_assets.embedded_backend.processes import APEX_NAMESPACE
-from coherence_assets.embedded_backend.server import running_backend
+from embedded_openeo.config import BackendConfig
+from embedded_openeo.processes import APEX_NAMESPACE
+from embedded_openeo.server import running_backend
 
 FAST_SCENE = (64, 128)
 # Three 12-day pairs of burst 30343 IW2 (the packaged South Tyrol map), all before any test's "now".

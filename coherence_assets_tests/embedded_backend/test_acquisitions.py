@@ -11,9 +11,9 @@ from pyproj import Geod
 from shapely.geometry import shape
 
 from coherence_assets.bursts.burst_ids import is_ascending_burst, relative_orbit_of_burst_id
-from coherence_assets.embedded_backend.acquisitions import AcquisitionArchive
-from coherence_assets.embedded_backend.burst_registry import BurstRegistry
 from coherence_assets.settings import packaged_demo_bursts_file
+from embedded_openeo.acquisitions import AcquisitionArchive
+from embedded_openeo.burst_registry import BurstRegistry
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 CDSE_RECORD_FIELDS = {

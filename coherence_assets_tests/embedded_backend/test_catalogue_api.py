@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from coherence_assets.embedded_backend.config import BackendConfig
-from coherence_assets.embedded_backend.server import running_backend
+from embedded_openeo.config import BackendConfig
+from embedded_openeo.server import running_backend
 
 BURST_FILTER = "BurstId eq 30343 and SwathIdentifier eq 'IW2' and PolarisationChannels eq 'VV'"
 SUMMER_2023 = (

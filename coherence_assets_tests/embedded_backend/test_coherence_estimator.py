@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from coherence_assets.embedded_backend.coherence_estimator import (
+from embedded_openeo.coherence_estimator import (
     boxcar_coherence,
     expected_decorrelated_coherence,
 )

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from coherence_assets.embedded_backend.config import BackendConfig
-from coherence_assets.embedded_backend.faults import DEFAULT_JOB_ERROR, FaultInjector, FaultRule
-from coherence_assets.embedded_backend.server import running_backend
+from embedded_openeo.config import BackendConfig
+from embedded_openeo.faults import DEFAULT_JOB_ERROR, FaultInjector, FaultRule
+from embedded_openeo.server import running_backend
 
 BURSTS_QUERY = "/odata/v1/Bursts?$filter=BurstId eq 30343"
 

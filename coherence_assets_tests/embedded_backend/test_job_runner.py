@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 import requests
 
-from coherence_assets.embedded_backend.acquisitions import AcquisitionArchive
-from coherence_assets.embedded_backend.burst_registry import BurstRegistry
-from coherence_assets.embedded_backend.job_runner import RESTART_MESSAGE
-from coherence_assets.embedded_backend.processes import (
+from coherence_assets.settings import packaged_demo_bursts_file
+from coherence_assets_tests.embedded_backend.api_client import ApiClient, apex_process, api_client
+from embedded_openeo.acquisitions import AcquisitionArchive
+from embedded_openeo.burst_registry import BurstRegistry
+from embedded_openeo.job_runner import RESTART_MESSAGE
+from embedded_openeo.processes import (
     APEX_PROCESS_ID,
     NO_PAIRS_MESSAGE,
     PAIRS_PROCESS_ID,
@@ -22,9 +24,7 @@ from coherence_assets.embedded_backend.processes import (
     PairPlanningError,
     plan_pairs,
 )
-from coherence_assets.embedded_backend.results import output_file_name
-from coherence_assets.settings import packaged_demo_bursts_file
-from coherence_assets_tests.embedded_backend.api_client import ApiClient, apex_process, api_client
+from embedded_openeo.results import output_file_name
 
 # --- pairing ----------------------------------------------------------------------------------------
 

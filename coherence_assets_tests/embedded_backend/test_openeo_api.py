@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 import requests
 
-from coherence_assets.embedded_backend.processes import APEX_NAMESPACE
 from coherence_assets_tests.embedded_backend.api_client import (
     APEX_ARGUMENTS,
     ApiClient,
@@ -17,6 +16,7 @@ from coherence_assets_tests.embedded_backend.api_client import (
     assert_openeo_error,
     saved_process,
 )
+from embedded_openeo.processes import APEX_NAMESPACE
 
 # --- discovery and authentication -------------------------------------------------------------------
 

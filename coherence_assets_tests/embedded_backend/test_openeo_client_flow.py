@@ -14,9 +14,9 @@ import rasterio
 from openeo.extra.job_management import MultiBackendJobManager
 from openeo.rest.job import BatchJob
 
-from coherence_assets.embedded_backend.processes import APEX_NAMESPACE
-from coherence_assets.embedded_backend.server import running_backend
 from coherence_assets_tests.embedded_backend.api_client import APEX_ARGUMENTS, fast_config
+from embedded_openeo.processes import APEX_NAMESPACE
+from embedded_openeo.server import running_backend
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from coherence_assets.embedded_backend.app import STATE_PATH
-from coherence_assets.embedded_backend.config import BackendConfig
-from coherence_assets.embedded_backend.server import (
+from embedded_openeo.app import STATE_PATH
+from embedded_openeo.config import BackendConfig
+from embedded_openeo.server import (
     LOG_FILE_NAME,
     PID_FILE_NAME,
     ForeignBackendError,

@@ -7,8 +7,9 @@ import pytest
 import shapely
 from scipy import ndimage
 
-from coherence_assets.embedded_backend.coherence_estimator import expected_decorrelated_coherence
-from coherence_assets.embedded_backend.synthetic_scene import (
+from coherence_assets.settings import packaged_demo_bursts_file
+from embedded_openeo.coherence_estimator import expected_decorrelated_coherence
+from embedded_openeo.synthetic_scene import (
     DEFAULT_SCENE_SHAPE,
     LandCover,
     SceneGrid,
@@ -19,7 +20,6 @@ from coherence_assets.embedded_backend.synthetic_scene import (
     synthetic_slc_pair,
     target_coherence,
 )
-from coherence_assets.settings import packaged_demo_bursts_file
 
 BURST = "t015_030343_iw2"
 SUMMER = datetime.date(2023, 7, 3)

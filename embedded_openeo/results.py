@@ -24,9 +24,9 @@ import shapely
 from rasterio.warp import transform_bounds
 from shapely.geometry import mapping
 
-from coherence_assets.embedded_backend.config import ResultNaming
-from coherence_assets.embedded_backend.processes import APEX_PROCESS_ID, CoherenceComputation, PlannedPair
-from coherence_assets.embedded_backend.synthetic_scene import SceneGrid
+from embedded_openeo.config import ResultNaming
+from embedded_openeo.processes import APEX_PROCESS_ID, CoherenceComputation, PlannedPair
+from embedded_openeo.synthetic_scene import SceneGrid
 
 GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
 STAC_VERSION = "1.0.0"

@@ -1,4 +1,4 @@
-"""``python -m coherence_assets.embedded_backend``: the embedded backend in the foreground.
+"""``python -m embedded_openeo``: the embedded backend in the foreground.
 
 ``ensure_local_backend`` starts the backend this way, detached; unset options keep the
 defaults of :class:`BackendConfig`.
@@ -10,14 +10,14 @@ import argparse
 import logging
 from pathlib import Path
 
-from coherence_assets.embedded_backend.config import BackendConfig
-from coherence_assets.embedded_backend.server import serve_forever
 from coherence_assets.settings import LOCAL_BACKEND_DATA_DIR
+from embedded_openeo.config import BackendConfig
+from embedded_openeo.server import serve_forever
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m coherence_assets.embedded_backend",
+        prog="python -m embedded_openeo",
         description="Embedded openEO backend and OData Bursts catalogue for coherence-assets.",
     )
     parser.add_argument("--host", help="interface to listen on (default 127.0.0.1)")

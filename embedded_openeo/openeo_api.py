@@ -29,14 +29,14 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, url_for
 from werkzeug.exceptions import HTTPException
 
-from coherence_assets.embedded_backend.job_runner import JobRunner
-from coherence_assets.embedded_backend.job_store import ACTIVE_STATUSES, LOG_LEVELS, JobRecord, JobStore
-from coherence_assets.embedded_backend.processes import (
+from embedded_openeo.job_runner import JobRunner
+from embedded_openeo.job_store import ACTIVE_STATUSES, LOG_LEVELS, JobRecord, JobStore
+from embedded_openeo.processes import (
     InvalidProcessError,
     parse_job_process,
     predefined_processes,
 )
-from coherence_assets.embedded_backend.results import (
+from embedded_openeo.results import (
     GEOTIFF_MEDIA_TYPE,
     ResultItem,
     ResultLinks,

@@ -13,11 +13,11 @@ from http import HTTPStatus
 
 from flask import Flask, Response, jsonify, request
 
-from coherence_assets.embedded_backend.catalogue_api import create_catalogue_blueprint, odata_error
-from coherence_assets.embedded_backend.config import BackendConfig
-from coherence_assets.embedded_backend.faults import DEFAULT_MALFORMED_ANSWER, FaultRule
-from coherence_assets.embedded_backend.openeo_api import ApiError, create_openeo_blueprint
-from coherence_assets.embedded_backend.state import BackendState
+from embedded_openeo.catalogue_api import create_catalogue_blueprint, odata_error
+from embedded_openeo.config import BackendConfig
+from embedded_openeo.faults import DEFAULT_MALFORMED_ANSWER, FaultRule
+from embedded_openeo.openeo_api import ApiError, create_openeo_blueprint
+from embedded_openeo.state import BackendState
 
 STATE_EXTENSION = "coherence_backend"
 CATALOGUE_PREFIX = "/odata/v1"

@@ -12,9 +12,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from coherence_assets.embedded_backend.server import LOG_FILE_NAME, PID_FILE_NAME
+from embedded_openeo.server import LOG_FILE_NAME, PID_FILE_NAME
 
-BACKEND_MODULE = "coherence_assets.embedded_backend"
+BACKEND_MODULE = "embedded_openeo"
 STOP_TIMEOUT_SECONDS = 15.0
 
 

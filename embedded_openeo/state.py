@@ -10,10 +10,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from coherence_assets.embedded_backend.acquisitions import AcquisitionArchive
-from coherence_assets.embedded_backend.burst_registry import BurstRegistry
-from coherence_assets.embedded_backend.config import BackendConfig
-from coherence_assets.embedded_backend.faults import FaultInjector
+from embedded_openeo.acquisitions import AcquisitionArchive
+from embedded_openeo.burst_registry import BurstRegistry
+from embedded_openeo.config import BackendConfig
+from embedded_openeo.faults import FaultInjector
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ import shapely
 from pyproj import Transformer
 from scipy import ndimage
 
-from coherence_assets.embedded_backend.coherence_estimator import boxcar_coherence
+from embedded_openeo.coherence_estimator import boxcar_coherence
 
 DEFAULT_PIXEL_SIZE = 20.0
 # 16 km x 8 km at 20 m: one pair takes about 65 ms on one core, and its float32 GeoTIFF is 1.3 MB

@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from coherence_assets.bursts.burst_ids import BurstKey, relative_orbit_of_burst_id
-from coherence_assets.embedded_backend.job_store import ACTIVE_STATUSES, JobRecord, JobStore
-from coherence_assets.embedded_backend.processes import (
+from embedded_openeo.job_store import ACTIVE_STATUSES, JobRecord, JobStore
+from embedded_openeo.processes import (
     InvalidProcessError,
     PairPlanningError,
     parse_job_process,
     plan_pairs,
 )
-from coherence_assets.embedded_backend.results import ResultItem, output_file_name, write_coherence_geotiff
-from coherence_assets.embedded_backend.synthetic_scene import compute_pair_coherence
+from embedded_openeo.results import ResultItem, output_file_name, write_coherence_geotiff
+from embedded_openeo.synthetic_scene import compute_pair_coherence
 
 logger = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, get_args
 
-from coherence_assets.embedded_backend.synthetic_scene import DEFAULT_SCENE_SHAPE
 from coherence_assets.settings import LOCAL_BACKEND_HOST, LOCAL_BACKEND_PORT, packaged_demo_bursts_file
+from embedded_openeo.synthetic_scene import DEFAULT_SCENE_SHAPE
 
 # "process": each process's own file names (S1_coh_2images_<ref>_<sec>.tif for the APEx process);
 # "openeo_date": openEO_<reference date>Z.tif for every process, as APEx's benchmark of

@@ -36,7 +36,7 @@ from coherence_assets.bursts.burst_ids import (
     is_ascending_burst,
     relative_orbit_of_burst_id,
 )
-from coherence_assets.embedded_backend.burst_registry import BurstRegistry, is_valid_burst
+from embedded_openeo.burst_registry import BurstRegistry, is_valid_burst
 
 # Ascending node crossing of relative orbit 1 that starts S1A's repeat cycle 0 (absolute orbit 73).
 S1A_CYCLE_ZERO = datetime(2014, 4, 8, 18, 0, 49, 405610, tzinfo=UTC)

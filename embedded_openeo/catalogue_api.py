@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, Response, jsonify, request
 
 if TYPE_CHECKING:
-    from coherence_assets.embedded_backend.state import BackendState
+    from embedded_openeo.state import BackendState
 
 DEFAULT_TOP = 20
 MAX_TOP = 1000

@@ -23,8 +23,8 @@ from types import FrameType
 import requests
 from werkzeug.serving import make_server
 
-from coherence_assets.embedded_backend.app import STATE_EXTENSION, STATE_PATH, create_app
-from coherence_assets.embedded_backend.config import BackendConfig
+from embedded_openeo.app import STATE_EXTENSION, STATE_PATH, create_app
+from embedded_openeo.config import BackendConfig
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ def ensure_local_backend(host: str, port: int, data_dir: str | Path, timeout: fl
     command = [
         sys.executable,
         "-m",
-        "coherence_assets.embedded_backend",
+        "embedded_openeo",
         "--host",
         host,
         "--port",
