@@ -8,6 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
+from coherence_assets.jobs.limits import CDSE_LIMITS
 from coherence_assets.preflight import SetupError
 from coherence_assets.settings import (
     LOCAL_BACKEND_DATA_DIR,
@@ -128,12 +129,17 @@ def parser() -> argparse.ArgumentParser:
         "--port", type=int, help=f"default: COHERENCE_LOCAL_BACKEND_PORT, else {LOCAL_BACKEND_PORT}"
     )
     backend.add_argument("--data-dir", default=LOCAL_BACKEND_DATA_DIR, help="where jobs and results are kept")
-    backend.add_argument("--max-running-jobs", type=int, default=2, help="jobs run at once, like CDSE (2)")
+    backend.add_argument(
+        "--max-running-jobs",
+        type=int,
+        default=CDSE_LIMITS.max_running_jobs,
+        help=f"jobs run at once, like CDSE ({CDSE_LIMITS.max_running_jobs})",
+    )
     backend.add_argument(
         "--min-seconds-between-starts",
         type=float,
-        default=5.0,
-        help="429 for faster starts, like CDSE (5 s); 0 = off",
+        default=CDSE_LIMITS.min_seconds_between_starts,
+        help=f"429 for faster starts, like CDSE ({CDSE_LIMITS.min_seconds_between_starts:g} s); 0 = off",
     )
     backend.add_argument(
         "--allow-faults",

@@ -17,7 +17,7 @@ import requests
 
 from coherence_assets.cube.stacking import find_pair_rasters, open_coherence_cube
 from coherence_assets.defs.assets.burst_catalogue import burst_file_version, recorded_burst_file_version
-from coherence_assets.jobs.ledger import LOST
+from coherence_assets.jobs.ledger import CANCELED, ERROR, FINISHED, LOST
 from coherence_assets.jobs.ledger_index import read_all_ledgers, read_done_index
 from coherence_assets.jobs.tick import TickCursor, stuck_work
 from coherence_assets.preflight import SetupError
@@ -27,7 +27,7 @@ RUN_KEY_TAG = "dagster/run_key"
 # The demo prints one line per run; a failure's trace stays in the run's event log (the UI shows it).
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 TICK_SECONDS = 3.0
-TERMINAL = frozenset({"finished", "error", "canceled", LOST})
+TERMINAL = frozenset({FINISHED, ERROR, CANCELED, LOST})
 
 
 def demo_instance() -> dg.DagsterInstance:

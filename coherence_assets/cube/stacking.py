@@ -62,6 +62,7 @@ from rasterio.windows import Window
 from zarr.codecs import BloscCodec
 
 from coherence_assets.cube.grid_alignment import RasterGrid, pixel_offset, union_grid
+from coherence_assets.pairs.pair import Pair
 from coherence_assets.rasters.asset_matching import parse_raster_file_name
 from coherence_assets.rasters.validation import (
     InvalidRasterError,
@@ -109,7 +110,6 @@ _GLOBAL_ATTRS = {
     "source": "coherence-assets",
 }
 
-Pair = tuple[date, date]
 Chunks = tuple[int, int, int]
 
 

@@ -16,8 +16,8 @@ from pydantic import Field, model_validator
 
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.jobs.connection import LoginRenewingConnection
+from coherence_assets.jobs.limits import CDSE_LIMITS, BackendLimits
 from coherence_assets.jobs.processes import DEFAULT_PROCESS, PROCESS_NAMES, CoherenceRequest
-from coherence_assets.jobs.starter import BackendLimits
 from coherence_assets.jobs.tick import TickPolicy
 from coherence_assets.preflight import SetupError
 from coherence_assets.settings import (
@@ -103,15 +103,19 @@ class OpenEOBackend(dg.ConfigurableResource):
     local_data_dir: str = LOCAL_BACKEND_DATA_DIR
     local_username: str = "local"
     local_password: str = "local"  # the embedded backend's documented default, not a secret
-    max_running_jobs: int = Field(default=2, description="Jobs the backend runs at once (CDSE: 2)")
-    min_seconds_between_starts: float = Field(default=5.0, description="Spacing of job starts (CDSE: 5 s)")
+    max_running_jobs: int = Field(
+        default=CDSE_LIMITS.max_running_jobs, description="Jobs the backend runs at once (default: CDSE's)"
+    )
+    min_seconds_between_starts: float = Field(
+        default=CDSE_LIMITS.min_seconds_between_starts, description="Spacing of job starts (default: CDSE's)"
+    )
     orphan_grace_seconds: float = Field(
         default=300.0,
         description="Age after which a created job of ours that no ledger owns is deleted (a twin of an "
         "interrupted create); younger ones may still be being recorded",
     )
     jobs_queued_ahead: int = Field(
-        default=2,
+        default=CDSE_LIMITS.queued_ahead,
         description="Jobs started beyond max_running_jobs to wait in the backend's queue (see jobs.starter)",
     )
     lost_after_ticks: int = Field(

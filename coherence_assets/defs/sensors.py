@@ -13,7 +13,7 @@ from coherence_assets.defs.jobs import (
     stack_coherence_cube,
 )
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
-from coherence_assets.jobs.ledger import FINISHED, LOST
+from coherence_assets.jobs.ledger import CANCELED, ERROR, FINISHED, LOST, QUEUED
 from coherence_assets.jobs.ledger_index import (
     DonePartition,
     LedgerScan,
@@ -26,7 +26,6 @@ from coherence_assets.jobs.ledger_index import (
 )
 from coherence_assets.jobs.listing import JobListing, list_jobs_until_seen
 from coherence_assets.jobs.orphan_jobs import settle_orphan_jobs
-from coherence_assets.jobs.processes import Pair
 from coherence_assets.jobs.starter import StartOutcome, start_jobs
 from coherence_assets.jobs.tick import (
     TickCursor,
@@ -35,6 +34,7 @@ from coherence_assets.jobs.tick import (
     plan_tick,
     resume_rewritten_partitions,
 )
+from coherence_assets.pairs.pair import Pair
 from coherence_assets.rasters.asset_matching import raster_file_name
 from coherence_assets.settings import Settings
 from coherence_assets.storage import DataStore
@@ -66,7 +66,7 @@ def error_observation(connection, job: TrackedJob, given_up: bool) -> dg.AssetOb
         partition=job.partition_key,
         metadata={
             "job_id": job.record.job_id,
-            "status": "error",
+            "status": ERROR,
             "attempt": job.record.attempt,
             "outcome": verdict,
             "error_logs": dg.MetadataValue.md("\n".join(lines) or "(the backend logged no error lines)"),
@@ -210,9 +210,9 @@ def openeo_job_sensor(
     observations = [error_observation(connection, job, given_up=False) for job in plan.to_resubmit]
     observations += [error_observation(connection, job, given_up=True) for job in plan.given_up]
     observations += [
-        job_observation(job, "canceled", "canceled on the backend; not resubmitted") for job in plan.canceled
+        job_observation(job, CANCELED, "canceled on the backend; not resubmitted") for job in plan.canceled
     ]
-    observations += [job_observation(lost.job, "lost", LOST_OUTCOMES[lost.outcome]) for lost in plan.lost]
+    observations += [job_observation(lost.job, LOST, LOST_OUTCOMES[lost.outcome]) for lost in plan.lost]
     started = StartOutcome(last_start_at=cursor.last_start_at)
     if plan.to_start and connection is not None:
         started = start_jobs(
@@ -225,7 +225,7 @@ def openeo_job_sensor(
     plan.cursor.last_start_at = started.last_start_at
     by_id = {job.record.job_id: job for job in tracked_jobs(ledgers)}
     observations += [
-        job_observation(by_id[job_id], "queued", "started by openeo_job_sensor") for job_id in started.started
+        job_observation(by_id[job_id], QUEUED, "started by openeo_job_sensor") for job_id in started.started
     ]
     requests = (
         listing.requests

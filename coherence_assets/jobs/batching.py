@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from coherence_assets.jobs.processes import Pair
+from coherence_assets.pairs.pair import Pair
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,13 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from coherence_assets.jobs.processes import Pair
+from coherence_assets.pairs.pair import Pair
 
+# openEO job statuses (openEO API, BatchJob.status), and two of the ledger's own.
 CREATED = "created"
-IN_FLIGHT = frozenset({CREATED, "queued", "running"})
+QUEUED = "queued"
+RUNNING = "running"
+IN_FLIGHT = frozenset({CREATED, QUEUED, RUNNING})
 FINISHED = "finished"
 ERROR = "error"
 CANCELED = "canceled"

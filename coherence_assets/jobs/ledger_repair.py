@@ -17,8 +17,9 @@ import openeo
 from openeo.rest import OpenEoApiError
 
 from coherence_assets.jobs.ledger import CREATED, ERROR, JobRecord, Ledger
-from coherence_assets.jobs.processes import PROCESS_NAMES, Pair
+from coherence_assets.jobs.processes import PROCESS_NAMES
 from coherence_assets.jobs.submission import parse_job_title
+from coherence_assets.pairs.pair import Pair
 from coherence_assets.storage import DataStore
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from coherence_assets.jobs.ledger import Ledger
-from coherence_assets.jobs.processes import Pair
+from coherence_assets.pairs.pair import Pair
 
 NO_JOBS = "no jobs yet: the pair table was empty or every pair was covered elsewhere"
 

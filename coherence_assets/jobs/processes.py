@@ -18,6 +18,7 @@ from typing import Any
 import openeo
 
 from coherence_assets.bursts.burst_ids import IW_SUBSWATHS, SUBSWATHS, BurstKey
+from coherence_assets.pairs.pair import Pair
 
 APEX_NAMESPACE = (
     "https://raw.githubusercontent.com/ESA-APEx/apex_algorithms/refs/heads/main/algorithm_catalog/"
@@ -27,8 +28,6 @@ SENTINEL1_SAR_COHERENCE = "sentinel1_sar_coherence"
 SAR_COHERENCE = "sar_coherence"
 SAR_COHERENCE_PARALLEL = "sar_coherence_parallel"
 DEFAULT_PROCESS = SENTINEL1_SAR_COHERENCE
-
-Pair = tuple[dt.date, dt.date]
 
 
 @dataclass(frozen=True)
@@ -57,11 +56,6 @@ PROCESS_NAMES = tuple(PROCESS_RULES)
 
 class ProcessNotOfferedError(RuntimeError):
     """The backend does not list the chosen process: submitting would only fail there."""
-
-
-def format_pair(pair: Pair) -> str:
-    """``2023-07-05/2023-07-17``: how logs, metadata and errors name a pair."""
-    return f"{pair[0].isoformat()}/{pair[1].isoformat()}"
 
 
 @dataclass(frozen=True)

@@ -18,26 +18,12 @@ from typing import Any
 import openeo
 from openeo.rest import OpenEoApiError
 
+from coherence_assets.jobs.ledger import QUEUED, RUNNING
+from coherence_assets.jobs.limits import BackendLimits
+
 log = logging.getLogger(__name__)
 
-OCCUPYING_SLOTS = frozenset({"queued", "running"})
-
-
-@dataclass(frozen=True)
-class BackendLimits:
-    """A backend's concurrency and start-rate limits (CDSE's by default).
-
-    ``queued_ahead``: jobs started beyond the running ones, to wait in the backend's own queue.
-    A job started only when the sensor sees a free slot leaves that slot idle for up to a tick
-    interval after each job ends (utilisation 0.80 with 30 s ticks); a queued job takes the slot
-    the moment a running one ends, whatever the tick interval. As many as there are slots, so
-    that even all running jobs ending within one tick find a job waiting; no more, so that a
-    partition submitted later does not wait behind a long queue.
-    """
-
-    max_running_jobs: int = 2
-    min_seconds_between_starts: float = 5.0
-    queued_ahead: int = 2
+OCCUPYING_SLOTS = frozenset({QUEUED, RUNNING})
 
 
 @dataclass

@@ -19,8 +19,18 @@ import openeo
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.jobs.batching import PairBatch, contiguous_batches
-from coherence_assets.jobs.ledger import ERROR, FINISHED, IN_FLIGHT, LOST, NOT_CREATED, JobRecord, Ledger
-from coherence_assets.jobs.processes import CoherenceRequest, Pair, coherence_process_graph, process_arguments
+from coherence_assets.jobs.ledger import (
+    CREATED,
+    ERROR,
+    FINISHED,
+    IN_FLIGHT,
+    LOST,
+    NOT_CREATED,
+    JobRecord,
+    Ledger,
+)
+from coherence_assets.jobs.processes import CoherenceRequest, coherence_process_graph, process_arguments
+from coherence_assets.pairs.pair import Pair
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +149,7 @@ def create_job(connection: openeo.Connection, request: CoherenceRequest, record:
     process_graph = coherence_process_graph(connection, request, record.arguments)
     job = connection.create_job(process_graph, title=record.title)
     record.job_id = job.job_id
-    record.status = "created"
+    record.status = CREATED
     record.submitted_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     log.info(
         "submitted job %s (%s): %d pairs, attempt %d",

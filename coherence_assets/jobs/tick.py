@@ -13,10 +13,10 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from coherence_assets.jobs.ledger import CANCELED, ERROR, FINISHED, NOT_CREATED, Ledger
+from coherence_assets.jobs.ledger import CANCELED, CREATED, ERROR, FINISHED, NOT_CREATED, Ledger
 from coherence_assets.jobs.ledger_index import DonePartition, TrackedJob, tracked_jobs
 from coherence_assets.jobs.listing import JobListing
-from coherence_assets.jobs.processes import Pair, format_pair
+from coherence_assets.pairs.pair import Pair, format_pair
 
 # what a tick did with a job whose state it acted on
 RESOLVED = "resolved"
@@ -182,7 +182,7 @@ def plan_tick(
         state.unseen.pop(job_id, None)
         status = listing.jobs[job_id]["status"]
         plan.status_counts[status] = plan.status_counts.get(status, 0) + 1
-        if status == "created":
+        if status == CREATED:
             plan.to_start.append(job_id)
         elif status == FINISHED:
             state.handled[job_id] = RESOLVED

@@ -20,7 +20,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-Pair = tuple[date, date]
+from coherence_assets.pairs.pair import Pair, format_pair
 
 _COHERENCE_2IMAGES_NAME = re.compile(r"S1_coh_2images_(\d{8})T\d{6}_(\d{8})T\d{6}")
 _OPENEO_DATE_NAME = re.compile(r"^openEO_(\d{4}-\d{2}-\d{2})Z?\.tiff?$")
@@ -182,7 +182,7 @@ def _pair_of_asset(
         return (reference, secondary) if (reference, secondary) in wanted else None
     candidates = pairs_by_reference.get(reference, [])
     if len(candidates) > 1:
-        listed = ", ".join(_format_pair(pair) for pair in candidates)
+        listed = ", ".join(format_pair(pair) for pair in candidates)
         raise ValueError(
             f"asset {asset.name!r} names only reference date {reference}, which pairs {listed} "
             "share; run one job per temporal baseline so each reference date is unique"
@@ -224,7 +224,3 @@ def _parse_compact_date(text: str) -> date:
 
 def _base_name(name: str) -> str:
     return posixpath.basename(name)
-
-
-def _format_pair(pair: Pair) -> str:
-    return f"{pair[0]}/{pair[1]}"

@@ -16,10 +16,10 @@ from coherence_assets.jobs.processes import (
     SAR_COHERENCE_PARALLEL,
     SENTINEL1_SAR_COHERENCE,
     CoherenceRequest,
-    Pair,
     coherence_process_graph,
 )
 from coherence_assets.jobs.submission import enter_job
+from coherence_assets.pairs.pair import Pair
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.defs.conftest import (
     BURST,

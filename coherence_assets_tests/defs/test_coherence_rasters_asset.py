@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import rasterio
 
-from coherence_assets.jobs.processes import Pair, format_pair
+from coherence_assets.pairs.pair import Pair, format_pair
 from coherence_assets.rasters.asset_matching import raster_file_name
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.defs.conftest import (

@@ -16,8 +16,8 @@ import dagster as dg
 from coherence_assets.cube.stacking import open_coherence_cube
 from coherence_assets.jobs.ledger import LOST
 from coherence_assets.jobs.ledger_index import read_done_index
-from coherence_assets.jobs.processes import format_pair
 from coherence_assets.jobs.tick import TickCursor, stuck_work
+from coherence_assets.pairs.pair import format_pair
 from coherence_assets.rasters.asset_matching import raster_file_name
 from coherence_assets.rasters.validation import validate_coherence_raster
 from coherence_assets_tests.defs.conftest import BURST, PARTITION, WINDOW, Chain, RestartableBackend

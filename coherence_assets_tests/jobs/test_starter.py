@@ -2,8 +2,9 @@
 
 import openeo
 
+from coherence_assets.jobs.limits import BackendLimits
 from coherence_assets.jobs.listing import list_all_jobs
-from coherence_assets.jobs.starter import BackendLimits, start_jobs
+from coherence_assets.jobs.starter import start_jobs
 from coherence_assets_tests.embedded_backend.api_client import ApiClient
 
 

@@ -7,9 +7,9 @@ from coherence_assets.defs.assets.coherence_job import coherence_job, read_ledge
 from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
 from coherence_assets.defs.resources import CoherenceStorage, OpenEOBackend
 from coherence_assets.http_session import retrying_session
-from coherence_assets.jobs.ledger import IN_FLIGHT, Ledger
+from coherence_assets.jobs.ledger import FINISHED, IN_FLIGHT, Ledger
 from coherence_assets.jobs.listing import list_all_jobs
-from coherence_assets.jobs.processes import Pair, format_pair
+from coherence_assets.pairs.pair import Pair, format_pair
 from coherence_assets.rasters.asset_matching import match_assets_to_pairs, raster_file_name, safe_target_path
 from coherence_assets.rasters.download import DownloadJob, DownloadOutcome, download_all
 from coherence_assets.rasters.job_results import job_result_assets
@@ -115,7 +115,7 @@ def fetch_rasters(
     downloads: list[DownloadJob] = []
     usage: dict[str, dict] = {}
     for job in ledger.jobs:
-        if job.job_id is None or statuses.get(job.job_id) != "finished":
+        if job.job_id is None or statuses.get(job.job_id) != FINISHED:
             continue
         assets = job_result_assets(connection, job.job_id)
         for asset in assets:
