@@ -1,4 +1,4 @@
-"""The environment variables of DESIGN.md, read in one place.
+"""The environment variables (README, "Configuration"), read in one place.
 
 Every other module takes a :class:`Settings` (or the values in it) instead of reading
 ``os.environ`` itself, so the defaults below are the single source of truth.

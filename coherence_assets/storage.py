@@ -1,4 +1,4 @@
-"""Where every asset lives under ``COHERENCE_DATA_DIR`` (DESIGN.md "Assets"), through fsspec.
+"""Where every asset lives under ``COHERENCE_DATA_DIR`` (README, "Where outputs land"), through fsspec.
 
 All paths are built here and only here, so a local folder and an object store
 (``s3://bucket/prefix``) work the same way.

@@ -1,4 +1,4 @@
-"""``coherence-assets``: the commands of DESIGN.md, run as a user types them."""
+"""``coherence-assets``: the commands of the README, run as a user types them."""
 
 import json
 import os

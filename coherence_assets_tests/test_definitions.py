@@ -1,15 +1,45 @@
-"""The first test: the whole Definitions load, with the contracted names of DESIGN.md."""
+"""The first test: the whole Definitions load, with every asset, job, sensor and schedule the README names."""
 
 import dagster as dg
 
 from coherence_assets.definitions import defs
-from coherence_assets.defs.partitions import burst_window_partitions, window_partitions
+from coherence_assets.defs.partitions import burst_partitions, burst_window_partitions, window_partitions
+
+ASSET_PARTITIONS = {
+    "burst_catalogue": None,
+    "insar_pairs": burst_window_partitions,
+    "coherence_job": burst_window_partitions,
+    "coherence_rasters": burst_window_partitions,
+    "coherence_cube": burst_partitions,
+    "coherence_aoi_series": burst_partitions,
+    "coherence_stac": burst_partitions,
+}
+JOBS = {
+    "refresh_burst_catalogue",
+    "submit_coherence_jobs",
+    "resubmit_coherence_jobs",
+    "download_coherence_rasters",
+    "stack_coherence_cube",
+}
 
 
-def test_definitions_load_with_the_contracted_asset_names():
-    repository = defs.get_repository_def()
-    keys = {key.to_user_string() for key in repository.asset_graph.get_all_asset_keys()}
-    assert {"burst_catalogue", "insar_pairs", "coherence_job"} <= keys
+def test_definitions_load_with_every_asset_and_its_partitions():
+    keys = {key.to_user_string() for key in defs.resolve_all_asset_keys()}
+    assert keys == set(ASSET_PARTITIONS)
+    for name, partitions in ASSET_PARTITIONS.items():
+        assert defs.resolve_assets_def(name).partitions_def == partitions, name
+
+
+def test_definitions_hold_every_job_sensor_schedule_and_check():
+    jobs = {job.name for job in defs.resolve_all_job_defs() if job.name != "__ASSET_JOB"}
+    assert jobs == JOBS
+    assert {sensor.name for sensor in defs.sensors} == {"openeo_job_sensor", "coherence_cube_sensor"}
+    assert {schedule.name for schedule in defs.schedules} == {"current_window_schedule"}
+    assert defs.resolve_schedule_def("current_window_schedule").job_name in JOBS
+    checks = defs.resolve_asset_graph().asset_check_keys
+    assert {(check.asset_key.to_user_string(), check.name) for check in checks} == {
+        ("coherence_rasters", "every_pair_has_a_raster")
+    }
 
 
 def test_window_partitions_are_calendar_quarters_from_2014_10_01():

@@ -1,6 +1,6 @@
 """Stacking a burst's coherence rasters into one xarray cube stored as Zarr.
 
-The cube (DESIGN.md "Assets") holds ``coherence`` as float32 on ``(time, y, x)``, or on
+The cube (README, "Where outputs land") holds ``coherence`` as float32 on ``(time, y, x)``, or on
 ``(pair, y, x)`` when several temporal baselines make reference dates ambiguous, with NaN
 where there is no data. One store holds it in two chunk layouts, because no single layout
 serves both reads users make:

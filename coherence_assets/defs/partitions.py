@@ -1,4 +1,4 @@
-"""The partitions of DESIGN.md, defined once and imported by assets, sensors and schedules."""
+"""The partitions (bursts, monthly windows, and burst x window), defined once and imported by assets, sensors and schedules."""
 
 import dagster as dg
 
