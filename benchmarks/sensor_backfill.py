@@ -56,6 +56,7 @@ import openeo
 import pandas as pd
 from openeo.extra.job_management import MultiBackendJobManager, create_job_db
 
+from coherence_assets.jobs.limits import CDSE_LIMITS
 from coherence_assets.jobs.processes import APEX_NAMESPACE, SENTINEL1_SAR_COHERENCE
 from coherence_assets.settings import packaged_demo_bursts_file
 from coherence_assets.windows import window_last_day
@@ -67,8 +68,8 @@ BACKFILL_TAG = "dagster/backfill"
 FIRST_WINDOW = dt.date(2016, 1, 1)
 WINDOWS_PER_BURST = 40  # 2016-01-01 .. 2025-10-01
 SCENE_SHAPE = (64, 128)  # small rasters: the benchmark is about orchestration, not coherence
-CDSE_SLOTS = 2
-CDSE_START_SPACING_SECONDS = 5.0
+CDSE_SLOTS = CDSE_LIMITS.max_running_jobs
+CDSE_START_SPACING_SECONDS = CDSE_LIMITS.min_seconds_between_starts
 MANAGER_POLL_SECONDS = 5
 MANAGER_POLLS_PER_LEVEL = 3
 TERMINAL = ("finished", "error", "canceled")
