@@ -16,10 +16,17 @@ from coherence_assets.defs.jobs import (
     stack_coherence_cube,
     submit_coherence_jobs,
 )
-from coherence_assets.defs.resources import default_resources
+from coherence_assets.defs.local_resources import local_resources
+from coherence_assets.defs.resources import production_resources
 from coherence_assets.defs.schedules import current_window_schedule
 from coherence_assets.defs.sensors import coherence_cube_sensor, openeo_job_sensor
 from coherence_assets.settings import Settings
+
+
+def default_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """The resource set of this environment, chosen once: the local one starts the embedded backend."""
+    return local_resources(settings) if settings.uses_embedded_backend else production_resources(settings)
+
 
 defs = dg.Definitions(
     assets=[

@@ -121,7 +121,14 @@ def ensure_local_backend(host: str, port: int, data_dir: str | Path, timeout: fl
     ]
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            # `-m` finds the package beside this one first: the child runs this copy of the backend,
+            # even where the environment was installed before the package existed
+            cwd=Path(__file__).resolve().parents[1],
         )
     logger.info("starting embedded backend at %s (pid %d, log %s)", url, process.pid, log_path)
     deadline = time.monotonic() + timeout

@@ -1,7 +1,10 @@
 """Resources: where outputs go, which catalogue and openEO backend to use, and the coherence parameters.
 
-Defaults come from the environment (:class:`Settings`) when the definitions load, so the UI,
-the daemon and the CLI agree; each field can be overridden per run in the launchpad.
+These are the production resources, which only speak HTTP to the URLs they are given; the local
+set (:mod:`coherence_assets.defs.local_resources`) starts the embedded backend on demand. Which
+set is used is decided once, when the definitions load (:func:`coherence_assets.definitions.default_resources`).
+Defaults come from the environment (:class:`Settings`), so the UI, the daemon and the CLI agree;
+each field can be overridden per run in the launchpad.
 """
 
 import hashlib
@@ -19,37 +22,10 @@ from coherence_assets.jobs.connection import LoginRenewingConnection
 from coherence_assets.jobs.limits import CDSE_LIMITS, BackendLimits
 from coherence_assets.jobs.processes import DEFAULT_PROCESS, PROCESS_NAMES, CoherenceRequest
 from coherence_assets.jobs.tick import TickPolicy
-from coherence_assets.preflight import SetupError
-from coherence_assets.settings import (
-    LOCAL_BACKEND,
-    LOCAL_BACKEND_DATA_DIR,
-    LOCAL_BACKEND_HOST,
-    LOCAL_BACKEND_PORT,
-    Settings,
-    catalogue_url_required_message,
-    local_backend_url,
-)
+from coherence_assets.settings import Settings, catalogue_url_required_message
 from coherence_assets.storage import DataStore
 
 log = logging.getLogger(__name__)
-
-
-class EmbeddedBackendUnusable(SetupError, RuntimeError):
-    """No embedded backend of this project's folder: one line for the CLI, "unreachable" for the sensor."""
-
-
-def ensure_embedded_backend(port: int, data_dir: str) -> str:
-    """The base URL of the embedded backend of ``data_dir`` on 127.0.0.1, started unless it answers already.
-
-    A backend of another folder on that port, or one that does not come up, is an
-    :class:`EmbeddedBackendUnusable` whose one line names the folders or the log.
-    """
-    from embedded_openeo.server import EmbeddedBackendError, ensure_local_backend
-
-    try:
-        return ensure_local_backend(LOCAL_BACKEND_HOST, port, data_dir)
-    except EmbeddedBackendError as error:
-        raise EmbeddedBackendUnusable(str(error)) from None
 
 
 class CoherenceStorage(dg.ConfigurableResource):
@@ -65,18 +41,13 @@ class CoherenceStorage(dg.ConfigurableResource):
 
 
 class BurstCatalogue(dg.ConfigurableResource):
-    """The OData ``Bursts`` catalogue (CDSE's, or the embedded backend's when running locally)."""
+    """The OData ``Bursts`` catalogue at ``url``, such as CDSE's."""
 
     url: str = Field(description="OData base URL, e.g. https://catalogue.dataspace.copernicus.eu/odata/v1")
-    embedded: bool = Field(default=False, description="Start the embedded backend on demand before asking")
-    embedded_port: int = LOCAL_BACKEND_PORT
-    embedded_data_dir: str = LOCAL_BACKEND_DATA_DIR
 
     def client(self) -> BurstCatalogueClient:
         if not self.url:
             raise ValueError(catalogue_url_required_message(Settings.from_env().backend_url))
-        if self.embedded:
-            ensure_embedded_backend(self.embedded_port, self.embedded_data_dir)
         return BurstCatalogueClient(self.url)
 
 
@@ -88,7 +59,7 @@ _connections_lock = threading.Lock()
 
 
 class OpenEOBackend(dg.ConfigurableResource):
-    """An openEO backend: ``local`` (the embedded one, started on demand) or a URL such as CDSE's.
+    """The openEO backend at ``url``, such as CDSE's.
 
     Authentication follows the ``openeo`` client's own environment conventions
     (``OPENEO_AUTH_METHOD=client_credentials`` with ``OPENEO_AUTH_CLIENT_ID``,
@@ -96,13 +67,7 @@ class OpenEOBackend(dg.ConfigurableResource):
     stored earlier with ``openeo-auth``; a run never starts an interactive login.
     """
 
-    url: str = Field(
-        description="'local' or an openEO backend URL such as https://openeo.dataspace.copernicus.eu"
-    )
-    local_port: int = LOCAL_BACKEND_PORT
-    local_data_dir: str = LOCAL_BACKEND_DATA_DIR
-    local_username: str = "local"
-    local_password: str = "local"  # the embedded backend's documented default, not a secret
+    url: str = Field(description="An openEO backend URL such as https://openeo.dataspace.copernicus.eu")
     max_running_jobs: int = Field(
         default=CDSE_LIMITS.max_running_jobs, description="Jobs the backend runs at once (default: CDSE's)"
     )
@@ -138,17 +103,12 @@ class OpenEOBackend(dg.ConfigurableResource):
         )
 
     @property
-    def is_embedded(self) -> bool:
-        return self.url == LOCAL_BACKEND
-
-    @property
     def root_url(self) -> str:
-        return local_backend_url(port=self.local_port) if self.is_embedded else self.url
+        return self.url
 
     def _identity(self) -> tuple[str | None, ...]:
         return (
             self.root_url,
-            self.local_username if self.is_embedded else None,
             os.environ.get("OPENEO_AUTH_METHOD"),
             os.environ.get("OPENEO_AUTH_PROVIDER_ID"),
             os.environ.get("OPENEO_AUTH_CLIENT_ID"),
@@ -157,9 +117,7 @@ class OpenEOBackend(dg.ConfigurableResource):
         )
 
     def connect(self) -> openeo.Connection:
-        """An authenticated connection, reused within the process; starts the embedded backend when ``local``."""
-        if self.is_embedded:
-            ensure_embedded_backend(self.local_port, self.local_data_dir)
+        """An authenticated connection, reused within the process."""
         with _connections_lock:
             connection = _connections.get(self._identity())
         if connection is None:
@@ -174,12 +132,6 @@ class OpenEOBackend(dg.ConfigurableResource):
             _connections.pop(self._identity(), None)
 
     def _authenticated_connection(self) -> openeo.Connection:
-        if self.is_embedded:
-            url = ensure_embedded_backend(self.local_port, self.local_data_dir)
-            return LoginRenewingConnection(
-                url,
-                lambda connection: connection.authenticate_basic(self.local_username, self.local_password),
-            )
         return LoginRenewingConnection(self.url, self._login)
 
     def _login(self, connection: openeo.Connection) -> openeo.Connection:
@@ -235,16 +187,22 @@ class CoherenceParameters(dg.ConfigurableResource):
         )
 
 
-def default_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
-    """The resources as the environment configures them."""
+def resource_set(
+    settings: Settings, *, catalogue: BurstCatalogue, openeo_backend: OpenEOBackend
+) -> dict[str, dg.ConfigurableResource]:
+    """The resources by the keys the assets and sensors ask for, around this catalogue and backend."""
     return {
         "storage": CoherenceStorage(data_dir=settings.data_dir),
-        "catalogue": BurstCatalogue(
-            url=settings.catalogue_url,
-            embedded=settings.uses_embedded_backend
-            and settings.catalogue_url.startswith(settings.local_backend_url),
-            embedded_port=settings.local_backend_port,
-        ),
-        "openeo_backend": OpenEOBackend(url=settings.backend_url, local_port=settings.local_backend_port),
+        "catalogue": catalogue,
+        "openeo_backend": openeo_backend,
         "coherence": CoherenceParameters(),
     }
+
+
+def production_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
+    """The resources of a deployment whose backend and catalogue are URLs, such as CDSE's."""
+    return resource_set(
+        settings,
+        catalogue=BurstCatalogue(url=settings.catalogue_url),
+        openeo_backend=OpenEOBackend(url=settings.backend_url),
+    )
