@@ -8,14 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
-from coherence_assets.jobs.limits import CDSE_LIMITS
 from coherence_assets.preflight import SetupError
-from coherence_assets.settings import (
-    LOCAL_BACKEND_DATA_DIR,
-    LOCAL_BACKEND_HOST,
-    LOCAL_BACKEND_PORT,
-    Settings,
-)
+from coherence_assets.settings import Settings
 from coherence_assets.windows import parse_window_key, window_key_of
 
 DEMO_WINDOW = "2023-07-01"
@@ -33,27 +27,13 @@ def window_argument(key: str) -> str:
     return key
 
 
-def run_backend(arguments: argparse.Namespace) -> int:
-    from embedded_openeo.config import BackendConfig
-    from embedded_openeo.server import serve_forever
-
-    serve_forever(
-        BackendConfig(
-            data_dir=Path(arguments.data_dir),
-            host=arguments.host,
-            port=Settings.from_env().local_backend_port if arguments.port is None else arguments.port,
-            max_running_jobs=arguments.max_running_jobs,
-            min_seconds_between_starts=arguments.min_seconds_between_starts,
-            allow_faults=arguments.allow_faults,
-        )
-    )
-    return 0
-
-
 def control_backend(arguments: argparse.Namespace) -> int:
     """``backend status`` and ``backend stop``: the background backend of ``--data-dir``; else serve."""
     if arguments.action == "serve":
-        return run_backend(arguments)
+        from embedded_openeo.command_line import serve
+
+        serve(arguments)
+        return 0
     from embedded_openeo.control import running_backend, stop_backend
 
     data_dir = Path(arguments.data_dir).resolve()
@@ -110,6 +90,9 @@ def run_demo(arguments: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
+    # the options of `python -m embedded_openeo`, defined once in the backend's package (light imports)
+    from embedded_openeo.command_line import add_serve_arguments
+
     root = argparse.ArgumentParser(prog="coherence-assets", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run the whole chain for the configured bursts and one window")
@@ -124,28 +107,7 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=run_demo)
     backend = commands.add_parser("backend", help="serve the embedded openEO backend and burst catalogue")
-    backend.add_argument("--host", default=LOCAL_BACKEND_HOST)
-    backend.add_argument(
-        "--port", type=int, help=f"default: COHERENCE_LOCAL_BACKEND_PORT, else {LOCAL_BACKEND_PORT}"
-    )
-    backend.add_argument("--data-dir", default=LOCAL_BACKEND_DATA_DIR, help="where jobs and results are kept")
-    backend.add_argument(
-        "--max-running-jobs",
-        type=int,
-        default=CDSE_LIMITS.max_running_jobs,
-        help=f"jobs run at once, like CDSE ({CDSE_LIMITS.max_running_jobs})",
-    )
-    backend.add_argument(
-        "--min-seconds-between-starts",
-        type=float,
-        default=CDSE_LIMITS.min_seconds_between_starts,
-        help=f"429 for faster starts, like CDSE ({CDSE_LIMITS.min_seconds_between_starts:g} s); 0 = off",
-    )
-    backend.add_argument(
-        "--allow-faults",
-        action="store_true",
-        help="open POST /_faults, which lets anyone reaching the port inject errors (for tests only)",
-    )
+    add_serve_arguments(backend)
     backend.add_argument(
         "action",
         nargs="?",
@@ -160,7 +122,8 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("coherence_assets").setLevel(logging.INFO)
+    for package in ("coherence_assets", "embedded_openeo"):  # `backend` logs its state changes
+        logging.getLogger(package).setLevel(logging.INFO)
     arguments = parser().parse_args(argv)
     try:
         return arguments.handler(arguments)
