@@ -58,6 +58,7 @@ from openeo.extra.job_management import MultiBackendJobManager, create_job_db
 
 from coherence_assets.jobs.limits import CDSE_LIMITS
 from coherence_assets.jobs.processes import APEX_NAMESPACE, SENTINEL1_SAR_COHERENCE
+from coherence_assets.partition_keys import partition_key, split_partition_key
 from coherence_assets.settings import packaged_demo_bursts_file
 from coherence_assets.windows import window_last_day
 from embedded_openeo.config import BackendConfig
@@ -332,7 +333,7 @@ def sensor_side(
     tick_seconds = args.tick_seconds or float(sensor.minimum_interval_seconds or 30)
     side.tick_seconds = tick_seconds
     windows = quarters(FIRST_WINDOW, WINDOWS_PER_BURST)
-    partitions = [f"{burst}|{window}" for window in windows for burst in bursts][: args.partitions]
+    partitions = [partition_key(burst, window) for window in windows for burst in bursts][: args.partitions]
     assets = defs.assets
 
     def materialize(selection: list[str], partition_key: str | None = None) -> None:
@@ -382,7 +383,7 @@ def sensor_side(
         nonlocal previously_unfinished
         statuses = backend_job_statuses(data_dir)
         unfinished = {
-            f"{ledger.burst}|{ledger.window}"
+            partition_key(ledger.burst, ledger.window)
             for ledger in read_all_ledgers_quietly()
             if any(statuses.get(job.job_id or "", "created") not in TERMINAL for job in ledger.jobs)
         }
@@ -490,7 +491,7 @@ def run_requested(job_name: str, partition_key: str | None, tags: dict[str, str]
 
 
 def read_pair_table(root: Path, partition: str) -> pd.DataFrame:
-    burst, window = partition.split("|")
+    burst, window = split_partition_key(partition)
     return pd.read_parquet(root / "data" / "insar_pairs" / burst / f"{window}.parquet")
 
 

@@ -20,6 +20,7 @@ from coherence_assets.defs.assets.burst_catalogue import burst_file_version, rec
 from coherence_assets.jobs.ledger import CANCELED, ERROR, FINISHED, LOST
 from coherence_assets.jobs.ledger_index import read_all_ledgers, read_done_index
 from coherence_assets.jobs.tick import TickCursor, stuck_work
+from coherence_assets.partition_keys import partition_key
 from coherence_assets.preflight import SetupError
 from coherence_assets.settings import Settings
 
@@ -183,7 +184,9 @@ def run_demo_chain(settings: Settings, window: str, timeout_seconds: float) -> i
     failures = [
         result
         for burst in bursts
-        if not (result := run_job(defs, instance, "submit_coherence_jobs", f"{burst}|{window}")).success
+        if not (
+            result := run_job(defs, instance, "submit_coherence_jobs", partition_key(burst, window))
+        ).success
     ]
     print("3. waiting for jobs (the sensor starts them as slots free up, then downloads)", flush=True)
     cursor, deadline, counts = None, time.monotonic() + timeout_seconds, {}

@@ -5,6 +5,7 @@ import dagster as dg
 from coherence_assets.defs.jobs import submit_coherence_jobs
 from coherence_assets.defs.partitions import burst_partitions, burst_window_key
 from coherence_assets.defs.resources import CoherenceParameters
+from coherence_assets.partition_keys import partition_key
 from coherence_assets.windows import windows_still_growing
 
 # CDSE lists a burst a day or two after acquisition; the previous window is refreshed this much longer
@@ -29,7 +30,8 @@ def current_window_schedule(
         return dg.SkipReason("no burst partitions yet: materialise burst_catalogue first")
     return [
         dg.RunRequest(
-            partition_key=burst_window_key(burst, window), run_key=f"{burst}|{window}|{day:%Y-%m-%d}"
+            partition_key=burst_window_key(burst, window),
+            run_key=f"{partition_key(burst, window)}|{day:%Y-%m-%d}",
         )
         for window in windows
         for burst in bursts

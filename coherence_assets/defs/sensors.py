@@ -35,6 +35,7 @@ from coherence_assets.jobs.tick import (
     resume_rewritten_partitions,
 )
 from coherence_assets.pairs.pair import Pair
+from coherence_assets.partition_keys import partition_key, split_partition_key
 from coherence_assets.rasters.asset_matching import raster_file_name
 from coherence_assets.settings import Settings
 from coherence_assets.storage import DataStore
@@ -267,7 +268,7 @@ def update_done_index(
         path: entry for path, entry in done.items() if path in scan.signatures and path not in scan.ledgers
     }
     for path, ledger in scan.ledgers.items():
-        partition = f"{ledger.burst}|{ledger.window}"
+        partition = partition_key(ledger.burst, ledger.window)
         if partition in plan.done_partitions:
             updated[path] = DonePartition(
                 partition,
@@ -299,7 +300,7 @@ def coherence_cube_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
     for record in result.records:
         if not has_rasters(record):
             continue  # e.g. every pair given up: a stack run would only fail and mislead
-        burst = str(record.partition_key).split("|")[0]
+        burst = split_partition_key(str(record.partition_key))[0]
         latest_by_burst[burst] = max(latest_by_burst.get(burst, 0), record.storage_id)
         first_by_burst.setdefault(burst, record.storage_id)
     # one writer per cube: a burst whose stack run is still queued or running waits for a later tick

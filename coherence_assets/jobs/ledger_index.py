@@ -17,6 +17,7 @@ from typing import Any
 
 from coherence_assets.jobs.ledger import CorruptLedgerError, JobRecord, Ledger
 from coherence_assets.jobs.ledger_lock import LedgerBusyError, held_ledger
+from coherence_assets.partition_keys import partition_key
 from coherence_assets.storage import DataStore
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ class TrackedJob:
 
     @property
     def partition_key(self) -> str:
-        return f"{self.burst}|{self.window}"
+        return partition_key(self.burst, self.window)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from coherence_assets.jobs.ledger import CANCELED, CREATED, ERROR, FINISHED, NOT
 from coherence_assets.jobs.ledger_index import DonePartition, TrackedJob, tracked_jobs
 from coherence_assets.jobs.listing import JobListing
 from coherence_assets.pairs.pair import Pair, format_pair
+from coherence_assets.partition_keys import partition_key
 
 # what a tick did with a job whose state it acted on
 RESOLVED = "resolved"
@@ -339,7 +340,7 @@ def _close_done_partitions(plan: TickPlan, ledgers: list[Ledger]) -> None:
         )
         if not resolved:
             continue
-        partition = f"{ledger.burst}|{ledger.window}"
+        partition = partition_key(ledger.burst, ledger.window)
         plan.done_partitions[partition] = state.stuck.pop(partition, [])
         for job in ledger.jobs:
             for table in (state.handled, state.downloads, state.resubmits, state.unseen):

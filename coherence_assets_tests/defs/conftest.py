@@ -29,6 +29,7 @@ from coherence_assets.defs.resources import (
 )
 from coherence_assets.jobs.ledger import Ledger
 from coherence_assets.jobs.listing import list_all_jobs
+from coherence_assets.partition_keys import split_partition_key
 from coherence_assets.settings import packaged_demo_bursts_file
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import SMALL_SCENE, LiveBackend
@@ -247,7 +248,7 @@ class Chain:
         )
 
     def ledger(self, partition: str = PARTITION) -> Ledger:
-        burst, window = partition.split("|")
+        burst, window = split_partition_key(partition)
         return Ledger.from_json(self.store.read_json(self.store.coherence_job_path(burst, window)))
 
     def write_ledger(self, ledger: Ledger) -> None:

@@ -20,6 +20,7 @@ from coherence_assets.jobs.ledger import NOT_CREATED
 from coherence_assets.jobs.processes import CoherenceRequest, coherence_process_graph
 from coherence_assets.jobs.submission import parse_job_title
 from coherence_assets.pairs.pair import Pair
+from coherence_assets.partition_keys import split_partition_key
 from coherence_assets.rasters.asset_matching import raster_file_name
 from coherence_assets.rasters.validation import validate_coherence_raster
 from coherence_assets_tests.conftest import LiveBackend
@@ -41,7 +42,7 @@ def our_jobs(chain: Chain) -> dict[str, dict]:
 def jobs_per_pair(chain: Chain, partition: str = PARTITION) -> Counter[Pair]:
     """How many backend jobs of ours (any status) compute each of the partition's pairs, from their process graphs."""
     connection = chain.openeo_backend.connect()
-    burst, window = partition.split("|")
+    burst, window = split_partition_key(partition)
     counts: Counter[Pair] = Counter()
     table = read_pairs(chain.store, burst, window)
     for job_id, job in our_jobs(chain).items():
@@ -73,7 +74,7 @@ def finish_the_chain(chain: Chain, partitions: tuple[str, ...] = (PARTITION,), t
 
 
 def assert_every_pair_computed_once_with_a_valid_raster(chain: Chain, partition: str = PARTITION) -> None:
-    burst, window = partition.split("|")
+    burst, window = split_partition_key(partition)
     pairs = read_pairs(chain.store, burst, window)
     assert pairs, "the partition has no pairs: the test proves nothing"
     assert jobs_per_pair(chain, partition) == Counter(pairs)  # each pair exactly once

@@ -9,6 +9,7 @@ import fsspec
 from coherence_assets.bursts.burst_map import load_burst_catalogue, orbit_warnings
 from coherence_assets.defs.partitions import BURST_DIMENSION, burst_partitions
 from coherence_assets.defs.resources import CoherenceStorage
+from coherence_assets.partition_keys import split_partition_key
 from coherence_assets.settings import Settings
 
 DATA_VERSION_TAG = "dagster/data_version"  # where Dagster records a materialisation's data version
@@ -25,7 +26,7 @@ def sync_burst_partitions(instance: dg.DagsterInstance, keys: list[str]) -> tupl
     if added:
         instance.add_dynamic_partitions(burst_partitions.name, added)
     materialised_bursts = {
-        key.split("|")[0]
+        split_partition_key(key)[0]
         for asset in ("insar_pairs", "coherence_job", "coherence_rasters")
         for key in instance.get_materialized_partitions(dg.AssetKey(asset))
     } | set(instance.get_materialized_partitions(dg.AssetKey("coherence_cube")))
