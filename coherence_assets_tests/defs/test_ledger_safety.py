@@ -15,11 +15,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from coherence_assets.defs.assets.coherence_job import read_pairs
 from coherence_assets.jobs.ledger import NOT_CREATED
 from coherence_assets.jobs.processes import CoherenceRequest, coherence_process_graph
 from coherence_assets.jobs.submission import parse_job_title
 from coherence_assets.pairs.pair import Pair
+from coherence_assets.partition_inputs import read_pairs
 from coherence_assets.partition_keys import split_partition_key
 from coherence_assets.rasters.asset_matching import raster_file_name
 from coherence_assets.rasters.validation import validate_coherence_raster

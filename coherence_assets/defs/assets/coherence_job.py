@@ -7,44 +7,22 @@ requests the downloads when they finish.
 import dataclasses
 
 import dagster as dg
-import pandas as pd
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.defs.assets.insar_pairs import insar_pairs
 from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
-from coherence_assets.jobs.ledger import NOT_CREATED, CorruptLedgerError, Ledger
+from coherence_assets.jobs.ledger import NOT_CREATED, CorruptLedgerError
 from coherence_assets.jobs.ledger_lock import LedgerLease, held_ledger
 from coherence_assets.jobs.ledger_repair import repair_corrupt_ledger
 from coherence_assets.jobs.ledger_table import ledger_markdown
 from coherence_assets.jobs.listing import list_all_jobs
-from coherence_assets.jobs.processes import Pair, check_process_offered
+from coherence_assets.jobs.processes import check_process_offered
 from coherence_assets.jobs.starter import start_jobs
 from coherence_assets.jobs.submission import create_job, enter_job, plan_submissions, refresh_statuses
+from coherence_assets.pairs.pair import Pair
+from coherence_assets.partition_inputs import read_ledger, read_pairs
 from coherence_assets.storage import DataStore
-
-
-def read_pairs(store: DataStore, burst: str, window: str) -> list[Pair]:
-    with store.open_output(
-        store.insar_pairs_path(burst, window), "insar_pairs", f"{burst}|{window}"
-    ) as stream:
-        table = pd.read_parquet(stream, columns=["reference_date", "secondary_date"])
-    return [(row.reference_date, row.secondary_date) for row in table.itertuples()]
-
-
-def read_ledger(store: DataStore, burst: str, window: str, backend_url: str) -> Ledger:
-    """The partition's ledger, or a new one; a ledger of another backend is refused, not mixed."""
-    path = store.coherence_job_path(burst, window)
-    if not store.fs.exists(path):
-        return Ledger(burst=burst, window=window, backend_url=backend_url)
-    ledger = Ledger.from_bytes(store.read_bytes(path), path)
-    if ledger.backend_url != backend_url:
-        raise ValueError(
-            f"{path} records jobs of {ledger.backend_url}, not of {backend_url}: use a separate "
-            "COHERENCE_DATA_DIR per backend, or move the old ledger away to start over"
-        )
-    return ledger
-
 
 BACKFILL_TAG = "dagster/backfill"
 

@@ -1,0 +1,166 @@
+"""A partition's rasters: download what its finished jobs produced, validate, and say what is missing.
+
+The whole ``coherence_rasters`` step without Dagster: which jobs finished (the backend's listing),
+which result asset holds which pair (STAC dates, then names), the downloads (resumed from
+``.part`` files), the validation of every raster present, and the ``every_pair_has_a_raster``
+verdict: a pair without a raster is *waiting* while its job is queued or running, *missing*
+otherwise.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import openeo
+
+from coherence_assets.http_session import retrying_session
+from coherence_assets.jobs.ledger import FINISHED, IN_FLIGHT, Ledger
+from coherence_assets.jobs.listing import list_all_jobs
+from coherence_assets.pairs.pair import Pair, format_pair
+from coherence_assets.partition_keys import partition_key
+from coherence_assets.rasters.asset_matching import match_assets_to_pairs, raster_file_name, safe_target_path
+from coherence_assets.rasters.download import DownloadJob, DownloadOutcome, download_all
+from coherence_assets.rasters.job_results import job_result_assets
+from coherence_assets.rasters.validation import InvalidRasterError, RasterSummary, validate_coherence_raster
+from coherence_assets.storage import DataStore
+
+MAX_PARALLEL_DOWNLOADS = 4
+
+module_log = logging.getLogger(__name__)
+
+
+@dataclass
+class PartitionRasters:
+    """What one download pass left in the partition's folder."""
+
+    folder: str
+    pairs: list[Pair]
+    summaries: dict[Pair, RasterSummary]
+    outcomes: list[DownloadOutcome]
+    usage: dict[str, dict[str, Any]]
+    in_flight: set[Pair] = field(default_factory=set)
+
+    @property
+    def waiting(self) -> list[Pair]:
+        return [pair for pair in self.pairs if pair not in self.summaries and pair in self.in_flight]
+
+
+@dataclass(frozen=True)
+class RasterCheck:
+    """The ``every_pair_has_a_raster`` verdict of a partition, with the pairs it names."""
+
+    partition: str
+    passed: bool
+    description: str
+    missing: list[Pair]
+    waiting: list[Pair]
+    cause: str | None
+
+
+def download_partition_rasters(
+    connection: openeo.Connection,
+    store: DataStore,
+    ledger: Ledger,
+    pairs: list[Pair],
+    log: logging.Logger | logging.LoggerAdapter = module_log,
+) -> PartitionRasters:
+    """Download the rasters of the ledger's finished jobs into the partition's folder and validate them."""
+    folder = store.coherence_rasters_dir(ledger.burst, ledger.window)
+    statuses = {job_id: job["status"] for job_id, job in list_all_jobs(connection).items()}
+    downloads: list[DownloadJob] = []
+    usage: dict[str, dict[str, Any]] = {}
+    for job in ledger.jobs:
+        if job.job_id is None or statuses.get(job.job_id) != FINISHED:
+            continue
+        assets = job_result_assets(connection, job.job_id)
+        for asset in assets:
+            safe_target_path(folder, asset.name)  # a name that would escape the folder marks a hostile result
+        matches = match_assets_to_pairs(assets, job.pairs)
+        for unmatched in matches.unmatched_assets:
+            log.warning(f"job {job.job_id}: asset {unmatched.name} matches no pair of the job; skipped")
+        for pair, dropped in matches.duplicate_assets.items():
+            log.warning(
+                f"job {job.job_id}: assets {', '.join(asset.name for asset in dropped)} repeat pair "
+                f"{format_pair(pair)} (duplicate burst records in the catalogue); kept {matches.matched[pair].name}"
+            )
+        downloads += [
+            DownloadJob(asset.href, f"{folder}/{raster_file_name(*pair)}", asset.size)
+            for pair, asset in matches.matched.items()
+        ]
+        description = connection.job(job.job_id).describe()
+        usage[job.job_id] = {"usage": description.get("usage"), "costs": description.get("costs")}
+
+    def report(outcome: DownloadOutcome, done: int, total: int) -> None:
+        log.info(f"{ledger.burst} {ledger.window}: {outcome.action} {done}/{total}: {outcome.target_path}")
+
+    outcomes = download_all(
+        retrying_session(raise_on_status=False),
+        store.fs,
+        downloads,
+        max_workers=MAX_PARALLEL_DOWNLOADS,
+        on_done=report,
+    )
+    summaries = validate_present_rasters(store, folder, pairs)
+    in_flight = {
+        pair for job in ledger.jobs if statuses.get(job.job_id or "") in IN_FLIGHT for pair in job.pairs
+    }
+    return PartitionRasters(folder, pairs, summaries, outcomes, usage, in_flight)
+
+
+def validate_present_rasters(store: DataStore, folder: str, pairs: list[Pair]) -> dict[Pair, RasterSummary]:
+    """Summaries of the pairs' rasters that exist; a corrupt one is deleted (to be fetched again) and reported."""
+    summaries: dict[Pair, RasterSummary] = {}
+    invalid: list[str] = []
+    for pair in pairs:
+        path = f"{folder}/{raster_file_name(*pair)}"
+        if not store.fs.exists(path):
+            continue
+        try:
+            summaries[pair] = validate_coherence_raster(store.fs, path)
+        except InvalidRasterError as error:
+            store.fs.rm(path)
+            invalid.append(str(error))
+    if invalid:
+        raise InvalidRasterError(
+            f"{len(invalid)} raster(s) were not valid coherence GeoTIFFs and were removed; re-run to download "
+            "them again, and if it repeats, the backend's results are broken:\n- " + "\n- ".join(invalid)
+        )
+    return summaries
+
+
+def present_rasters(store: DataStore, folder: str, pairs: list[Pair]) -> set[Pair]:
+    """Pairs with a raster under its final name (downloads only ever rename complete files)."""
+    return {pair for pair in pairs if store.fs.exists(f"{folder}/{raster_file_name(*pair)}")}
+
+
+def check_rasters(
+    burst: str,
+    window: str,
+    pairs: list[Pair],
+    present: set[Pair],
+    in_flight: set[Pair],
+    error: BaseException | None = None,
+) -> RasterCheck:
+    """``every_pair_has_a_raster`` for the partition, naming the pairs without one and, if the run broke, why."""
+    partition = partition_key(burst, window)
+    missing = [pair for pair in pairs if pair not in present and pair not in in_flight]
+    waiting = [pair for pair in pairs if pair not in present and pair in in_flight]
+    cause = f"{type(error).__name__}: {error}" if error is not None else None
+    if cause:
+        description = (
+            f"{partition}: the download run failed ({cause}); {len(missing)} of {len(pairs)} pair(s) have no "
+            "raster yet: " + (", ".join(format_pair(pair) for pair in missing) or "none")
+        )
+    elif missing:
+        description = (
+            f"{partition}: {len(missing)} pair(s) have no raster and no running job: "
+            + ", ".join(format_pair(pair) for pair in missing)
+            + ". See the coherence_job observations for the jobs' error logs."
+        )
+    else:
+        description = (
+            f"{partition}: all {len(pairs) - len(waiting)} pairs without a running job have a raster"
+        )
+    return RasterCheck(partition, not missing and cause is None, description, missing, waiting, cause)
