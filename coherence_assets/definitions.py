@@ -19,7 +19,7 @@ from coherence_assets.defs.jobs import (
 from coherence_assets.defs.local_resources import local_resources
 from coherence_assets.defs.resources import production_resources
 from coherence_assets.defs.schedules import current_window_schedule
-from coherence_assets.defs.sensors import coherence_cube_sensor, openeo_job_sensor
+from coherence_assets.defs.sensors import build_sensors
 from coherence_assets.settings import Settings
 
 
@@ -28,6 +28,7 @@ def default_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
     return local_resources(settings) if settings.uses_embedded_backend else production_resources(settings)
 
 
+settings = Settings.from_env()
 defs = dg.Definitions(
     assets=[
         burst_catalogue,
@@ -45,7 +46,7 @@ defs = dg.Definitions(
         download_coherence_rasters,
         stack_coherence_cube,
     ],
-    sensors=[openeo_job_sensor, coherence_cube_sensor],
+    sensors=build_sensors(settings),
     schedules=[current_window_schedule],
-    resources=default_resources(Settings.from_env()),
+    resources=default_resources(settings),
 )

@@ -50,7 +50,6 @@ IN_PROGRESS_RUN_STATUSES = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
-TICK_SECONDS = Settings.from_env().sensor_interval_seconds
 
 
 def error_observation(connection, job: TrackedJob, given_up: bool) -> dg.AssetObservation:
@@ -124,14 +123,6 @@ class RasterPresence:
         return [pair for pair in job.record.pairs if raster_file_name(*pair) not in names]
 
 
-@dg.sensor(
-    jobs=[download_coherence_rasters, resubmit_coherence_jobs],
-    minimum_interval_seconds=TICK_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Lists the backend's jobs (only as far as the awaited ones) once per tick, starts created jobs "
-    "while slots are free, requests downloads until every pair of a finished job has a raster, and "
-    "resubmits failed and lost jobs",
-)
 def openeo_job_sensor(
     context: dg.SensorEvaluationContext,
     openeo_backend: OpenEOBackend,
@@ -280,12 +271,6 @@ def update_done_index(
         write_done_index(store, updated)
 
 
-@dg.sensor(
-    job=stack_coherence_cube,
-    minimum_interval_seconds=TICK_SECONDS,
-    default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Restacks a burst's cube after new coherence_rasters were materialised for it",
-)
 def coherence_cube_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     after = int(context.cursor) if context.cursor else None
     result = context.instance.fetch_materializations(
@@ -333,3 +318,24 @@ def cube_is_newer(instance: dg.DagsterInstance, burst: str, rasters_storage_id: 
 def has_rasters(record: dg.EventLogRecord) -> bool:
     files = record.asset_materialization.metadata.get("files") if record.asset_materialization else None
     return files is None or bool(files.value)
+
+
+def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
+    """The two sensors, ticking every ``COHERENCE_SENSOR_INTERVAL_SECONDS``: built when the definitions
+    load (Dagster needs the interval then), from the settings read there, not at import."""
+    return [
+        dg.sensor(
+            jobs=[download_coherence_rasters, resubmit_coherence_jobs],
+            minimum_interval_seconds=settings.sensor_interval_seconds,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description="Lists the backend's jobs (only as far as the awaited ones) once per tick, starts created "
+            "jobs while slots are free, requests downloads until every pair of a finished job has a raster, and "
+            "resubmits failed and lost jobs",
+        )(openeo_job_sensor),
+        dg.sensor(
+            job=stack_coherence_cube,
+            minimum_interval_seconds=settings.sensor_interval_seconds,
+            default_status=dg.DefaultSensorStatus.RUNNING,
+            description="Restacks a burst's cube after new coherence_rasters were materialised for it",
+        )(coherence_cube_sensor),
+    ]
