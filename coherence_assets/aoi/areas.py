@@ -9,12 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import geopandas as gpd
-import pandas as pd
+
+from coherence_assets.geofiles import read_geospatial_file, rows_of
 
 AOI_ID = "aoi_id"
-GEOPARQUET_SUFFIXES = (".parquet", ".geoparquet")
 POLYGON_TYPES = ("Polygon", "MultiPolygon")
-MAX_ROWS_PER_PROBLEM = 10
 
 
 class AoiFileError(ValueError):
@@ -30,7 +29,14 @@ def load_areas_of_interest(path: str | Path) -> gpd.GeoDataFrame:
         If the file is missing or unreadable, has no CRS or no ``aoi_id`` column, or has
         missing, duplicate or empty ids or missing, empty, invalid or non-polygon geometries.
     """
-    frame = _read(Path(path))
+    frame = read_geospatial_file(
+        Path(path),
+        "AOI file",
+        "COHERENCE_AOI_FILE",
+        "file of polygons with an aoi_id column",
+        "add at least one polygon with an aoi_id",
+        AoiFileError,
+    )
     source = str(path)
     if AOI_ID not in frame.columns:
         raise AoiFileError(
@@ -44,21 +50,21 @@ def load_areas_of_interest(path: str | Path) -> gpd.GeoDataFrame:
     problems: list[str] = []
     missing_id = ids.isna() | (ids == "")
     if missing_id.any():
-        problems.append(f"column {AOI_ID} is missing or empty in rows {_rows(missing_id)}")
+        problems.append(f"column {AOI_ID} is missing or empty in rows {rows_of(missing_id)}")
     duplicated = ids.duplicated(keep=False) & ~missing_id
     if duplicated.any():
         names = ", ".join(sorted(set(ids[duplicated])))
-        problems.append(f"{AOI_ID} {names} appear(s) more than once, in rows {_rows(duplicated)}")
+        problems.append(f"{AOI_ID} {names} appear(s) more than once, in rows {rows_of(duplicated)}")
     geometry = frame.geometry
     bad_geometry = geometry.isna() | geometry.is_empty | ~geometry.is_valid
     if bad_geometry.any():
         problems.append(
-            f"geometry is missing, empty or invalid in rows {_rows(bad_geometry)} (shapely's make_valid "
+            f"geometry is missing, empty or invalid in rows {rows_of(bad_geometry)} (shapely's make_valid "
             "or QGIS's 'Fix geometries' repairs invalid ones)"
         )
     not_polygon = ~bad_geometry & ~geometry.geom_type.isin(POLYGON_TYPES)
     if not_polygon.any():
-        problems.append(f"geometry is not a Polygon or MultiPolygon in rows {_rows(not_polygon)}")
+        problems.append(f"geometry is not a Polygon or MultiPolygon in rows {rows_of(not_polygon)}")
     if problems:
         raise AoiFileError(f"AOI file {source} has {len(problems)} problem(s):\n- " + "\n- ".join(problems))
     return gpd.GeoDataFrame({AOI_ID: ids.astype(str)}, geometry=geometry.values, crs=frame.crs)
@@ -69,29 +75,3 @@ def aois_outside_footprints(aois: gpd.GeoDataFrame, footprints: gpd.GeoSeries) -
     coverage = footprints.union_all()
     projected = aois.to_crs(footprints.crs)
     return sorted(projected.loc[~projected.intersects(coverage), AOI_ID])
-
-
-def _read(path: Path) -> gpd.GeoDataFrame:
-    if not path.exists():
-        raise AoiFileError(
-            f"AOI file {path} does not exist: set COHERENCE_AOI_FILE to a GeoJSON, GeoPackage or "
-            "GeoParquet file of polygons with an aoi_id column"
-        )
-    try:
-        frame = gpd.read_parquet(path) if path.suffix.lower() in GEOPARQUET_SUFFIXES else gpd.read_file(path)
-    except Exception as error:  # pyogrio, pyarrow and geopandas each raise their own types
-        raise AoiFileError(
-            f"AOI file {path} is not a readable geospatial file (GeoJSON, GeoPackage or GeoParquet): {error}"
-        ) from error
-    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
-        raise AoiFileError(f"AOI file {path} has no geometry column: it is not a geospatial file")
-    if frame.empty:
-        raise AoiFileError(f"AOI file {path} has no rows: add at least one polygon with an aoi_id")
-    return frame
-
-
-def _rows(mask: pd.Series) -> str:
-    """Row numbers (0-based, in the file's feature order), shortened for long lists."""
-    rows = [str(index) for index in mask[mask].index[:MAX_ROWS_PER_PROBLEM]]
-    more = int(mask.sum()) - len(rows)
-    return ", ".join(rows) + (f" and {more} more" if more > 0 else "")

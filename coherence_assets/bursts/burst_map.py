@@ -19,11 +19,10 @@ from coherence_assets.bursts.burst_ids import (
     orbit_mismatch,
     relative_orbit_of_burst_id,
 )
+from coherence_assets.geofiles import read_geospatial_file, rows_of
 
 REQUIRED_COLUMNS = ("burst_id", "subswath_name", "relative_orbit_number")
 OUTPUT_COLUMNS = ("burst", "burst_id", "subswath_name", "relative_orbit_number", "geometry")
-GEOPARQUET_SUFFIXES = (".parquet", ".geoparquet")
-MAX_ROWS_PER_PROBLEM = 10
 
 log = logging.getLogger(__name__)
 
@@ -34,30 +33,14 @@ class BurstMapError(ValueError):
 
 def read_burst_map(path: str | Path) -> gpd.GeoDataFrame:
     """Read the file as a GeoDataFrame, telling apart 'missing', 'not geospatial' and 'empty'."""
-    path = Path(path)
-    if not path.exists():
-        raise BurstMapError(
-            f"burst file {path} does not exist: set COHERENCE_BURSTS_FILE to a GeoJSON, GeoPackage "
-            "or GeoParquet file of bursts"
-        )
-    try:
-        frame = gpd.read_parquet(path) if path.suffix.lower() in GEOPARQUET_SUFFIXES else gpd.read_file(path)
-    except Exception as error:  # pyogrio, pyarrow and geopandas each raise their own types
-        raise BurstMapError(
-            f"burst file {path} is not a readable geospatial file (GeoJSON, GeoPackage or GeoParquet): {error}"
-        ) from error
-    if not isinstance(frame, gpd.GeoDataFrame) or frame.geometry.name not in frame.columns:
-        raise BurstMapError(f"burst file {path} has no geometry column: it is not a geospatial file")
-    if frame.empty:
-        raise BurstMapError(f"burst file {path} has no rows: add at least one burst")
-    return frame
-
-
-def _rows(mask: pd.Series) -> str:
-    """Row numbers (0-based, as in the file's feature order) of a problem, shortened for long lists."""
-    rows = [str(index) for index in mask[mask].index[:MAX_ROWS_PER_PROBLEM]]
-    more = int(mask.sum()) - len(rows)
-    return ", ".join(rows) + (f" and {more} more" if more > 0 else "")
+    return read_geospatial_file(
+        Path(path),
+        "burst file",
+        "COHERENCE_BURSTS_FILE",
+        "file of bursts",
+        "add at least one burst",
+        BurstMapError,
+    )
 
 
 def _as_integers(column: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -107,19 +90,19 @@ def validate_burst_map(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame
     burst_ids, bad_ids = _as_integers(frame["burst_id"])
     bad_ids |= burst_ids.fillna(0) < 1
     if bad_ids.any():
-        problems.append(f"column burst_id is not a positive integer in rows {_rows(bad_ids)}")
+        problems.append(f"column burst_id is not a positive integer in rows {rows_of(bad_ids)}")
     orbits, bad_orbits = _as_integers(frame["relative_orbit_number"])
     bad_orbits |= ~orbits.fillna(0).between(1, 175)
     if bad_orbits.any():
         problems.append(
-            f"column relative_orbit_number is not an integer from 1 to 175 in rows {_rows(bad_orbits)}"
+            f"column relative_orbit_number is not an integer from 1 to 175 in rows {rows_of(bad_orbits)}"
         )
     subswaths = frame["subswath_name"].astype("string").str.strip().str.upper()
     bad_subswaths = ~subswaths.isin(SUBSWATHS).fillna(False).astype(bool)
     bad_ids, bad_orbits = bad_ids.astype(bool), bad_orbits.astype(bool)
     if bad_subswaths.any():
         problems.append(
-            f"column subswath_name is not one of {', '.join(SUBSWATHS)} in rows {_rows(bad_subswaths)}"
+            f"column subswath_name is not one of {', '.join(SUBSWATHS)} in rows {rows_of(bad_subswaths)}"
         )
     last_ids = subswaths.str[:2].map({mode: timing.max_burst_id for mode, timing in BURST_TIMING.items()})
     beyond_cycle = (~(bad_ids | bad_subswaths) & (burst_ids.fillna(0) > last_ids.fillna(0))).astype(bool)
@@ -127,13 +110,13 @@ def validate_burst_map(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame
         limits = ", ".join(f"{mode} {timing.max_burst_id}" for mode, timing in BURST_TIMING.items())
         problems.append(
             f"column burst_id lies beyond the last burst of its mode's 12-day cycle ({limits}) "
-            f"in rows {_rows(beyond_cycle)}"
+            f"in rows {rows_of(beyond_cycle)}"
         )
     bad_ids |= beyond_cycle
     geometry = frame.geometry
     bad_geometry = geometry.isna() | geometry.is_empty | ~geometry.is_valid
     if bad_geometry.any():
-        problems.append(f"geometry is missing, empty or invalid in rows {_rows(bad_geometry)}")
+        problems.append(f"geometry is missing, empty or invalid in rows {rows_of(bad_geometry)}")
     lonlat = geometry.to_crs("EPSG:4326")
     not_lonlat = _outside_lonlat(lonlat) & ~bad_geometry
     if not_lonlat.any():
@@ -142,7 +125,7 @@ def validate_burst_map(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame
         problems.append(
             f"geometry coordinates cannot be longitude/latitude in degrees although the file says "
             f"{frame.crs.to_string()} (row {first} starts at x={x:.6g}, y={y:.6g}: projected metres, "
-            f"such as UTM?) in rows {_rows(not_lonlat)}; write the file with its real CRS"
+            f"such as UTM?) in rows {rows_of(not_lonlat)}; write the file with its real CRS"
         )
 
     usable = ~(bad_ids | bad_orbits | bad_subswaths)
@@ -159,7 +142,7 @@ def validate_burst_map(frame: gpd.GeoDataFrame, source: str) -> gpd.GeoDataFrame
     duplicated = keys.duplicated(keep=False) & keys.notna()
     if duplicated.any():
         names = ", ".join(sorted(set(keys[duplicated])))
-        problems.append(f"burst keys {names} appear more than once, in rows {_rows(duplicated)}")
+        problems.append(f"burst keys {names} appear more than once, in rows {rows_of(duplicated)}")
     if problems:
         raise BurstMapError(
             f"burst file {source} has {len(problems)} problem(s):\n- " + "\n- ".join(problems)
