@@ -2,6 +2,7 @@
 
 import datetime as dt
 import time
+from typing import Any
 
 import dagster as dg
 import requests
@@ -61,20 +62,11 @@ def error_observation(connection, job: TrackedJob, given_up: bool) -> dg.AssetOb
         if given_up
         else f"resubmitting (attempt {job.record.attempt + 1})"
     )
-    return dg.AssetObservation(
-        asset_key="coherence_job",
-        partition=job.partition_key,
-        metadata={
-            "job_id": job.record.job_id,
-            "status": ERROR,
-            "attempt": job.record.attempt,
-            "outcome": verdict,
-            "error_logs": dg.MetadataValue.md("\n".join(lines) or "(the backend logged no error lines)"),
-        },
-    )
+    error_logs = dg.MetadataValue.md("\n".join(lines) or "(the backend logged no error lines)")
+    return job_observation(job, ERROR, verdict, error_logs=error_logs)
 
 
-def job_observation(job: TrackedJob, status: str, outcome: str) -> dg.AssetObservation:
+def job_observation(job: TrackedJob, status: str, outcome: str, **details: Any) -> dg.AssetObservation:
     """A step in a job's life, recorded on its ``coherence_job`` partition so the UI tells its story."""
     return dg.AssetObservation(
         asset_key="coherence_job",
@@ -84,6 +76,7 @@ def job_observation(job: TrackedJob, status: str, outcome: str) -> dg.AssetObser
             "status": status,
             "attempt": job.record.attempt,
             "outcome": outcome,
+            **details,
         },
     )
 
