@@ -17,6 +17,8 @@ from typing import Any
 
 import dagster as dg
 import pytest
+
+# private: the type of SensorDefinition.evaluate_tick's answer, which dagster does not export
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 from urllib3.util.retry import Retry
 

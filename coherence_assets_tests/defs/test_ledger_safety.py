@@ -128,12 +128,11 @@ COHERENCE_JOB_RUN = """
 import sys
 import dagster as dg
 import pytest
-from dagster._core.instance.ref import InstanceRef
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.defs.conftest import chain_definitions, chain_resources
 url, data_dir, home, partition = sys.argv[1:]
 defs = chain_definitions(chain_resources(LiveBackend(url, data_dir), data_dir))
-with dg.DagsterInstance.from_ref(InstanceRef.from_dir(home)) as instance:
+with dg.DagsterInstance.from_config(home) as instance:
     dg.materialize(defs.assets, selection=["coherence_job"], instance=instance, partition_key=partition,
                    resources=defs.resources)
 """

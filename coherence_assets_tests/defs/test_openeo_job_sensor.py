@@ -4,6 +4,8 @@ import json
 from collections.abc import Callable
 
 import dagster as dg
+
+# private: the type of SensorDefinition.evaluate_tick's answer, which dagster does not export
 from dagster._core.definitions.sensor_definition import SensorExecutionData
 
 from coherence_assets.jobs.ledger import ERROR
