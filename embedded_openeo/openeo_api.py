@@ -3,31 +3,30 @@
 Authentication: HTTP Basic at ``/credentials/basic`` (bearer ``basic//<token>``) and an OIDC
 client-credentials provider ``local`` whose issuer lives under ``/oidc`` (bearer
 ``oidc/local/<token>``). Both identify the configured user, so jobs created either way are listed
-together. Tokens are HMAC-signed with a secret kept in the job store, so they survive a restart.
+together. Tokens are signed (itsdangerous) with a secret kept in the job store, so they survive a restart.
 
 Result files are served at signed, expiring URLs that need no ``Authorization`` header, like CDSE's
-pre-signed object-store links; ``HEAD`` and single ``Range`` requests are answered so the client's
-ranged download works.
+pre-signed object-store links; ``HEAD`` and single ``Range`` requests are answered (``flask.send_file``)
+so the client's ranged download works.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
-import json
 import logging
 import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Response, jsonify, request, url_for
-from werkzeug.exceptions import HTTPException
+from flask import Blueprint, Response, jsonify, request, send_file, url_for
+from itsdangerous import BadData, URLSafeTimedSerializer
+from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable
 
 from embedded_openeo.job_runner import JobRunner
 from embedded_openeo.job_store import ACTIVE_STATUSES, LOG_LEVELS, JobRecord, JobStore
@@ -52,7 +51,6 @@ API_VERSION = "1.2.0"
 STAC_VERSION = "1.0.0"
 OIDC_PROVIDER_ID = "local"
 OIDC_TOKEN_SECONDS = 3600
-DOWNLOAD_CHUNK_BYTES = 1 << 16
 # What GET / lists: the openEO endpoints served here (signed result URLs and the OIDC issuer are not
 # openEO endpoints, so they are not listed, as on CDSE).
 ENDPOINTS: list[dict[str, Any]] = [
@@ -92,30 +90,25 @@ def _job_not_found(job_id: str) -> ApiError:
 
 
 class TokenAuthority:
-    """Issues and checks the bearer tokens of both login methods (``kind`` is ``basic`` or ``oidc``)."""
+    """Issues and checks the bearer tokens of both login methods (``kind`` is ``basic`` or ``oidc``).
 
-    def __init__(self, secret: str) -> None:
-        self._key = secret.encode()
+    A token is the user and its time of issue, signed by itsdangerous with the kind as salt (a basic
+    token is no OIDC token); it expires ``lifetimes[kind]`` seconds after issue (``None``: never).
+    """
 
-    def _sign(self, payload: str) -> str:
-        return hmac.new(self._key, payload.encode(), hashlib.sha256).hexdigest()
+    def __init__(self, secret: str, lifetimes: dict[str, int | None]) -> None:
+        self._serializers = {kind: URLSafeTimedSerializer(secret, salt=f"{kind}-token") for kind in lifetimes}
+        self._lifetimes = lifetimes
 
-    def issue(self, kind: str, user_id: str, lifetime_seconds: int | None = None) -> str:
-        claims = {"kind": kind, "sub": user_id, "iat": int(time.time())}
-        if lifetime_seconds is not None:
-            claims["exp"] = int(time.time()) + lifetime_seconds
-        payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).decode().rstrip("=")
-        return f"{payload}.{self._sign(payload)}"
+    def issue(self, kind: str, user_id: str) -> str:
+        return self._serializers[kind].dumps(user_id)
 
     def user_of(self, kind: str, token: str) -> str | None:
         """The user a valid, unexpired token of ``kind`` belongs to, else None."""
-        payload, _, signature = token.partition(".")
-        if not payload or not hmac.compare_digest(self._sign(payload), signature):
+        try:
+            return self._serializers[kind].loads(token, max_age=self._lifetimes[kind])
+        except BadData:  # a bad signature, an expired token, or no token at all
             return None
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        if claims.get("kind") != kind or claims.get("exp", math.inf) < time.time():
-            return None
-        return claims.get("sub")
 
 
 class StartRateLimiter:
@@ -150,7 +143,7 @@ class OpenEOApi:
         self._config = state.config
         self._store = store
         self._runner = runner
-        self._tokens = TokenAuthority(store.secret("token-key"))
+        self._tokens = TokenAuthority(store.secret("token-key"), {"basic": None, "oidc": OIDC_TOKEN_SECONDS})
         self._signer = UrlSigner(store.secret("url-signing-key"))
         self._rate_limiter = StartRateLimiter(self._config.min_seconds_between_starts)
         self.blueprint = self._build_blueprint()
@@ -354,7 +347,7 @@ class OpenEOApi:
             return jsonify(
                 {"error": "invalid_client", "error_description": "Unknown client or wrong secret."}
             ), 401
-        token = self._tokens.issue("oidc", self._config.username, OIDC_TOKEN_SECONDS)
+        token = self._tokens.issue("oidc", self._config.username)
         body = {
             "access_token": token,
             "token_type": "Bearer",
@@ -579,45 +572,41 @@ class OpenEOApi:
         return self._file_response(path)
 
     def _file_response(self, path: Path) -> Response:
-        """The file, or the single byte range asked for, cut short when a download fault says so."""
-        size = path.stat().st_size
-        start, stop, status = 0, size, 200
-        headers = {"Accept-Ranges": "bytes"}
-        byte_range = request.range
-        if byte_range is not None and len(byte_range.ranges) == 1:
-            bounds = byte_range.range_for_length(size)
-            if bounds is None:
-                raise ApiError(
-                    416,
-                    "RangeNotSatisfiable",
-                    f"Range {request.headers['Range']!r} lies outside {size} bytes.",
-                    headers={"Content-Range": f"bytes */{size}"},
-                )
-            (start, stop), status = bounds, 206
-            headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
-        headers["Content-Length"] = str(stop - start)
+        """The file, or the single byte range asked for, cut short when a download fault says so.
+
+        ``send_file(conditional=True)`` answers ``HEAD``, ``Range`` (206) and ``If-Range``; a range
+        outside the file is werkzeug's 416, told here as an openEO error.
+        """
+        try:
+            response = send_file(path, mimetype=GEOTIFF_MEDIA_TYPE, conditional=True)
+        except RequestedRangeNotSatisfiable:
+            size = path.stat().st_size
+            raise ApiError(
+                416,
+                "RangeNotSatisfiable",
+                f"Range {request.headers.get('Range')!r} lies outside {size} bytes.",
+                headers={"Content-Range": f"bytes */{size}"},
+            ) from None
         cut_after = None if request.method == "HEAD" else self._state.faults.truncation_for(request.path)
-        return Response(
-            _read_bytes(path, start, stop, cut_after),
-            status=status,
-            headers=headers,
-            mimetype=GEOTIFF_MEDIA_TYPE,
-            direct_passthrough=True,
-        )
+        if cut_after is not None:
+            response.response = _cut_short(response.response, cut_after, path.name)
+        return response
 
 
-def _read_bytes(path: Path, start: int, stop: int, cut_after: int | None) -> Iterator[bytes]:
-    """Stream ``[start, stop)`` of a file; after ``cut_after`` bytes drop the connection mid-body."""
+def _cut_short(body: Iterable[bytes], cut_after: int, file_name: str) -> Iterator[bytes]:
+    """``body`` up to ``cut_after`` bytes, then the connection dropped mid-body (a download fault)."""
     sent = 0
-    with path.open("rb") as handle:
-        handle.seek(start)
-        while start + sent < stop:
-            chunk = handle.read(min(DOWNLOAD_CHUNK_BYTES, stop - start - sent))
-            if cut_after is not None and sent + len(chunk) > cut_after:
+    try:
+        for chunk in body:
+            if sent + len(chunk) > cut_after:
                 yield chunk[: cut_after - sent]
-                raise ConnectionAbortedError(f"download of {path.name} cut after {cut_after} bytes (fault)")
+                raise ConnectionAbortedError(f"download of {file_name} cut after {cut_after} bytes (fault)")
             sent += len(chunk)
             yield chunk
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
 
 
 def create_openeo_blueprint(state: Any) -> Blueprint:
