@@ -1,0 +1,58 @@
+"""The ``insar_pairs`` step without Dagster: a partition's pair table, asked of the catalogue and stored.
+
+The burst must be in the burst catalogue (checked first, with the fix), and a table already
+stored for the partition must not lose acquisitions it had (the catalogue answering less than
+before is refused, see ``window_pairs.require_no_lost_acquisitions``).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+
+import geopandas as gpd
+import pandas as pd
+
+from coherence_assets.bursts.burst_ids import BurstKey
+from coherence_assets.catalogue.odata_client import BurstCatalogueClient
+from coherence_assets.pairs.window_pairs import WindowPairs, pairs_for_window, require_no_lost_acquisitions
+from coherence_assets.storage import DataStore
+from coherence_assets.windows import parse_window_key, window_last_day
+
+
+def require_burst_in_catalogue(store: DataStore, burst: str) -> None:
+    """Fail early, with the fix, when a partition names a burst the catalogue does not hold."""
+    with store.open_output(store.burst_catalogue_path(), "burst_catalogue") as stream:
+        known = set(gpd.read_parquet(stream, columns=["burst", "geometry"])["burst"])
+    if burst not in known:
+        raise ValueError(
+            f"burst {burst} is not in the burst catalogue; add it to the burst file and re-materialise burst_catalogue"
+        )
+
+
+def store_window_pairs(
+    store: DataStore,
+    client: BurstCatalogueClient,
+    burst: str,
+    window: str,
+    polarisation: str,
+    baselines_days: Sequence[int],
+) -> tuple[WindowPairs, str]:
+    """Ask the catalogue for the partition's pairs and store them (atomically); the answer and the path."""
+    window_start = parse_window_key(window)
+    result = pairs_for_window(
+        client,
+        BurstKey.parse(burst),
+        polarisation,
+        window_start,
+        window_last_day(window_start),
+        baselines_days,
+    )
+    path = store.insar_pairs_path(burst, window)
+    if store.fs.exists(path):
+        with store.fs.open(path, "rb") as stream:
+            require_no_lost_acquisitions(pd.read_parquet(stream), result, path)
+    buffer = io.BytesIO()
+    result.pairs.to_parquet(buffer, index=False)
+    store.write_bytes_atomically(path, buffer.getvalue())
+    return result, path

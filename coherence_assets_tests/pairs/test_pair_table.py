@@ -1,0 +1,29 @@
+"""The insar_pairs step without Dagster: the embedded backend's catalogue over HTTP, a real Parquet file."""
+
+from __future__ import annotations
+
+from coherence_assets.catalogue.odata_client import BurstCatalogueClient
+from coherence_assets.pairs.pair_table import store_window_pairs
+from coherence_assets.partition_inputs import read_pairs
+from coherence_assets.storage import DataStore
+from coherence_assets_tests.conftest import LiveBackend
+
+BURST = "t015_030343_iw2"
+WINDOW = "2023-07-01"
+
+
+def test_the_stored_pair_table_reads_back_as_the_catalogues_pairs_and_is_rewritten_the_same(
+    backend: LiveBackend, tmp_path
+):
+    store = DataStore(str(tmp_path / "data"))
+    client = BurstCatalogueClient(backend.catalogue_url)
+
+    result, path = store_window_pairs(store, client, BURST, WINDOW, "VV", [12])
+    stored = read_pairs(store, BURST, WINDOW)
+
+    expected = [(row.reference_date, row.secondary_date) for row in result.pairs.itertuples()]
+    assert stored == expected and len(stored) > 0
+    assert all(WINDOW <= reference.isoformat() < "2023-10-01" for reference, _ in stored)
+    assert all((secondary - reference).days == 12 for reference, secondary in stored)
+    store_window_pairs(store, client, BURST, WINDOW, "VV", [12])
+    assert read_pairs(store, BURST, WINDOW) == stored and path == store.insar_pairs_path(BURST, WINDOW)
