@@ -1,11 +1,10 @@
-"""``coherence_cube``: all pairs of all windows of a burst, stacked into one Zarr cube."""
+"""``coherence_cube``: all pairs of all windows of a burst, stacked into one Zarr cube (the work is ``cube.burst_cube``)."""
 
 import warnings
 
 import dagster as dg
 
-from coherence_assets.cube.quicklook import render_quicklook_png
-from coherence_assets.cube.stacking import find_pair_rasters, open_coherence_cube, stack_coherence_cube
+from coherence_assets.cube.burst_cube import stack_burst
 from coherence_assets.defs.assets.coherence_rasters import coherence_rasters
 from coherence_assets.defs.partitions import BURST_DIMENSION, burst_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage
@@ -33,24 +32,12 @@ def coherence_cube(
     context: dg.AssetExecutionContext, storage: CoherenceStorage, coherence: CoherenceParameters
 ) -> dg.MaterializeResult:
     burst = context.partition_key
-    store = storage.store
-    rasters = find_pair_rasters(store.fs, store.coherence_rasters_root(burst))
-    if not rasters:
-        raise FileNotFoundError(
-            f"no coherence rasters under {store.coherence_rasters_root(burst)}: materialise coherence_rasters "
-            f"for {burst} first (the openeo_job_sensor does so when its jobs finish)"
-        )
-    path = store.coherence_cube_path(burst)
-    summary = stack_coherence_cube(
-        store.fs, rasters, path, pair_dim=len(set(coherence.temporal_baselines_days)) > 1
-    )
+    stacked = stack_burst(storage.store, burst, pair_dim=len(set(coherence.temporal_baselines_days)) > 1)
+    summary, fs = stacked.summary, storage.store.fs
     context.log.info(
         f"{burst}: stacked {summary.added_pairs} new pair(s), {summary.pair_count} in all, grid {summary.grid_shape}"
         + (f" ({summary.rewrite_reason})" if summary.rewritten else "")
     )
-    quicklook = render_quicklook_png(open_coherence_cube(store.fs, path))
-    quicklook_path = store.coherence_quicklook_path(burst)
-    store.write_bytes_atomically(quicklook_path, quicklook)
     return dg.MaterializeResult(
         metadata={
             "pairs": summary.pair_count,
@@ -58,11 +45,11 @@ def coherence_cube(
             "dates": ", ".join(day.isoformat() for day in summary.dates),
             "grid_shape": str(summary.grid_shape),
             "rewritten": summary.rewritten,
-            "path": dg.MetadataValue.path(store.fs.unstrip_protocol(path)),
+            "path": dg.MetadataValue.path(fs.unstrip_protocol(stacked.path)),
             "mean_coherence": dg.MetadataValue.md(summary.pairs.round(4).to_markdown(index=False)),
             "quicklook": dg.MetadataValue.md(
-                inline_image_markdown(context.instance, burst, quicklook, title=f"{burst} coherence")
+                inline_image_markdown(context.instance, burst, stacked.quicklook, title=f"{burst} coherence")
             ),
-            "quicklook_png": dg.MetadataValue.path(store.fs.unstrip_protocol(quicklook_path)),
+            "quicklook_png": dg.MetadataValue.path(fs.unstrip_protocol(stacked.quicklook_path)),
         }
     )

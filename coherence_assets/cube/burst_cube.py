@@ -1,0 +1,40 @@
+"""The ``coherence_cube`` step without Dagster: a burst's rasters of every window stacked, and its quick-look."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coherence_assets.cube.quicklook import render_quicklook_png
+from coherence_assets.cube.stacking import (
+    CubeSummary,
+    find_pair_rasters,
+    open_coherence_cube,
+    stack_coherence_cube,
+)
+from coherence_assets.storage import DataStore
+
+
+@dataclass(frozen=True)
+class StackedBurst:
+    """What stacking a burst left: the stacking summary, the cube's path, and the quick-look written beside it."""
+
+    summary: CubeSummary
+    path: str
+    quicklook: bytes
+    quicklook_path: str
+
+
+def stack_burst(store: DataStore, burst: str, pair_dim: bool) -> StackedBurst:
+    """Stack every raster of the burst into its cube (appending new pairs) and write the quick-look PNG."""
+    rasters = find_pair_rasters(store.fs, store.coherence_rasters_root(burst))
+    if not rasters:
+        raise FileNotFoundError(
+            f"no coherence rasters under {store.coherence_rasters_root(burst)}: materialise coherence_rasters "
+            f"for {burst} first (the openeo_job_sensor does so when its jobs finish)"
+        )
+    path = store.coherence_cube_path(burst)
+    summary = stack_coherence_cube(store.fs, rasters, path, pair_dim=pair_dim)
+    quicklook = render_quicklook_png(open_coherence_cube(store.fs, path))
+    quicklook_path = store.coherence_quicklook_path(burst)
+    store.write_bytes_atomically(quicklook_path, quicklook)
+    return StackedBurst(summary, path, quicklook, quicklook_path)
