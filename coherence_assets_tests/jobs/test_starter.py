@@ -5,7 +5,7 @@ import openeo
 from coherence_assets.jobs.limits import BackendLimits
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.jobs.starter import start_jobs
-from coherence_assets_tests.embedded_backend.api_client import ApiClient
+from coherence_assets_tests.embedded_openeo.api_client import ApiClient
 
 
 def test_a_start_not_yet_due_is_left_for_a_later_call_instead_of_waiting(backend):

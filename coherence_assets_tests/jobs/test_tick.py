@@ -18,7 +18,7 @@ from coherence_assets.jobs.tick import (
     resume_rewritten_partitions,
     stuck_work,
 )
-from coherence_assets_tests.embedded_backend.api_client import ApiClient
+from coherence_assets_tests.embedded_openeo.api_client import ApiClient
 
 PAIR = (dt.date(2023, 7, 5), dt.date(2023, 7, 17))
 PARTITION_KEY = "t015_030343_iw2|2023-07-01"

@@ -23,7 +23,7 @@ import yaml
 from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest, RequestsOpenAPIResponse
 
-from coherence_assets_tests.embedded_backend.api_client import (
+from coherence_assets_tests.embedded_openeo.api_client import (
     ApiClient,
     apex_process,
     api_client,

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from coherence_assets.settings import packaged_demo_bursts_file
-from coherence_assets_tests.embedded_backend.api_client import ApiClient, apex_process, api_client
+from coherence_assets_tests.embedded_openeo.api_client import ApiClient, apex_process, api_client
 from embedded_openeo.acquisitions import AcquisitionArchive
 from embedded_openeo.burst_registry import BurstRegistry
 from embedded_openeo.job_runner import RESTART_MESSAGE

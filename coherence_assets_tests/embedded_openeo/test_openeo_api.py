@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from coherence_assets_tests.embedded_backend.api_client import (
+from coherence_assets_tests.embedded_openeo.api_client import (
     APEX_ARGUMENTS,
     ApiClient,
     apex_process,

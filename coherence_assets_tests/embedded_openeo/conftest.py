@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from coherence_assets_tests.embedded_backend.api_client import ApiClient, api_client
+from coherence_assets_tests.embedded_openeo.api_client import ApiClient, api_client
 
 
 @pytest.fixture(scope="module")
