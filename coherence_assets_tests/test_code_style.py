@@ -1,5 +1,6 @@
-"""The tree stays ``ruff`` clean (lint and format), checked with the test suite so CI enforces it."""
+"""The tree stays ``ruff`` clean and layered as the README says, checked with the test suite so CI enforces it."""
 
+import ast
 import shutil
 import subprocess
 import sys
@@ -18,10 +19,49 @@ def ruff(*arguments: str) -> subprocess.CompletedProcess:
 
 
 def test_ruff_check_is_clean():
-    result = ruff("check", "coherence_assets", "coherence_assets_tests", "benchmarks")
+    result = ruff("check", "coherence_assets", "embedded_openeo", "coherence_assets_tests", "benchmarks")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_ruff_format_is_clean():
-    result = ruff("format", "--check", "coherence_assets", "coherence_assets_tests", "benchmarks")
+    result = ruff(
+        "format", "--check", "coherence_assets", "embedded_openeo", "coherence_assets_tests", "benchmarks"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# The product talks to the embedded backend over HTTP; only these start it, importing it when they do.
+MAY_START_THE_EMBEDDED_BACKEND = {"coherence_assets/cli.py", "coherence_assets/defs/local_resources.py"}
+
+
+def embedded_backend_imports(tree: ast.Module) -> list[tuple[int, bool]]:
+    """(line, at module level) of every import of ``embedded_openeo`` in a module."""
+    inside_functions = {
+        id(node)
+        for function in ast.walk(tree)
+        if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
+        for node in ast.walk(function)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names = [node.module or ""]
+        else:
+            continue
+        if any(name == "embedded_openeo" or name.startswith("embedded_openeo.") for name in names):
+            found.append((node.lineno, id(node) not in inside_functions))
+    return found
+
+
+def test_the_product_imports_the_embedded_backend_only_where_it_starts_it():
+    misplaced = [
+        f"{path.relative_to(REPO)}:{line}" + (" (module level)" if at_module_level else "")
+        for path in sorted((REPO / "coherence_assets").rglob("*.py"))
+        for line, at_module_level in embedded_backend_imports(ast.parse(path.read_text()))
+        if at_module_level or path.relative_to(REPO).as_posix() not in MAY_START_THE_EMBEDDED_BACKEND
+    ]
+    assert not misplaced, (
+        f"imports of embedded_openeo outside {sorted(MAY_START_THE_EMBEDDED_BACKEND)}: {misplaced}"
+    )
