@@ -35,9 +35,8 @@ def start_backend(data_dir: Path, **overrides) -> Iterator[LiveBackend]:
     config = BackendConfig(
         data_dir=data_dir,
         port=0,
-        min_seconds_between_starts=0,
         scene_shape=SMALL_SCENE,
-        **{"allow_faults": True, **overrides},
+        **{"allow_faults": True, "min_seconds_between_starts": 0, **overrides},
     )
     with running_backend(config) as url:
         yield LiveBackend(url, data_dir)

@@ -5,6 +5,11 @@ about one start per 5 s (429 otherwise). Jobs are started while fewer than
 ``max_running_jobs + queued_ahead`` of them are queued or running, and never sooner than
 ``min_seconds_between_starts`` after the previous start: a start that must wait is left to a
 later sensor tick (the last start time travels in the sensor's cursor), so no tick sleeps.
+
+The spacing is counted from when the previous start's *answer* arrived. The backend counts it
+between the starts it *received*; a request can take long to arrive (a busy gateway) and the next
+one little, so two starts sent 5 s apart can be received less than 5 s apart (429). The answer
+comes after the reception, so a start sent 5 s after it is received at least 5 s after it.
 """
 
 from __future__ import annotations
@@ -62,7 +67,6 @@ def start_jobs(
             and clock() < outcome.last_start_at + limits.min_seconds_between_starts
         ):
             break
-        sent_at = clock()  # the spacing is between requests as sent, as the backend counts them
         try:
             connection.job(job_id).start()
         except OpenEoApiError as error:
@@ -74,7 +78,7 @@ def start_jobs(
                 break
             raise
         log.info("started job %s", job_id)
-        outcome.last_start_at = sent_at
+        outcome.last_start_at = clock()  # after the answer, hence after the backend received it
         outcome.started.append(job_id)
         outcome.free_slots_left -= 1
     return outcome
