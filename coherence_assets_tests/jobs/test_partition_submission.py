@@ -1,0 +1,66 @@
+"""The coherence_job step without Dagster: the embedded backend over HTTP, a ledger on disk, a real lease."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import openeo
+
+from coherence_assets.bursts.burst_ids import BurstKey
+from coherence_assets.catalogue.odata_client import BurstCatalogueClient
+from coherence_assets.jobs.ledger_lock import held_ledger
+from coherence_assets.jobs.limits import BackendLimits
+from coherence_assets.jobs.listing import list_all_jobs
+from coherence_assets.jobs.partition_submission import submit_partition
+from coherence_assets.jobs.processes import CoherenceRequest
+from coherence_assets.pairs.window_pairs import pairs_for_window
+from coherence_assets.partition_inputs import read_ledger
+from coherence_assets.storage import DataStore
+from coherence_assets_tests.conftest import LiveBackend
+
+BURST = "t015_030343_iw2"
+WINDOW = "2023-07-01"
+LIMITS = BackendLimits(max_running_jobs=2, min_seconds_between_starts=0.0, queued_ahead=0)
+
+
+def submit(store: DataStore, backend: LiveBackend, pairs, start_jobs_now: bool):
+    def connect() -> openeo.Connection:
+        return openeo.connect(backend.url).authenticate_basic("local", "local")
+
+    with held_ledger(store, BURST, WINDOW, holder="test") as lease:
+        return submit_partition(
+            store,
+            lease,
+            connect,
+            backend.url,
+            LIMITS,
+            CoherenceRequest,
+            2,
+            BURST,
+            WINDOW,
+            pairs,
+            start_jobs_now,
+        )
+
+
+def test_every_pair_is_submitted_once_and_a_backfill_run_leaves_starting_to_the_sensor(
+    backend: LiveBackend, tmp_path
+):
+    catalogue = BurstCatalogueClient(backend.catalogue_url)
+    table = pairs_for_window(
+        catalogue, BurstKey.parse(BURST), "VV", dt.date(2023, 7, 1), dt.date(2023, 9, 30), [12]
+    ).pairs
+    pairs = [(row.reference_date, row.secondary_date) for row in table.itertuples()]
+    store = DataStore(str(tmp_path / "data"))
+
+    in_backfill = submit(store, backend, pairs, start_jobs_now=False)
+    again = submit(store, backend, pairs, start_jobs_now=True)
+
+    submitted = [pair for record in in_backfill.records for pair in record.pairs]
+    assert sorted(submitted) == sorted(pairs) and len(submitted) == len(set(submitted))
+    assert in_backfill.started == []
+    assert again.records == [] and again.plan.covered_pairs == set(pairs)
+    ledger = read_ledger(store, BURST, WINDOW, backend.url)
+    backend_jobs = list_all_jobs(openeo.connect(backend.url).authenticate_basic("local", "local"))
+    assert {record.job_id for record in ledger.jobs} == set(backend_jobs)
+    assert all(backend_jobs[record.job_id]["status"] == "created" for record in ledger.jobs)
