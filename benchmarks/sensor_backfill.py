@@ -3,28 +3,34 @@ slots, side by side with the ``openeo`` client's own ``MultiBackendJobManager`` 
 
 Both sides run against the embedded backend (in this process, no faults) with CDSE's limits
 (2 running jobs, one start per 5 s) and the production settings: the sensor is evaluated as the
-daemon evaluates it, each tick after its own minimum interval, with the ``openeo_backend``
-resource's defaults; the manager gets ``parallel_jobs=2`` and a 5 s poll. Nothing is computed:
-requests are counted where the backend serves them (its access log), ledger reads where the
-sensor opens them, job starts and ends where the backend's job runner records them.
+daemon evaluates it, each tick after its own minimum interval (5 s), with the ``openeo_backend``
+resource's defaults (2 jobs queued ahead); the manager gets ``parallel_jobs=2`` and a 5 s poll.
+Nothing is computed: requests are counted where the backend serves them (its access log), split
+into listing/describe requests (what a tick costs), starts (one per job started) and the rest;
+ledger reads where the sensor opens them; job starts and ends where the backend's job runner
+records them.
 
 1. History: the account first runs ``--history`` jobs that are not ours (on a backend without
    limits, so that this is quick); both sides start from a copy of that state.
-2. The sensor: a backfill of ``--partitions`` partitions (burst x quarter, one job each) is
-   submitted by runs tagged as a Dagster backfill's (``coherence_job`` creates the jobs, the
-   sensor starts them). Submission pauses at 40, 200 and 500 active jobs for
-   ``--ticks-per-level`` ticks; after the last pause the sensor ticks whenever a tick is due
-   until every job has ended. The runs it requests run in a run-worker process between ticks
-   (so that none of their requests is counted as the sensor's); under the daemon they run beside
-   the ticks, so a slow download delays the next tick here and not there: the sensor's slot
-   utilisation measured here is a lower bound.
-3. The manager: one poll with 40, 200 and 500 active jobs, then the same jobs (the process graphs
-   and titles the sensor side submitted) from start to end.
+2. The sensor, on one backend:
+   a. The backfill: ``--partitions`` partitions (burst x quarter, one job of ``--job-seconds``
+      each) are submitted by runs tagged as a Dagster backfill's (``coherence_job`` creates the
+      jobs, the sensor starts them), then the sensor ticks whenever a tick is due until every
+      job has ended and been downloaded. Slot utilisation is the slots' busy share from the first
+      job's start to the last one's, while created jobs waited. The runs it requests run in a
+      run-worker process between ticks (so that none of their requests is counted as the
+      sensor's); under the daemon they run beside the ticks, so a slow download delays the next
+      tick here and not there: the utilisation measured here is a lower bound.
+   b. Cost at ``--levels`` awaited jobs (40, 200, 500): more partitions are submitted, the
+      backfill's jobs now history too, and the sensor ticks ``--ticks-per-level`` times at each
+      level. Those jobs are not run to their end.
+3. The manager: one poll at each level, then the backfill's jobs (the process graphs and titles
+   the sensor side submitted) from start to end.
 
-A full run takes hours (each side runs every job, ``partitions x job seconds / 2``); check it
-works with a small size first. Run:
+Each side runs ``partitions x job seconds / 2`` of jobs; the defaults (20 partitions, 60 s jobs)
+take about ten minutes per side plus about five for the levels. Run:
 
-    .venv/bin/python benchmarks/sensor_backfill.py [--partitions 1000] [--job-seconds 10] [--history 500]
+    .venv/bin/python benchmarks/sensor_backfill.py [--partitions 20] [--job-seconds 60] [--history 500]
 """
 
 from __future__ import annotations
@@ -64,7 +70,6 @@ from coherence_assets.windows import window_last_day
 from embedded_openeo.config import BackendConfig
 from embedded_openeo.server import running_backend
 
-ACTIVE_LEVELS = (40, 200, 500)
 BACKFILL_TAG = "dagster/backfill"
 FIRST_WINDOW = dt.date(2016, 1, 1)
 WINDOWS_PER_BURST = 40  # 2016-01-01 .. 2025-10-01
@@ -193,9 +198,11 @@ class Tick:
 @dataclass
 class Side:
     name: str
-    poll_requests: dict[int, float] = field(default_factory=dict)  # active jobs -> requests per poll
+    poll_requests: dict[int, tuple[Counter[str], int]] = field(
+        default_factory=dict
+    )  # level -> requests, polls
     poll_seconds: list[float] = field(default_factory=list)
-    steady_since: float = 0.0  # wall-clock instant from which jobs were started without pauses
+    history_at_levels: int = 0  # jobs the account had ended when the active-jobs levels were measured
     tick_seconds: float = 0.0
     run_requests: Counter[str] = field(default_factory=Counter)
     run_polls: int = 0
@@ -302,11 +309,12 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 def slot_utilisation(
-    started: dict[str, float], ended: dict[str, float], slots: int, since: float = 0.0
+    started: dict[str, float], ended: dict[str, float], slots: int
 ) -> tuple[float, float, float]:
-    """Busy share of the slots while jobs waited (from ``since`` or the first start to the last
-    start), wall time from the first start to the last end, and the mean job duration."""
-    first_start, last_start = max(since, min(started.values())), max(started.values())
+    """Busy share of the slots while created jobs waited for one (from the first job's start to
+    the last job's start, as the backend's job runner recorded them), wall time from the first
+    start to the last end, and the mean job duration."""
+    first_start, last_start = min(started.values()), max(started.values())
     busy = sum(
         max(0.0, min(ended.get(job, last_start), last_start) - max(start, first_start))
         for job, start in started.items()
@@ -319,8 +327,9 @@ def slot_utilisation(
 
 def sensor_side(
     args: argparse.Namespace, root: Path, history_dir: Path, port: int, bursts_file: Path, bursts: list[str]
-) -> tuple[Side, list[dict[str, Any]], float]:
-    """Step 2: the backfill under ``openeo_job_sensor``. Returns the side, its jobs and seconds per pair."""
+) -> tuple[Side, list[dict[str, Any]], list[dict[str, Any]], float]:
+    """Step 2 under ``openeo_job_sensor``: the side, the backfill's jobs, the jobs of the active-jobs
+    levels, and the seconds per pair."""
     from coherence_assets.definitions import defs
     from coherence_assets.demo import QUIET_RUN_CONFIG, already_ran, evaluate_job_sensor
     from coherence_assets.jobs.ledger_index import read_all_ledgers
@@ -333,7 +342,8 @@ def sensor_side(
     tick_seconds = args.tick_seconds or float(sensor.minimum_interval_seconds or 30)
     side.tick_seconds = tick_seconds
     windows = quarters(FIRST_WINDOW, WINDOWS_PER_BURST)
-    partitions = [partition_key(burst, window) for window in windows for burst in bursts][: args.partitions]
+    partitions = [partition_key(burst, window) for window in windows for burst in bursts]
+    partitions = partitions[: args.partitions + max(args.levels)]
     assets = defs.assets
 
     def materialize(selection: list[str], partition_key: str | None = None) -> None:
@@ -431,53 +441,66 @@ def sensor_side(
         for future in pending:
             future.result()
 
+    def jobs_of(chosen: list[str]) -> list[dict[str, Any]]:
+        """The process graph and title of every job of ``chosen`` partitions, for the manager side."""
+        connection = connect(os.environ["OPENEO_BACKEND_URL"])
+        keys = set(chosen)
+        return [
+            {"title": job.title, "process": connection.job(job.job_id).describe()["process"]}
+            for ledger in read_all_ledgers_quietly()
+            if partition_key(ledger.burst, ledger.window) in keys
+            for job in ledger.jobs
+            if job.job_id
+        ]
+
+    backfill, at_levels = partitions[: args.partitions], partitions[args.partitions :]
     with running_backend(backend_config(data_dir, port, bursts_file, **production_limits(seconds_per_pair))):
-        levels = [level for level in ACTIVE_LEVELS if level <= len(partitions)]
-        for number, partition in enumerate(partitions, start=1):
+        # 1. The backfill: its runs create every job (as a Dagster backfill's runs do), then the
+        # sensor ticks at its interval until every job has ended and been downloaded.
+        for partition in backfill:
             materialize(["insar_pairs", "coherence_job"], partition)
-            # Up to the last level the sensor waits, so that the jobs submitted are the jobs active.
-            if (not levels or number > levels[-1]) and time.monotonic() >= next_tick:
-                tick("submitting")
-            if number in levels:
-                active = sum(backend_statuses(data_dir)[status] for status in ACTIVE)
-                print(
-                    f"  {number} partitions submitted, {active} jobs active: {args.ticks_per_level} ticks",
-                    flush=True,
-                )
-                for _ in range(args.ticks_per_level):
-                    tick(f"{number}")
-                if number == levels[-1]:
-                    side.steady_since = time.time()
         print(
-            f"  all {len(partitions)} submitted; ticking until every job has ended and been downloaded",
+            f"  backfill: {len(backfill)} partitions submitted; ticking until every job has ended "
+            "and been downloaded",
             flush=True,
         )
         deadline = time.monotonic() + args.timeout_seconds
         while True:
             statuses = backend_statuses(data_dir)
             if all(status in TERMINAL for status in statuses.elements()) and len(timeline.ended) >= len(
-                partitions
+                backfill
             ):
                 requested_before = len(requested)
-                tick("draining")  # the tick that acts on the last ends
+                tick("backfill")  # the tick that acts on the last ends
                 if len(requested) == requested_before:
                     break
                 continue
             if time.monotonic() > deadline:
                 raise TimeoutError(f"jobs not all done after {args.timeout_seconds:.0f} s: {dict(statuses)}")
-            tick("draining")
+            tick("backfill")
+        side.started, side.ended = dict(timeline.started), dict(timeline.ended)
+        jobs = jobs_of(backfill)
+        # 2. Cost at 40, 200 and 500 awaited jobs: more partitions are submitted, and the sensor,
+        # which waits meanwhile, ticks a few times at each level. The backfill's jobs are history now.
+        history = sum(backend_statuses(data_dir)[status] for status in TERMINAL)
+        levels = [level for level in args.levels if level <= len(at_levels)]
+        for number, partition in enumerate(at_levels, start=1):
+            materialize(["insar_pairs", "coherence_job"], partition)
+            if number in levels:
+                active = sum(backend_statuses(data_dir)[status] for status in ACTIVE)
+                print(
+                    f"  {number} more partitions submitted, {active} jobs active, {history} ended: "
+                    f"{args.ticks_per_level} ticks",
+                    flush=True,
+                )
+                for _ in range(args.ticks_per_level):
+                    tick(f"{number}")
+        side.history_at_levels = history
         downloads.shutdown(wait=True)
         for future in pending:
             future.result()
-        connection = connect(os.environ["OPENEO_BACKEND_URL"])
-        jobs = [
-            {"title": job.title, "process": connection.job(job.job_id).describe()["process"]}
-            for ledger in read_all_ledgers_quietly()
-            for job in ledger.jobs
-            if job.job_id
-        ]
-    side.started, side.ended = dict(timeline.started), dict(timeline.ended)
-    return side, jobs, seconds_per_pair
+        level_jobs = jobs_of(at_levels)
+    return side, jobs, level_jobs, seconds_per_pair
 
 
 def run_requested(job_name: str, partition_key: str | None, tags: dict[str, str]) -> None:
@@ -501,6 +524,7 @@ def manager_side(
     history_dir: Path,
     bursts_file: Path,
     jobs: list[dict[str, Any]],
+    level_jobs: list[dict[str, Any]],
     seconds_per_pair: float,
 ) -> Side:
     """Step 3: the same jobs under MultiBackendJobManager, polling every 5 s."""
@@ -522,10 +546,11 @@ def manager_side(
             manager.add_backend("local", connection=connection, parallel_jobs=parallel_jobs)
             return manager
 
-        levels = [level for level in ACTIVE_LEVELS if level <= len(jobs)]
+        levels = [level for level in args.levels if level <= len(level_jobs)]
+        side.history_at_levels = sum(backend_statuses(data_dir)[status] for status in TERMINAL)
         if levels:
             created = [
-                connection.create_job(job["process"], title=job["title"]) for job in jobs[: max(levels)]
+                connection.create_job(job["process"], title=job["title"]) for job in level_jobs[: max(levels)]
             ]
             for level in levels:
                 frame = pd.DataFrame(
@@ -545,7 +570,7 @@ def manager_side(
                     manager._job_update_loop(job_db=job_db, start_job=lambda **_: None)
                     side.poll_seconds.append(time.monotonic() - started)
                 loops, requests = MANAGER_POLLS_PER_LEVEL, access_log.take()
-                side.poll_requests[level] = requests_in(requests) / loops
+                side.poll_requests[level] = (requests, loops)
                 print(
                     f"  manager: {level} active jobs, {requests_in(requests)} requests in {loops} polls",
                     flush=True,
@@ -579,34 +604,57 @@ def kinds(counts: Counter[str]) -> str:
     return ", ".join(f"{kind} {count}" for kind, count in sorted(counts.items()) if kind != "429")
 
 
+def split(counts: Counter[str], ticks: int) -> str:
+    """Mean requests per tick/poll: listing and describe (what a tick costs), starts (one per job
+    started, whoever starts it), and the rest (logins, logs, result listings)."""
+    if ticks == 0:
+        return "-"
+    listing = (counts["list"] + counts["describe"]) / ticks
+    starts = counts["start"] / ticks
+    return f"{listing:.2f} + {starts:.2f} + {requests_in(counts) / ticks - listing - starts:.2f}"
+
+
+def summed(ticks: list[Tick]) -> Counter[str]:
+    return sum((tick.requests for tick in ticks), Counter())
+
+
 def report(sensor: Side, manager: Side, args: argparse.Namespace) -> None:
-    def sensor_at(level: int) -> str:
-        ticks = [tick for tick in sensor.ticks if tick.label == str(level)]
+    def ticks_of(label: str) -> list[Tick]:
+        return [tick for tick in sensor.ticks if tick.label == label]
+
+    def active_of(ticks: list[Tick]) -> str:
+        return f" ({statistics.mean(tick.active for tick in ticks):.0f} active)" if ticks else ""
+
+    def reads_of(ticks: list[Tick]) -> str:
         if not ticks:
             return "-"
-        requests = statistics.mean(requests_in(tick.requests) for tick in ticks)
-        return f"{requests:.2f} ({statistics.mean(tick.active for tick in ticks):.0f} active)"
+        reads = statistics.mean(tick.ledgers_read for tick in ticks)
+        unfinished = statistics.mean(tick.unfinished_partitions for tick in ticks)
+        return f"{reads:.1f} / {unfinished:.1f}"
 
-    def manager_at(level: int) -> str:
-        return f"{manager.poll_requests[level]:.2f}" if level in manager.poll_requests else "-"
-
-    def totals(side: Side, since: float) -> tuple[str, str]:
-        utilisation, wall, duration = slot_utilisation(side.started, side.ended, CDSE_SLOTS, since)
+    def totals(side: Side) -> tuple[str, str]:
+        utilisation, wall, duration = slot_utilisation(side.started, side.ended, CDSE_SLOTS)
         ideal = len(side.ended) * duration / CDSE_SLOTS
         return f"{utilisation:.3f}", f"{wall:.0f} s / {ideal:.0f} s = {wall / ideal:.2f}"
 
+    backfill = ticks_of("backfill")
     seconds = [tick.seconds for tick in sensor.ticks]
-    reads = [tick.ledgers_read for tick in sensor.ticks]
-    unfinished = [tick.unfinished_partitions for tick in sensor.ticks]
-    sensor_totals, manager_totals = totals(sensor, sensor.steady_since), totals(manager, 0.0)
-    sensor_run = sum((tick.requests for tick in sensor.ticks), Counter())
-    rows = [(f"backend requests per tick/poll, {args.history} jobs of history", "", "")]
-    rows += [(f"  at {level} active jobs", sensor_at(level), manager_at(level)) for level in ACTIVE_LEVELS]
+    sensor_totals, manager_totals = totals(sensor), totals(manager)
+    rows = [("requests per tick/poll: listing+describe + starts + other (target: first <= 1)", "", "")]
+    for level in args.levels:
+        ticks = ticks_of(str(level))
+        rows.append(
+            (
+                f"  at {level} awaited jobs{active_of(ticks)}",
+                split(summed(ticks), len(ticks)),
+                split(*manager.poll_requests.get(level, (Counter(), 0))),
+            )
+        )
     rows += [
         (
-            "  over the whole backfill",
-            f"{requests_in(sensor_run) / len(sensor.ticks):.2f}",
-            f"{requests_in(manager.run_requests) / max(1, manager.run_polls):.2f}",
+            f"  over the backfill ({len(backfill)} ticks, {manager.run_polls} polls)",
+            split(summed(backfill), len(backfill)),
+            split(manager.run_requests, manager.run_polls),
         ),
         (
             "tick/poll wall time p50 / p99 (s)",
@@ -615,45 +663,57 @@ def report(sensor: Side, manager: Side, args: argparse.Namespace) -> None:
             if manager.poll_seconds
             else "-",
         ),
-        ("ledgers read per tick, mean (max)", f"{statistics.mean(reads):.1f} ({max(reads)})", "(no ledgers)"),
-        (
-            "partitions with unfinished work, mean (max)",
-            f"{statistics.mean(unfinished):.1f} ({max(unfinished)})",
-            "",
-        ),
-        ("slot utilisation while jobs waited", sensor_totals[0], manager_totals[0]),
+        ("ledgers read / partitions with unfinished work, per tick", "", ""),
+    ]
+    rows += [(f"  at {level} awaited jobs", reads_of(ticks_of(str(level))), "") for level in args.levels]
+    rows += [
+        ("  over the backfill", reads_of(backfill), "(no ledgers)"),
+        ("slot utilisation while created jobs waited (target >= 0.97)", sensor_totals[0], manager_totals[0]),
         ("total time / ideal (jobs x duration / 2)", sensor_totals[1], manager_totals[1]),
-        ("429 answers", str(sensor.too_many_requests), str(manager.too_many_requests)),
-        ("jobs run", str(len(sensor.ended)), str(len(manager.ended))),
+        ("429 answers (target 0)", str(sensor.too_many_requests), str(manager.too_many_requests)),
+        ("backfill jobs run", str(len(sensor.ended)), str(len(manager.ended))),
     ]
     width = max(len(row[0]) for row in rows)
     print(
-        f"\n{args.partitions} partitions, jobs of about {args.job_seconds:g} s, {CDSE_SLOTS} slots, "
-        f"one start per {CDSE_START_SPACING_SECONDS:g} s; sensor tick {sensor.tick_seconds:g} s, manager poll "
-        f"{MANAGER_POLL_SECONDS} s"
+        f"\nsizes: backfill of {args.partitions} partitions (one job each, about {args.job_seconds:g} s per job); "
+        f"then {', '.join(map(str, args.levels))} awaited jobs, {args.ticks_per_level} ticks each, with "
+        f"{sensor.history_at_levels} (sensor) / {manager.history_at_levels} (manager) ended jobs of history"
+    )
+    print(
+        f"limits and settings: {CDSE_SLOTS} slots, one start per {CDSE_START_SPACING_SECONDS:g} s, "
+        f"{CDSE_LIMITS.queued_ahead} queued ahead; sensor tick {sensor.tick_seconds:g} s; "
+        f"manager parallel_jobs={CDSE_SLOTS}, poll {MANAGER_POLL_SECONDS} s"
     )
     print(f"{'':<{width}}  {'openeo_job_sensor':>26}  {'MultiBackendJobManager':>24}")
     for name, left, right in rows:
         print(f"{name:<{width}}  {left:>26}  {right:>24}")
+    sensor_run = summed(sensor.ticks)
     print(f"\nsensor requests over all {len(sensor.ticks)} ticks: {kinds(sensor_run)}")
     print(
-        f"manager requests over all {manager.run_polls} polls: {kinds(manager.run_requests)} "
-        "(its polls also download results; the sensor's download runs are not counted as ticks)"
+        f"manager requests over all {manager.run_polls} polls of its run: {kinds(manager.run_requests)} "
+        "(its polls also download results; the sensor's download runs run between ticks and are not counted)"
     )
-    if sensor.steady_since:
-        print(
-            "sensor utilisation counted from the end of the last active-jobs pause, when ticks became regular"
-        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--partitions", type=int, default=1000)
     parser.add_argument(
-        "--job-seconds", type=float, default=10.0, help="how long one job runs on the backend"
+        "--partitions", type=int, default=20, help="partitions of the backfill run to its end (one job each)"
+    )
+    parser.add_argument(
+        "--job-seconds",
+        type=float,
+        default=60.0,
+        help="how long one job runs on the backend (CDSE's last minutes; well over 2 x 5 s start spacing)",
     )
     parser.add_argument(
         "--history", type=int, default=500, help="finished jobs on the account before the backfill"
+    )
+    parser.add_argument(
+        "--levels",
+        type=lambda text: sorted(int(level) for level in text.split(",")),
+        default=[40, 200, 500],
+        help="awaited-job counts at which requests per tick are measured (comma-separated)",
     )
     parser.add_argument("--ticks-per-level", type=int, default=3)
     parser.add_argument(
@@ -676,7 +736,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sensor-backfill-") as temporary:
         root = Path(temporary)
         bursts_file = root / "bursts.geojson"
-        bursts = write_burst_file(bursts_file, -(-args.partitions // WINDOWS_PER_BURST))
+        bursts = write_burst_file(bursts_file, -(-(args.partitions + max(args.levels)) // WINDOWS_PER_BURST))
         history_dir = root / "history-backend"
         with running_backend(
             backend_config(history_dir, 0, bursts_file, max_running_jobs=16, min_seconds_between_starts=0)
@@ -706,8 +766,10 @@ def main() -> None:
                 "OPENEO_AUTH_PROVIDER_ID": "local",
             }
         )
-        sensor, jobs, seconds_per_pair = sensor_side(args, root, history_dir, port, bursts_file, bursts)
-        manager = manager_side(args, root, history_dir, bursts_file, jobs, seconds_per_pair)
+        sensor, jobs, level_jobs, seconds_per_pair = sensor_side(
+            args, root, history_dir, port, bursts_file, bursts
+        )
+        manager = manager_side(args, root, history_dir, bursts_file, jobs, level_jobs, seconds_per_pair)
     report(sensor, manager, args)
 
 
