@@ -192,8 +192,11 @@ def test_deleting_running_jobs_logs_no_traceback_and_leaves_no_files(
     """Deleted at several moments of their run (mid-write included); each worker stops quietly."""
     caplog.set_level(logging.INFO)
     with api_client(tmp_path, scene_shape=(256, 512), max_running_jobs=5) as api:
-        job_ids = [_start(api) for _ in range(5)]
-        for delay, job_id in zip((0.0, 0.02, 0.05, 0.1, 0.2), job_ids, strict=True):
+        job_ids = []
+        # each job is started just before it is deleted: started all at once, the later ones could
+        # finish on a loaded machine before their turn and never be deleted while running
+        for delay in (0.0, 0.02, 0.05, 0.1, 0.2):
+            job_ids.append(job_id := _start(api))
             api.wait_for(job_id, ("running",))
             time.sleep(delay)
             assert api.session.delete(f"{api.url}/jobs/{job_id}").status_code == 204
