@@ -124,6 +124,7 @@ def test_a_created_twin_of_a_recorded_job_is_deleted_by_the_sensor(
     assert_every_pair_computed_once_with_a_valid_raster(chain)
 
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 COHERENCE_JOB_RUN = """
 import sys
 import dagster as dg
@@ -141,7 +142,8 @@ with dg.DagsterInstance.from_config(home) as instance:
 def coherence_job_in_a_process(chain: Chain) -> subprocess.Popen:
     """A ``coherence_job`` run of PARTITION in its own process, on the chain's instance, data dir and backend."""
     arguments = [chain.backend.url, str(chain.data_dir), chain.instance.root_directory, PARTITION]
-    return subprocess.Popen([sys.executable, "-c", COHERENCE_JOB_RUN, *arguments])
+    # from the repository root: the test package is not installed, so it is importable only from there
+    return subprocess.Popen([sys.executable, "-c", COHERENCE_JOB_RUN, *arguments], cwd=REPO_ROOT)
 
 
 def test_two_concurrent_runs_of_one_partition_create_one_job_for_its_pairs(
