@@ -217,6 +217,16 @@ class DagsterDev:
         result = self.graphql(LAUNCH_RUN_MUTATION, {"executionParams": params})["launchRun"]
         return self._expect(result, "LaunchRunSuccess")["run"]["runId"]
 
+    def run_job_to_end(self, job_name: str, timeout: float) -> str:
+        """Launch a run of ``job_name`` and wait until it ends; its final status."""
+        run_id = self.launch_job(job_name)
+
+        def ended() -> str | None:
+            status = self.run_status(run_id)
+            return status if status in TERMINAL_RUN_STATUSES else None
+
+        return wait_for(ended, timeout, f"the {job_name} run ending", diagnostics=self.diagnostics)
+
     def launch_asset_backfill(self, asset_keys: list[str], partition_names: list[str]) -> str:
         """Backfill ``asset_keys`` over ``partition_names``; the daemon submits the runs. Its backfill id."""
         params = {

@@ -161,19 +161,7 @@ def test_backfill_through_dagster_dev_stacks_both_windows_of_both_bursts(
         INSTANCE_YAML,
         chain_environment(live_backend, data_dir),
     ) as dev:
-        catalogue_run = dev.launch_job("refresh_burst_catalogue")
-
-        def catalogue_run_ended() -> str | None:
-            status = dev.run_status(catalogue_run)
-            return status if status in TERMINAL_RUN_STATUSES else None
-
-        status = wait_for(
-            catalogue_run_ended,
-            90,
-            "the burst_catalogue run ending",
-            diagnostics=dev.diagnostics,
-        )
-        assert status == "SUCCESS", dev.diagnostics()
+        assert dev.run_job_to_end("refresh_burst_catalogue", 90) == "SUCCESS", dev.diagnostics()
 
         backfill_id = dev.launch_asset_backfill(
             ["insar_pairs", "coherence_job"],

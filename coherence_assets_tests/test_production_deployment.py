@@ -107,13 +107,7 @@ def test_two_backfills_on_the_production_deployment_run_one_run_per_partition_an
         {**chain_environment(live_backend, data_dir), **postgres.dagster_environment()},
     ) as dagster:
         run_queue = dagster.instance_info()["runQueueConfig"]
-        catalogue_run = dagster.launch_job("refresh_burst_catalogue")
-        wait_for(
-            lambda: dagster.run_status(catalogue_run) in TERMINAL_RUN_STATUSES,
-            90,
-            "the burst_catalogue run ending",
-            diagnostics=dagster.diagnostics,
-        )
+        dagster.run_job_to_end("refresh_burst_catalogue", 90)
         backfill_ids = [
             dagster.launch_asset_backfill(["insar_pairs", "coherence_job"], [PARTITION]) for _ in range(2)
         ]

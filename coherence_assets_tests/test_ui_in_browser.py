@@ -135,14 +135,7 @@ def test_a_cli_backfill_runs_under_dagster_dev_and_the_ui_shows_graph_partitions
     home = tmp_path / "dagster_home"
     environment = chain_environment(live_backend, data_dir)
     with running_dagster_dev(REPO / "workspace.yaml", home, INSTANCE_YAML, environment) as dev:
-        catalogue_run = dev.launch_job("refresh_burst_catalogue")
-        wait_for(
-            lambda: dev.run_status(catalogue_run) in TERMINAL_RUN_STATUSES,
-            120,
-            "the burst_catalogue run ending",
-            diagnostics=dev.diagnostics,
-        )
-        assert dev.run_status(catalogue_run) == "SUCCESS", dev.diagnostics()
+        assert dev.run_job_to_end("refresh_burst_catalogue", 120) == "SUCCESS", dev.diagnostics()
 
         backfill_id = cli_backfill(home, environment)
         wait_for(
