@@ -36,6 +36,13 @@ def submitted_job_id(chain: Chain, partition: str = PARTITION) -> str:
     return job_id
 
 
+def submit_one_job(chain: Chain) -> str:
+    """Refresh the bursts and submit PARTITION, whose pairs fit one job; that job's id."""
+    chain.refresh_bursts()
+    chain.submit()
+    return submitted_job_id(chain)
+
+
 def test_the_sensor_skips_with_a_reason_before_any_job_was_submitted(chain: Chain):
     data = chain.tick()
 
@@ -75,9 +82,7 @@ def test_created_jobs_are_started_only_while_fewer_than_max_running_jobs_are_bus
 
 
 def test_a_finished_job_gets_one_download_run_keyed_by_its_job_id(chain: Chain):
-    chain.refresh_bursts()
-    chain.submit()
-    job_id = submitted_job_id(chain)
+    job_id = submit_one_job(chain)
     chain.wait_for_jobs([job_id])
 
     data = chain.tick()
@@ -91,9 +96,7 @@ def test_a_finished_job_gets_one_download_run_keyed_by_its_job_id(chain: Chain):
 
 def test_a_sensor_restart_between_ticks_requests_nothing_twice(chain: Chain):
     """A new context with the saved cursor asks for nothing; one with a lost cursor is stopped by run keys."""
-    chain.refresh_bursts()
-    chain.submit()
-    job_id = submitted_job_id(chain)
+    job_id = submit_one_job(chain)
     chain.wait_for_jobs([job_id])
     first = chain.tick()
     chain.launch(first)
@@ -111,9 +114,7 @@ def test_an_erroring_job_is_recorded_with_its_error_logs_and_resubmitted_once(
     chain: Chain, backend: LiveBackend
 ):
     backend.add_fault(kind="job_error", times=1, message=INJECTED_ERROR)
-    chain.refresh_bursts()
-    chain.submit()
-    failed = submitted_job_id(chain)
+    failed = submit_one_job(chain)
     assert chain.wait_for_jobs([failed]) == {failed: ERROR}
 
     data = chain.tick()
@@ -176,9 +177,7 @@ def test_a_canceled_job_is_reported_and_not_resubmitted(
 ):
     backend = restartable_backend(job_seconds_per_pair=5)
     chain = make_chain(backend.live)
-    chain.refresh_bursts()
-    chain.submit()
-    job_id = submitted_job_id(chain)
+    job_id = submit_one_job(chain)
     chain.wait_for_jobs([job_id], statuses=frozenset({"running"}))
     chain.openeo_backend.connect().job(job_id).stop()
     chain.wait_for_jobs([job_id], statuses=frozenset({"canceled"}))
@@ -217,9 +216,7 @@ def test_a_backend_restart_mid_job_loses_nothing_and_duplicates_nothing(
 ):
     backend = restartable_backend(job_seconds_per_pair=0.3)
     chain = make_chain(backend.live)
-    chain.refresh_bursts()
-    chain.submit()
-    job_id = submitted_job_id(chain)
+    job_id = submit_one_job(chain)
     chain.wait_for_jobs([job_id], statuses=frozenset({"running"}))
 
     backend.stop()
@@ -260,9 +257,7 @@ def test_the_connection_is_reused_between_ticks_and_dropped_after_a_failure(chai
 def test_a_done_partition_is_not_read_again_until_its_ledger_is_rewritten_and_then_costs_nothing(
     chain: Chain,
 ):
-    chain.refresh_bursts()
-    chain.submit()
-    job_id = submitted_job_id(chain)
+    job_id = submit_one_job(chain)
     chain.wait_for_jobs([job_id])
     first = chain.tick()
     chain.launch(first)
