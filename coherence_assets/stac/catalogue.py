@@ -165,29 +165,33 @@ def _burst_collection(
         license="other",
     )
     collection.add_items(items)
-    cube_path = store.coherence_cube_path(burst)
-    if store.fs.exists(cube_path):
-        collection.add_asset(
-            "cube",
-            pystac.Asset(
-                _absolute(store, cube_path),
-                title="coherence cube (time, y, x) of every pair; group 'timeseries' holds the time-chunked copy",
-                media_type=ZARR_MEDIA_TYPE,
-                roles=["data"],
-            ),
-        )
-    aoi_series_path = store.coherence_aoi_series_path(burst)
-    if store.fs.exists(aoi_series_path):
-        collection.add_asset(
-            "aoi_series",
-            pystac.Asset(
-                _absolute(store, aoi_series_path),
-                title="coherence statistics per area of interest and pair",
-                media_type=PARQUET_MEDIA_TYPE,
-                roles=["data"],
-            ),
-        )
+    _add_data_asset_if_written(
+        collection,
+        store,
+        "cube",
+        store.coherence_cube_path(burst),
+        "coherence cube (time, y, x) of every pair; group 'timeseries' holds the time-chunked copy",
+        ZARR_MEDIA_TYPE,
+    )
+    _add_data_asset_if_written(
+        collection,
+        store,
+        "aoi_series",
+        store.coherence_aoi_series_path(burst),
+        "coherence statistics per area of interest and pair",
+        PARQUET_MEDIA_TYPE,
+    )
     return collection
+
+
+def _add_data_asset_if_written(
+    collection: pystac.Collection, store: DataStore, key: str, path: str, title: str, media_type: str
+) -> None:
+    """Link a burst-level product from the collection once its asset has written it, not before."""
+    if store.fs.exists(path):
+        collection.add_asset(
+            key, pystac.Asset(_absolute(store, path), title=title, media_type=media_type, roles=["data"])
+        )
 
 
 def _raster_item(store: DataStore, burst: str, raster: PairRaster, polarisation: str | None) -> pystac.Item:
