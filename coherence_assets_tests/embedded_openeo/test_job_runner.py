@@ -191,7 +191,10 @@ def test_deleting_running_jobs_logs_no_traceback_and_leaves_no_files(
 ) -> None:
     """Deleted at several moments of their run (mid-write included); each worker stops quietly."""
     caplog.set_level(logging.INFO)
-    with api_client(tmp_path, scene_shape=(256, 512), max_running_jobs=5) as api:
+    # a pause after each pair keeps a job running long enough to be seen running and deleted, also on
+    # a quiet machine where one pair takes a few hundredths of a second; the first delays still hit
+    # the first pair's write
+    with api_client(tmp_path, scene_shape=(256, 512), max_running_jobs=5, job_seconds_per_pair=0.25) as api:
         job_ids = []
         # each job is started just before it is deleted: started all at once, the later ones could
         # finish on a loaded machine before their turn and never be deleted while running
