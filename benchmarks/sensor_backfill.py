@@ -609,9 +609,9 @@ def split(counts: Counter[str], ticks: int) -> str:
     started, whoever starts it), and the rest (logins, logs, result listings)."""
     if ticks == 0:
         return "-"
-    listing = (counts["list"] + counts["describe"]) / ticks
-    starts = counts["start"] / ticks
-    return f"{listing:.2f} + {starts:.2f} + {requests_in(counts) / ticks - listing - starts:.2f}"
+    listing, starts = counts["list"] + counts["describe"], counts["start"]
+    other = requests_in(counts) - listing - starts  # counted, not subtracted as floats (no "-0.00")
+    return f"{listing / ticks:.2f} + {starts / ticks:.2f} + {other / ticks:.2f}"
 
 
 def summed(ticks: list[Tick]) -> Counter[str]:
