@@ -273,13 +273,13 @@ def coherence_cube_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
     )
     if not result.records:
         return dg.SkipReason("no new coherence_rasters materialisations")
-    latest_by_burst: dict[str, int] = {}
+    latest_by_burst: dict[str, dg.EventLogRecord] = {}
     first_by_burst: dict[str, int] = {}
     for record in result.records:
         if not has_rasters(record):
             continue  # e.g. every pair given up: a stack run would only fail and mislead
         burst = split_partition_key(str(record.partition_key))[0]
-        latest_by_burst[burst] = max(latest_by_burst.get(burst, 0), record.storage_id)
+        latest_by_burst[burst] = record  # records come in ascending storage order
         first_by_burst.setdefault(burst, record.storage_id)
     # one writer per cube: a burst whose stack run is still queued or running waits for a later tick
     stacking = partitions_with_runs(context.instance, stack_coherence_cube.name)
@@ -289,23 +289,29 @@ def coherence_cube_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
     )
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(partition_key=burst, run_key=f"cube-{burst}-{storage_id}")
-            for burst, storage_id in sorted(latest_by_burst.items())
-            if burst not in stacking and not cube_is_newer(context.instance, burst, storage_id)
+            dg.RunRequest(partition_key=burst, run_key=f"cube-{burst}-{rasters.storage_id}")
+            for burst, rasters in sorted(latest_by_burst.items())
+            if burst not in stacking and not cube_has_read(context.instance, burst, rasters)
         ],
         cursor=str(cursor),
     )
 
 
-def cube_is_newer(instance: dg.DagsterInstance, burst: str, rasters_storage_id: int) -> bool:
-    """Whether the burst's cube was stacked after those rasters (a fresh daemon's empty cursor
-    replays every rasters materialisation; the cubes the demo stacked need no restack)."""
+def cube_has_read(instance: dg.DagsterInstance, burst: str, rasters: dg.EventLogRecord) -> bool:
+    """Whether the burst's latest cube comes from a stack run that started after those rasters were
+    materialised, and so read them (a fresh daemon's empty cursor replays every rasters
+    materialisation; the cubes the demo stacked need no restack). The run's start counts, not its
+    cube's materialisation: a stack run that started before a download ended and finished after it
+    never saw that download's rasters."""
     latest_cube = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("coherence_cube"), asset_partitions=[burst]),
         limit=1,
         ascending=False,
     ).records
-    return bool(latest_cube) and latest_cube[0].storage_id > rasters_storage_id
+    if not latest_cube:
+        return False
+    stack_run = instance.get_run_record_by_id(latest_cube[0].run_id)
+    return bool(stack_run and stack_run.start_time and stack_run.start_time > rasters.timestamp)
 
 
 def has_rasters(record: dg.EventLogRecord) -> bool:
