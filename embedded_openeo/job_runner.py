@@ -98,12 +98,18 @@ class JobRunner:
         """Queue a job (a no-op when it is already queued or running); earlier results are discarded."""
         if job.status in ACTIVE_STATUSES:
             return
-        if self._store.set_status(job.id, "queued", expected=["created", "finished", "error", "canceled"]):
+        # under the dispatcher's lock: a dispatcher woken by another start could otherwise claim the
+        # job between its status change and the clean-up below, and lose its new output folder to it
+        with self._lock:
+            if not self._store.set_status(
+                job.id, "queued", expected=["created", "finished", "error", "canceled"]
+            ):
+                return
             self._store.replace_result_items(job.id, [])
             shutil.rmtree(self.result_dir(job.id), ignore_errors=True)
             self._store.add_log(job.id, "info", "Job queued.")
-            logger.info("job %s: %s -> queued", job.id, job.status)
-            self._wakeup.set()
+        logger.info("job %s: %s -> queued", job.id, job.status)
+        self._wakeup.set()
 
     def cancel(self, job_id: str) -> None:
         """Stop a job: a queued one goes back to ``created``, a running one ends ``canceled``."""
