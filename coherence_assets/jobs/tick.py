@@ -194,21 +194,19 @@ def plan_tick(
                 state.handled[job_id] = RESUBMITTING
                 state.resubmits[job_id] = RunAttempts(1, now)
             else:
-                plan.given_up.append(job)
-                state.handled[job_id] = RESOLVED
-                _stuck(
+                _resolve_stuck(
                     plan,
                     job,
+                    plan.given_up,
                     f"job {job_id} failed {job.record.attempt} time(s), its {len(job.record.pairs)} pair(s) "
                     f"are given up ({_pairs_text(job.record.pairs)}): read its error logs on coherence_job, then "
                     "re-materialise coherence_job with a higher max_attempts",
                 )
         elif status == CANCELED:
-            plan.canceled.append(job)
-            state.handled[job_id] = RESOLVED
-            _stuck(
+            _resolve_stuck(
                 plan,
                 job,
+                plan.canceled,
                 f"job {job_id} was canceled on the backend; its {len(job.record.pairs)} pair(s) have no raster: "
                 "re-materialise coherence_job to submit them again",
             )
@@ -218,6 +216,13 @@ def plan_tick(
 
 def _stuck(plan: TickPlan, job: TrackedJob, reason: str) -> None:
     plan.cursor.stuck.setdefault(job.partition_key, []).append(reason)
+
+
+def _resolve_stuck(plan: TickPlan, job: TrackedJob, outcome: list[TrackedJob], reason: str) -> None:
+    """Act on ``job`` for good although pairs of it have no raster: list it under ``outcome``, say why."""
+    outcome.append(job)
+    plan.cursor.handled[job.record.job_id] = RESOLVED
+    _stuck(plan, job, reason)
 
 
 def _reconcile_download(
@@ -266,11 +271,10 @@ def _reconcile_resubmit(
     previous = plan.cursor.resubmits.get(job_id, RunAttempts(1, now))
     if previous.attempts >= policy.max_download_attempts:
         plan.cursor.resubmits.pop(job_id, None)
-        plan.cursor.handled[job_id] = RESOLVED
-        plan.resubmits_given_up.append(job)
-        _stuck(
+        _resolve_stuck(
             plan,
             job,
+            plan.resubmits_given_up,
             f"resubmitting job {job_id} failed {previous.attempts} time(s) (see the resubmit_coherence_jobs runs); "
             f"its {len(job.record.pairs)} pair(s) have no job: re-materialise coherence_job once the cause is fixed",
         )
