@@ -153,15 +153,15 @@ def print_summary(defs: dg.Definitions, bursts: list[str]) -> None:
         print(f"\nSTAC catalogue of rasters and cubes: {store.fs.unstrip_protocol(catalog)}")
 
 
-def refresh_burst_catalogue(defs: dg.Definitions, instance: dg.DagsterInstance, settings: Settings) -> None:
+def refresh_burst_catalogue(defs: dg.Definitions, instance: dg.DagsterInstance) -> None:
     """Materialise ``burst_catalogue`` unless the instance holds it for this very burst file."""
-    store = defs.resources["storage"].store
+    store, bursts_file = defs.resources["storage"].store, defs.resources["bursts_file"].path
     if (
-        recorded_burst_file_version(instance) == burst_file_version(settings.bursts_file)
+        recorded_burst_file_version(instance) == burst_file_version(bursts_file)
         and instance.get_dynamic_partitions("burst")
         and store.fs.exists(store.burst_catalogue_path())
     ):
-        print(f"  unchanged since its last materialisation: {settings.bursts_file}", flush=True)
+        print(f"  unchanged since its last materialisation: {bursts_file}", flush=True)
         return
     catalogue_run = run_job(defs, instance, "refresh_burst_catalogue", None)
     if not catalogue_run.success:
@@ -178,7 +178,7 @@ def run_demo_chain(settings: Settings, window: str, timeout_seconds: float) -> i
     instance = demo_instance()
     print(f"Dagster instance: {os.environ['DAGSTER_HOME']}", flush=True)
     print("1. burst catalogue", flush=True)
-    refresh_burst_catalogue(defs, instance, settings)
+    refresh_burst_catalogue(defs, instance)
     bursts = sorted(instance.get_dynamic_partitions("burst"))
     print(f"2. pairs and jobs for {len(bursts)} bursts in window {window}", flush=True)
     failures = [

@@ -34,14 +34,21 @@ def test_ruff_format_is_clean():
 MAY_START_THE_EMBEDDED_BACKEND = {"coherence_assets/cli.py", "coherence_assets/defs/local_resources.py"}
 
 
-def embedded_backend_imports(tree: ast.Module) -> list[tuple[int, bool]]:
-    """(line, at module level) of every import of ``embedded_openeo`` in a module."""
-    inside_functions = {
-        id(node)
+def nodes_inside_functions(tree: ast.Module) -> set[int]:
+    """Ids of the nodes that run only when a function is called, not when the module is imported
+    (a function's body, not its decorators or default values)."""
+    bodies = [
+        statement
         for function in ast.walk(tree)
         if isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef)
-        for node in ast.walk(function)
-    }
+        for statement in function.body
+    ] + [function.body for function in ast.walk(tree) if isinstance(function, ast.Lambda)]
+    return {id(node) for body in bodies for node in ast.walk(body)}
+
+
+def embedded_backend_imports(tree: ast.Module) -> list[tuple[int, bool]]:
+    """(line, at module level) of every import of ``embedded_openeo`` in a module."""
+    inside_functions = nodes_inside_functions(tree)
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -64,4 +71,40 @@ def test_the_product_imports_the_embedded_backend_only_where_it_starts_it():
     ]
     assert not misplaced, (
         f"imports of embedded_openeo outside {sorted(MAY_START_THE_EMBEDDED_BACKEND)}: {misplaced}"
+    )
+
+
+# The environment is read once, when the definitions load; a module that read it on import (a run
+# Config's default, say) would freeze whatever the environment held when something first imported it.
+READS_THE_ENVIRONMENT_ON_IMPORT = {"coherence_assets/definitions.py"}
+
+
+def environment_reads_on_import(tree: ast.Module) -> list[int]:
+    """Lines outside any function (module level or class body) that call ``Settings.from_env`` or use ``os.environ``."""
+    inside_functions = nodes_inside_functions(tree)
+    return [
+        node.lineno
+        for node in ast.walk(tree)
+        if id(node) not in inside_functions
+        and isinstance(node, ast.Attribute)
+        and (
+            node.attr == "from_env"
+            or (
+                isinstance(node.value, ast.Name)
+                and node.value.id == "os"
+                and node.attr in {"environ", "getenv"}
+            )
+        )
+    ]
+
+
+def test_only_the_definitions_read_the_environment_when_imported():
+    misplaced = [
+        f"{path.relative_to(REPO)}:{line}"
+        for path in sorted((REPO / "coherence_assets").rglob("*.py"))
+        if path.relative_to(REPO).as_posix() not in READS_THE_ENVIRONMENT_ON_IMPORT
+        for line in environment_reads_on_import(ast.parse(path.read_text()))
+    ]
+    assert not misplaced, (
+        f"environment read on import (take it from Settings or a resource instead): {misplaced}"
     )

@@ -1,9 +1,11 @@
 """The first test: the whole Definitions load, with every asset, job, sensor and schedule the README names."""
 
 import dagster as dg
+import pytest
 
-from coherence_assets.definitions import defs
+from coherence_assets.definitions import default_resources, defs
 from coherence_assets.defs.partitions import burst_partitions, burst_window_partitions, window_partitions
+from coherence_assets.settings import LOCAL_BACKEND, Settings
 
 ASSET_PARTITIONS = {
     "burst_catalogue": None,
@@ -52,3 +54,19 @@ def test_multi_partition_keys_read_burst_then_window():
     assert [dimension.name for dimension in burst_window_partitions.partitions_defs] == ["burst", "window"]
     key = dg.MultiPartitionKey({"window": "2023-07-01", "burst": "t015_030343_iw2"})
     assert str(key) == "t015_030343_iw2|2023-07-01"
+
+
+@pytest.mark.parametrize(
+    "backend_url", [LOCAL_BACKEND, "https://openeo.dataspace.copernicus.eu"], ids=["local", "production"]
+)
+def test_either_resource_set_reads_the_input_files_the_settings_name(backend_url: str):
+    settings = Settings.from_env(
+        {
+            "OPENEO_BACKEND_URL": backend_url,
+            "COHERENCE_BURSTS_FILE": "/data/my_bursts.gpkg",
+            "COHERENCE_AOI_FILE": "/data/my_aois.gpkg",
+        }
+    )
+    resources = default_resources(settings)
+    assert resources["bursts_file"].path == "/data/my_bursts.gpkg"
+    assert resources["aoi_file"].path == "/data/my_aois.gpkg"

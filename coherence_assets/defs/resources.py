@@ -1,4 +1,4 @@
-"""Resources: where outputs go, which catalogue and openEO backend to use, and the coherence parameters.
+"""Resources: the input files, where outputs go, which catalogue and openEO backend to use, and the coherence parameters.
 
 These are the production resources, which only speak HTTP to the URLs they are given; the local
 set (:mod:`coherence_assets.defs.local_resources`) starts the embedded backend on demand. Which
@@ -38,6 +38,27 @@ class CoherenceStorage(dg.ConfigurableResource):
     @property
     def store(self) -> DataStore:
         return DataStore(self.data_dir)
+
+
+# The two input files are two resources of one field each, so a run can override one in the
+# launchpad and keep the other: a run config that names a resource replaces all of its configured
+# values, and a field whose value comes from the environment has no class default to fall back to.
+class BurstsFile(dg.ConfigurableResource):
+    """The burst map (``COHERENCE_BURSTS_FILE``) that ``burst_catalogue`` validates into the ``burst`` partitions."""
+
+    path: str = Field(
+        description="Path of the burst map (GeoJSON, GeoPackage or GeoParquet, any CRS) with burst_id, "
+        "subswath_name, relative_orbit_number and geometry"
+    )
+
+
+class AoiFile(dg.ConfigurableResource):
+    """The areas of interest (``COHERENCE_AOI_FILE``) that ``coherence_aoi_series`` summarises the cube over."""
+
+    path: str = Field(
+        description="Path of the areas of interest (GeoJSON, GeoPackage or GeoParquet, any CRS) with an aoi_id "
+        "column and polygons"
+    )
 
 
 class BurstCatalogue(dg.ConfigurableResource):
@@ -192,6 +213,8 @@ def resource_set(
 ) -> dict[str, dg.ConfigurableResource]:
     """The resources by the keys the assets and sensors ask for, around this catalogue and backend."""
     return {
+        "bursts_file": BurstsFile(path=settings.bursts_file),
+        "aoi_file": AoiFile(path=settings.aoi_file),
         "storage": CoherenceStorage(data_dir=settings.data_dir),
         "catalogue": catalogue,
         "openeo_backend": openeo_backend,

@@ -23,16 +23,11 @@ from dagster._core.definitions.sensor_definition import SensorExecutionData
 from urllib3.util.retry import Retry
 
 from coherence_assets.definitions import defs as project_defs
-from coherence_assets.defs.resources import (
-    BurstCatalogue,
-    CoherenceParameters,
-    CoherenceStorage,
-    OpenEOBackend,
-)
+from coherence_assets.defs.resources import BurstCatalogue, CoherenceParameters, OpenEOBackend, resource_set
 from coherence_assets.jobs.ledger import Ledger
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.partition_keys import split_partition_key
-from coherence_assets.settings import packaged_demo_bursts_file
+from coherence_assets.settings import Settings, packaged_demo_bursts_file
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import SMALL_SCENE, LiveBackend
 from embedded_openeo.config import BackendConfig
@@ -209,8 +204,9 @@ class Chain:
     ) -> dg.ExecuteInProcessResult:
         return self.run(
             "refresh_burst_catalogue",
+            # as a user overrides the file for one run in the launchpad
             run_config={
-                "ops": {"burst_catalogue": {"config": {"bursts_file": str(bursts_file or self.bursts_file)}}}
+                "resources": {"bursts_file": {"config": {"path": str(bursts_file or self.bursts_file)}}}
             },
             raise_on_error=raise_on_error,
         )
@@ -282,17 +278,26 @@ class Chain:
 
 
 def chain_resources(
-    backend: LiveBackend, data_dir: Path, *, openeo: dict[str, Any] | None = None, **coherence: Any
+    backend: LiveBackend,
+    data_dir: Path,
+    *,
+    bursts_file: Path | None = None,
+    openeo: dict[str, Any] | None = None,
+    **coherence: Any,
 ) -> dict[str, dg.ConfigurableResource]:
     """The resources of a CDSE-like deployment whose backend and catalogue are the live backend."""
-    return {
-        "storage": CoherenceStorage(data_dir=str(data_dir)),
-        "catalogue": BurstCatalogue(url=backend.catalogue_url),
-        "openeo_backend": OpenEOBackend(
-            url=backend.url, **{"min_seconds_between_starts": 0, **(openeo or {})}
-        ),
-        "coherence": CoherenceParameters(**coherence),
-    }
+    settings = Settings(
+        data_dir=str(data_dir),
+        bursts_file=str(bursts_file or packaged_demo_bursts_file()),
+        backend_url=backend.url,
+        catalogue_url=backend.catalogue_url,
+    )
+    resources = resource_set(
+        settings,
+        catalogue=BurstCatalogue(url=backend.catalogue_url),
+        openeo_backend=OpenEOBackend(url=backend.url, **{"min_seconds_between_starts": 0, **(openeo or {})}),
+    )
+    return {**resources, "coherence": CoherenceParameters(**coherence)}
 
 
 def chain_definitions(resources: dict[str, dg.ConfigurableResource]) -> dg.Definitions:
@@ -324,7 +329,7 @@ def make_chain(tmp_path: Path, dagster_instance: dg.DagsterInstance) -> Callable
         data_dir = tmp_path / "data"
         bursts_file = write_burst_file(tmp_path / "bursts.geojson", bursts)
         return Chain(
-            defs=chain_definitions(chain_resources(backend, data_dir, **options)),
+            defs=chain_definitions(chain_resources(backend, data_dir, bursts_file=bursts_file, **options)),
             instance=dagster_instance,
             backend=backend,
             data_dir=data_dir,

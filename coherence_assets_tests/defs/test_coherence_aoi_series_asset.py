@@ -18,7 +18,7 @@ def stack_with_aois(chain: Chain, aoi_file: Path | str, raise_on_error: bool = T
     return chain.run(
         "stack_coherence_cube",
         BURST,
-        run_config={"ops": {"coherence_aoi_series": {"config": {"aoi_file": str(aoi_file)}}}},
+        run_config={"resources": {"aoi_file": {"config": {"path": str(aoi_file)}}}},
         raise_on_error=raise_on_error,
     )
 

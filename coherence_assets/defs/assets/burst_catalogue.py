@@ -8,15 +8,10 @@ import fsspec
 
 from coherence_assets.bursts.burst_map import load_burst_catalogue, orbit_warnings
 from coherence_assets.defs.partitions import BURST_DIMENSION, burst_partitions
-from coherence_assets.defs.resources import CoherenceStorage
+from coherence_assets.defs.resources import BurstsFile, CoherenceStorage
 from coherence_assets.partition_keys import split_partition_key
-from coherence_assets.settings import Settings
 
 DATA_VERSION_TAG = "dagster/data_version"  # where Dagster records a materialisation's data version
-
-
-class BurstCatalogueConfig(dg.Config):
-    bursts_file: str = Settings.from_env().bursts_file
 
 
 def sync_burst_partitions(instance: dg.DagsterInstance, keys: list[str]) -> tuple[list[str], list[str]]:
@@ -50,31 +45,33 @@ def recorded_burst_file_version(instance: dg.DagsterInstance) -> str | None:
 
 
 @dg.asset(
-    description="Validated Sentinel-1 bursts (one row per burst key) read from COHERENCE_BURSTS_FILE",
+    description="Validated Sentinel-1 bursts (one row per burst key) read from the bursts_file resource "
+    "(default: COHERENCE_BURSTS_FILE)",
     group_name="catalogue",
     kinds={"geoparquet"},
 )
 def burst_catalogue(
-    context: dg.AssetExecutionContext, config: BurstCatalogueConfig, storage: CoherenceStorage
+    context: dg.AssetExecutionContext, bursts_file: BurstsFile, storage: CoherenceStorage
 ) -> dg.MaterializeResult:
-    catalogue = load_burst_catalogue(config.bursts_file)
+    source = bursts_file.path
+    catalogue = load_burst_catalogue(source)
     buffer = io.BytesIO()
     catalogue.to_parquet(buffer, index=False)
     store = storage.store
     store.write_bytes_atomically(store.burst_catalogue_path(), buffer.getvalue())
     added, removed = sync_burst_partitions(context.instance, list(catalogue["burst"]))
     context.log.info(
-        f"{len(catalogue)} bursts from {config.bursts_file}; {BURST_DIMENSION} partitions added: {added or 'none'}, "
+        f"{len(catalogue)} bursts from {source}; {BURST_DIMENSION} partitions added: {added or 'none'}, "
         f"removed (never materialised): {removed or 'none'}"
     )
     return dg.MaterializeResult(
-        data_version=dg.DataVersion(burst_file_version(config.bursts_file)),
+        data_version=dg.DataVersion(burst_file_version(source)),
         metadata={
             "bursts": len(catalogue),
             "burst_keys": ", ".join(catalogue["burst"]),
             "partitions_added": len(added),
             "orbit_warnings": ", ".join(orbit_warnings(catalogue)) or "none",
-            "source": config.bursts_file,
+            "source": source,
             "path": dg.MetadataValue.path(store.burst_catalogue_path()),
             "preview": dg.MetadataValue.md(catalogue.drop(columns="geometry").to_markdown(index=False)),
         },

@@ -6,33 +6,29 @@ from coherence_assets.aoi.series import write_aoi_series
 from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
 from coherence_assets.defs.assets.coherence_cube import coherence_cube
 from coherence_assets.defs.partitions import burst_partitions
-from coherence_assets.defs.resources import CoherenceStorage
+from coherence_assets.defs.resources import AoiFile, CoherenceStorage
 from coherence_assets.defs.ui_images import inline_image_markdown
-from coherence_assets.settings import Settings
-
-
-class AoiSeriesConfig(dg.Config):
-    aoi_file: str = Settings.from_env().aoi_file
 
 
 @dg.asset(
     partitions_def=burst_partitions,
     deps=[coherence_cube, burst_catalogue],
-    description="Mean, median, p10, p90 and valid share of coherence per AOI (COHERENCE_AOI_FILE) and pair",
+    description="Mean, median, p10, p90 and valid share of coherence per AOI (the aoi_file resource, default: "
+    "COHERENCE_AOI_FILE) and pair",
     group_name="cube",
     kinds={"parquet", "pandas"},
 )
 def coherence_aoi_series(
-    context: dg.AssetExecutionContext, config: AoiSeriesConfig, storage: CoherenceStorage
+    context: dg.AssetExecutionContext, aoi_file: AoiFile, storage: CoherenceStorage
 ) -> dg.MaterializeResult:
     burst, store = context.partition_key, storage.store
-    output = write_aoi_series(store, burst, config.aoi_file)
+    output = write_aoi_series(store, burst, aoi_file.path)
     context.log.info(f"{burst}: {len(output.series.table)} rows for AOIs {output.series.covered or 'none'}")
     for problem in output.problems():
         context.log.warning(problem)
     metadata = {
         **output.summary(),
-        "aoi_file": config.aoi_file,
+        "aoi_file": aoi_file.path,
         "path": dg.MetadataValue.path(store.fs.unstrip_protocol(output.table_path)),
     }
     if output.plot_png is not None:
