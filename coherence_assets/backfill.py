@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 
@@ -38,6 +39,16 @@ mutation($backfillParams: LaunchBackfillParams!) {
   }
 }
 """
+
+
+def backfill_variables(assets: list[str], partition_keys: list[str]) -> dict[str, Any]:
+    """The variables of :data:`LAUNCH_BACKFILL_MUTATION` for ``assets`` over ``partition_keys``."""
+    return {
+        "backfillParams": {
+            "assetSelection": [{"path": [name]} for name in assets],
+            "partitionNames": partition_keys,
+        }
+    }
 
 
 def parse_windows(spec: str, today: dt.date | None = None) -> list[str]:
@@ -123,9 +134,8 @@ def launch_backfill(instance: dg.DagsterInstance, partition_keys: list[str], ass
         LoadableTargetOrigin(module_name=DEFINITIONS_MODULE, working_directory=os.getcwd()),
         location_name=CODE_LOCATION,
     )
-    params = {"assetSelection": [{"path": [name]} for name in assets], "partitionNames": partition_keys}
     with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as context:
-        answer = execute_query(context, LAUNCH_BACKFILL_MUTATION, {"backfillParams": params})
+        answer = execute_query(context, LAUNCH_BACKFILL_MUTATION, backfill_variables(assets, partition_keys))
     if answer.get("errors"):
         raise SetupError(f"Dagster refused the backfill: {answer['errors'][0].get('message')}")
     result = answer["data"]["launchPartitionBackfill"]

@@ -24,6 +24,8 @@ from typing import Any, TypeVar
 
 import requests
 
+from coherence_assets.backfill import LAUNCH_BACKFILL_MUTATION, backfill_variables
+
 T = TypeVar("T")
 
 TERMINAL_RUN_STATUSES = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
@@ -62,17 +64,6 @@ mutation($executionParams: ExecutionParams!) {
     __typename
     ... on LaunchRunSuccess { run { runId } }
     ... on RunConfigValidationInvalid { errors { message } }
-    ... on PythonError { message stack }
-    ... on Error { message }
-  }
-}
-"""
-
-LAUNCH_BACKFILL_MUTATION = """
-mutation($backfillParams: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $backfillParams) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
     ... on PythonError { message stack }
     ... on Error { message }
   }
@@ -229,11 +220,8 @@ class DagsterDev:
 
     def launch_asset_backfill(self, asset_keys: list[str], partition_names: list[str]) -> str:
         """Backfill ``asset_keys`` over ``partition_names``; the daemon submits the runs. Its backfill id."""
-        params = {
-            "assetSelection": [{"path": [key]} for key in asset_keys],
-            "partitionNames": partition_names,
-        }
-        result = self.graphql(LAUNCH_BACKFILL_MUTATION, {"backfillParams": params})["launchPartitionBackfill"]
+        variables = backfill_variables(asset_keys, partition_names)
+        result = self.graphql(LAUNCH_BACKFILL_MUTATION, variables)["launchPartitionBackfill"]
         return self._expect(result, "LaunchBackfillSuccess")["backfillId"]
 
     def run_status(self, run_id: str) -> str:
