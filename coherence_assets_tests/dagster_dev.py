@@ -236,6 +236,27 @@ class DagsterDev:
         result = self.graphql(BACKFILL_STATUS_QUERY, {"backfillId": backfill_id})["partitionBackfillOrError"]
         return self._expect(result, "PartitionBackfill")["status"]
 
+    def settled(self, backfill_ids: list[str]) -> bool:
+        """Every backfill of ``backfill_ids`` is over and no run is queued or running."""
+        return all(
+            self.backfill_status(backfill) not in UNFINISHED_BACKFILL_STATUSES for backfill in backfill_ids
+        ) and all(run["status"] in TERMINAL_RUN_STATUSES for run in self.runs())
+
+    def wait_until_settled(
+        self, backfill_ids: list[str], outputs_complete: Callable[[], bool], timeout: float, what: str
+    ) -> None:
+        """Wait until ``outputs_complete()`` holds and then the backfills have :meth:`settled`.
+
+        The outputs are checked first: they are files, cheaper than the GraphQL queries.
+        """
+        wait_for(
+            lambda: outputs_complete() and self.settled(backfill_ids),
+            timeout,
+            what,
+            interval=2.0,
+            diagnostics=self.diagnostics,
+        )
+
     def instance_info(self) -> dict[str, Any]:
         """The daemons' health and the run queue's limits, as the webserver reports them."""
         return self.graphql(INSTANCE_QUERY)["instance"]

@@ -21,13 +21,7 @@ from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.settings import packaged_demo_bursts_file
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import LiveBackend, start_backend
-from coherence_assets_tests.dagster_dev import (
-    TERMINAL_RUN_STATUSES,
-    UNFINISHED_BACKFILL_STATUSES,
-    DagsterDev,
-    running_dagster_dev,
-    wait_for,
-)
+from coherence_assets_tests.dagster_dev import running_dagster_dev
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -108,15 +102,6 @@ def cube_holds_all_pairs(store: DataStore, burst: str) -> bool:
     return cube.sizes.get("time") == len(pairs)
 
 
-def chain_done(dev: DagsterDev, store: DataStore, backfill_id: str) -> bool:
-    """Both cubes hold both windows, the backfill is over and no run is still queued or running."""
-    return (
-        all(cube_holds_all_pairs(store, burst) for burst in BURSTS)
-        and dev.backfill_status(backfill_id) not in UNFINISHED_BACKFILL_STATUSES
-        and all(run["status"] in TERMINAL_RUN_STATUSES for run in dev.runs())
-    )
-
-
 def assert_cube_matches_pair_tables(store: DataStore, burst: str) -> None:
     pairs = read_pair_tables(store, burst)
     assert pairs is not None and len(pairs) > 0
@@ -167,12 +152,11 @@ def test_backfill_through_dagster_dev_stacks_both_windows_of_both_bursts(
             ["insar_pairs", "coherence_job"],
             [f"{burst}|{window}" for burst in BURSTS for window in WINDOWS],
         )
-        wait_for(
-            lambda: chain_done(dev, store, backfill_id),
+        dev.wait_until_settled(
+            [backfill_id],
+            lambda: all(cube_holds_all_pairs(store, burst) for burst in BURSTS),
             CHAIN_TIMEOUT_SECONDS,
             "both cubes holding both windows",
-            interval=2.0,
-            diagnostics=dev.diagnostics,
         )
         runs = dev.runs()
         backfill_status = dev.backfill_status(backfill_id)

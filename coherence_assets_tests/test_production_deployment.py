@@ -21,13 +21,7 @@ from coherence_assets.jobs.ledger_index import read_all_ledgers
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import LiveBackend, start_backend
-from coherence_assets_tests.dagster_dev import (
-    TERMINAL_RUN_STATUSES,
-    UNFINISHED_BACKFILL_STATUSES,
-    DagsterDev,
-    running_dagster_deployment,
-    wait_for,
-)
+from coherence_assets_tests.dagster_dev import running_dagster_deployment
 from coherence_assets_tests.postgres_server import PostgresServer, postgres_bin_dir, running_postgres
 from coherence_assets_tests.test_end_to_end import chain_environment
 
@@ -84,16 +78,6 @@ def every_pair_has_a_raster(store: DataStore) -> bool:
     return bool(expected) and expected <= present
 
 
-def chain_done(dagster: DagsterDev, store: DataStore, backfill_ids: list[str]) -> bool:
-    return (
-        every_pair_has_a_raster(store)
-        and all(
-            dagster.backfill_status(backfill) not in UNFINISHED_BACKFILL_STATUSES for backfill in backfill_ids
-        )
-        and all(run["status"] in TERMINAL_RUN_STATUSES for run in dagster.runs())
-    )
-
-
 def test_two_backfills_on_the_production_deployment_run_one_run_per_partition_and_land_in_postgresql(
     tmp_path: Path, postgres: PostgresServer, live_backend: LiveBackend
 ) -> None:
@@ -111,12 +95,11 @@ def test_two_backfills_on_the_production_deployment_run_one_run_per_partition_an
         backfill_ids = [
             dagster.launch_asset_backfill(["insar_pairs", "coherence_job"], [PARTITION]) for _ in range(2)
         ]
-        wait_for(
-            lambda: chain_done(dagster, store, backfill_ids),
+        dagster.wait_until_settled(
+            backfill_ids,
+            lambda: every_pair_has_a_raster(store),
             CHAIN_TIMEOUT_SECONDS,
             "both backfills done and a raster for every pair",
-            interval=2.0,
-            diagnostics=dagster.diagnostics,
         )
         graphql_run_ids = {run["runId"] for run in dagster.runs()}
         leftovers = dagster.stop()
