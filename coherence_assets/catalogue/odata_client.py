@@ -12,6 +12,7 @@ from typing import Any
 
 import requests
 
+from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.http_session import MalformedAnswerError, get_json, retrying_session
 
 PAGE_SIZE = 1000  # CDSE's maximum $top
@@ -44,14 +45,12 @@ def _odata_timestamp(moment: dt.datetime) -> str:
     return moment.strftime(TIMESTAMP_FORMAT)[:-4] + "Z"  # milliseconds, as CDSE's examples write them
 
 
-def bursts_filter(
-    burst_id: int, subswath: str, relative_orbit: int, polarisation: str, start: dt.datetime, end: dt.datetime
-) -> str:
+def bursts_filter(burst: BurstKey, polarisation: str, start: dt.datetime, end: dt.datetime) -> str:
     """The ``$filter`` expression for one burst's records between ``start`` and ``end`` (inclusive)."""
     return (
         f"ContentDate/Start ge {_odata_timestamp(start)} and ContentDate/Start le {_odata_timestamp(end)}"
-        f" and PolarisationChannels eq '{polarisation}' and BurstId eq {burst_id}"
-        f" and SwathIdentifier eq '{subswath}' and RelativeOrbitNumber eq {relative_orbit}"
+        f" and PolarisationChannels eq '{polarisation}' and BurstId eq {burst.burst_id}"
+        f" and SwathIdentifier eq '{burst.subswath}' and RelativeOrbitNumber eq {burst.relative_orbit}"
     )
 
 
@@ -80,17 +79,9 @@ class BurstCatalogueClient:
     def bursts_url(self) -> str:
         return f"{self.base_url}/Bursts"
 
-    def search_query(
-        self,
-        burst_id: int,
-        subswath: str,
-        relative_orbit: int,
-        polarisation: str,
-        start: dt.datetime,
-        end: dt.datetime,
-    ) -> str:
+    def search_query(self, burst: BurstKey, polarisation: str, start: dt.datetime, end: dt.datetime) -> str:
         """The query :meth:`search` sends, as a person reads it (not URL-encoded), for error messages."""
-        return f"{self.bursts_url}?$filter={bursts_filter(burst_id, subswath, relative_orbit, polarisation, start, end)}"
+        return f"{self.bursts_url}?$filter={bursts_filter(burst, polarisation, start, end)}"
 
     def _get_page(self, url: str, params: dict[str, str] | None) -> dict[str, Any]:
         """One page of records; every failure becomes a :class:`CatalogueError` naming the URL."""
@@ -121,17 +112,11 @@ class BurstCatalogueClient:
         return page
 
     def search(
-        self,
-        burst_id: int,
-        subswath: str,
-        relative_orbit: int,
-        polarisation: str,
-        start: dt.datetime,
-        end: dt.datetime,
+        self, burst: BurstKey, polarisation: str, start: dt.datetime, end: dt.datetime
     ) -> list[BurstAcquisition]:
         """Every record of one burst in [start, end], over all pages, ordered by acquisition time."""
         params: dict[str, str] | None = {
-            "$filter": bursts_filter(burst_id, subswath, relative_orbit, polarisation, start, end),
+            "$filter": bursts_filter(burst, polarisation, start, end),
             "$orderby": "ContentDate/Start asc",
             "$top": str(PAGE_SIZE),
         }

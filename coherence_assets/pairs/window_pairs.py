@@ -55,8 +55,7 @@ def pairs_for_window(
     query_end = dt.datetime.combine(
         window_last_day + dt.timedelta(days=max(baselines_days)), dt.time(23, 59, 59, 999000), tzinfo=dt.UTC
     )
-    search = (burst.burst_id, burst.subswath, burst.relative_orbit, polarisation, query_start, query_end)
-    acquisitions = client.search(*search)
+    acquisitions = client.search(burst, polarisation, query_start, query_end)
     products = products_by_date(acquisitions)
     return WindowPairs(
         pairs=build_pairs(str(burst), products, window_start, window_last_day, baselines_days),
@@ -65,7 +64,7 @@ def pairs_for_window(
         missing_dates=missing_cycle_dates(list(products), window_start, query_end.date()),
         query_start=query_start,
         query_end=query_end,
-        query=client.search_query(*search),
+        query=client.search_query(burst, polarisation, query_start, query_end),
     )
 
 
