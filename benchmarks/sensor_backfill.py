@@ -331,14 +331,15 @@ def sensor_side(
     """Step 2 under ``openeo_job_sensor``: the side, the backfill's jobs, the jobs of the active-jobs
     levels, and the seconds per pair."""
     from coherence_assets.definitions import defs
-    from coherence_assets.demo import QUIET_RUN_CONFIG, already_ran, evaluate_job_sensor
+    from coherence_assets.defs.sensor_ticks import evaluate_sensor, launch_requested_runs, record_asset_events
+    from coherence_assets.demo import JOB_SENSOR, QUIET_RUN_CONFIG
     from coherence_assets.jobs.ledger_index import read_all_ledgers
 
     side = Side("openeo_job_sensor")
     data_dir = root / "sensor-backend"
     shutil.copytree(history_dir, data_dir)
     instance = dg.DagsterInstance.get()
-    sensor = defs.resolve_sensor_def("openeo_job_sensor")
+    sensor = defs.resolve_sensor_def(JOB_SENSOR)
     tick_seconds = args.tick_seconds or float(sensor.minimum_interval_seconds or 30)
     side.tick_seconds = tick_seconds
     windows = quarters(FIRST_WINDOW, WINDOWS_PER_BURST)
@@ -380,8 +381,6 @@ def sensor_side(
     # Requested runs run in a process of their own, as under the daemon (and Dagster's logging
     # setup is not safe to run from two threads at once).
     downloads = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-    pending: list[Future] = []
-    requested: set[str] = set()  # run keys handed to the run worker, started or not yet
     cursor: str | None = None
     next_tick = time.monotonic()
 
@@ -411,15 +410,8 @@ def sensor_side(
         yield
         ledger_reads.count = before
 
-    def launch(requests: list[dg.RunRequest]) -> None:
-        for request in requests:
-            if request.run_key and (request.run_key in requested or already_ran(instance, request.run_key)):
-                continue
-            requested.add(request.run_key or "")
-            tags = {**request.tags, "dagster/run_key": request.run_key}
-            pending.append(downloads.submit(run_requested, request.job_name, request.partition_key, tags))
-
-    def tick(label: str) -> None:
+    def tick(label: str) -> int:
+        """One tick when it is due, then the runs it requested; how many runs it launched."""
         nonlocal cursor, next_tick
         time.sleep(max(0.0, next_tick - time.monotonic()))
         active = sum(backend_statuses(data_dir)[status] for status in ACTIVE)
@@ -428,18 +420,24 @@ def sensor_side(
         ledger_reads.count = 0
         started = time.monotonic()
         with ledger_reads.counting():
-            data = evaluate_job_sensor(defs, instance, cursor)
+            data = evaluate_sensor(defs, instance, JOB_SENSOR, cursor)
+            record_asset_events(instance, data)
         seconds = time.monotonic() - started
         requests = access_log.take()
         side.ticks.append(Tick(label, active, unfinished, requests, seconds, ledger_reads.count))
         side.too_many_requests += requests["429"]
         next_tick = started + tick_seconds
-        cursor = data.cursor if data.cursor is not None else cursor
+        cursor = data.cursor
         # The runs it requested run now, before the next tick, so that no request of theirs is
         # counted as the sensor's.
-        launch(list(data.run_requests))
-        for future in pending:
+        launched: list[Future] = launch_requested_runs(
+            instance,
+            data,
+            lambda job_name, partition, tags: downloads.submit(run_requested, job_name, partition, tags),
+        )
+        for future in launched:
             future.result()
+        return len(launched)
 
     def jobs_of(chosen: list[str]) -> list[dict[str, Any]]:
         """The process graph and title of every job of ``chosen`` partitions, for the manager side."""
@@ -470,9 +468,7 @@ def sensor_side(
             if all(status in TERMINAL for status in statuses.elements()) and len(timeline.ended) >= len(
                 backfill
             ):
-                requested_before = len(requested)
-                tick("backfill")  # the tick that acts on the last ends
-                if len(requested) == requested_before:
+                if tick("backfill") == 0:  # the tick that acts on the last ends launched nothing
                     break
                 continue
             if time.monotonic() > deadline:
@@ -497,8 +493,6 @@ def sensor_side(
                     tick(f"{number}")
         side.history_at_levels = history
         downloads.shutdown(wait=True)
-        for future in pending:
-            future.result()
         level_jobs = jobs_of(at_levels)
     return side, jobs, level_jobs, seconds_per_pair
 

@@ -17,6 +17,7 @@ import requests
 
 from coherence_assets.cube.stacking import find_pair_rasters, open_coherence_cube
 from coherence_assets.defs.assets.burst_catalogue import burst_file_version, recorded_burst_file_version
+from coherence_assets.defs.sensor_ticks import evaluate_sensor, launch_requested_runs, record_asset_events
 from coherence_assets.jobs.ledger import CANCELED, ERROR, FINISHED, LOST
 from coherence_assets.jobs.ledger_index import read_all_ledgers, read_done_index
 from coherence_assets.jobs.tick import TickCursor, stuck_work
@@ -24,7 +25,7 @@ from coherence_assets.partition_keys import partition_key
 from coherence_assets.preflight import SetupError
 from coherence_assets.settings import Settings
 
-RUN_KEY_TAG = "dagster/run_key"
+JOB_SENSOR = "openeo_job_sensor"
 # The demo prints one line per run; a failure's trace stays in the run's event log (the UI shows it).
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 TICK_SECONDS = 3.0
@@ -67,41 +68,14 @@ def failure_cause(result: dg.ExecuteInProcessResult) -> str:
     return "the run failed before any step (see its log in the Dagster UI)"
 
 
-def already_ran(instance: dg.DagsterInstance, run_key: str) -> bool:
-    return bool(instance.get_run_ids(filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key}), limit=1))
-
-
-def evaluate_job_sensor(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None):
-    """One tick of ``openeo_job_sensor`` as the daemon evaluates it; its observations go to the instance."""
-    sensor = defs.resolve_sensor_def("openeo_job_sensor")
-    with (
-        dg.build_sensor_context(
-            instance=instance, cursor=cursor, definitions=defs, resources=defs.resources
-        ) as context,
-        dg.partition_loading_context(dynamic_partitions_store=instance),
-    ):
-        data = sensor.evaluate_tick(context)
-    for event in data.asset_events:
-        instance.report_runless_asset_event(event)
-    return data
-
-
 def tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None) -> tuple[str | None, int]:
-    """Evaluate the job sensor once and run what it requests; the new cursor and the runs launched."""
-    data = evaluate_job_sensor(defs, instance, cursor)
-    launched = 0
-    for request in data.run_requests:
-        if request.run_key and already_ran(instance, request.run_key):
-            continue
-        run_job(
-            defs,
-            instance,
-            request.job_name,
-            request.partition_key,
-            {**request.tags, RUN_KEY_TAG: request.run_key},
-        )
-        launched += 1
-    return (data.cursor if data.cursor is not None else cursor), launched
+    """One tick of ``openeo_job_sensor`` as the daemon runs it; the new cursor and the runs launched."""
+    data = evaluate_sensor(defs, instance, JOB_SENSOR, cursor)
+    record_asset_events(instance, data)
+    launched = launch_requested_runs(
+        instance, data, lambda job_name, partition, tags: run_job(defs, instance, job_name, partition, tags)
+    )
+    return data.cursor, len(launched)
 
 
 def job_statuses(settings: Settings, window: str, defs: dg.Definitions) -> dict[str, str]:

@@ -17,13 +17,17 @@ from typing import Any
 
 import dagster as dg
 import pytest
-
-# private: the type of SensorDefinition.evaluate_tick's answer, which dagster does not export
-from dagster._core.definitions.sensor_definition import SensorExecutionData
 from urllib3.util.retry import Retry
 
 from coherence_assets.definitions import defs as project_defs
 from coherence_assets.defs.resources import BurstCatalogue, CoherenceParameters, OpenEOBackend, resource_set
+from coherence_assets.defs.sensor_ticks import (
+    SensorTick,
+    evaluate_sensor,
+    launch_requested_runs,
+    record_asset_events,
+    runs_with_key,
+)
 from coherence_assets.jobs.ledger import Ledger
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.partition_keys import split_partition_key
@@ -39,8 +43,6 @@ PARTITION = f"{BURST}|{WINDOW}"
 CLIENT_ID = "coherence-assets"
 CLIENT_SECRET = "local-secret"
 SENSOR_NAME = "openeo_job_sensor"
-RUN_KEY_TAG = "dagster/run_key"
-SENSOR_NAME_TAG = "dagster/sensor_name"
 TERMINAL_STATUSES = frozenset({"finished", "error", "canceled"})
 
 
@@ -215,35 +217,21 @@ class Chain:
         """``submit_coherence_jobs``: the pair table and the jobs of one partition."""
         return self.run("submit_coherence_jobs", partition, raise_on_error=raise_on_error)
 
-    def tick(self, cursor: str | None = None) -> SensorExecutionData:
-        """Evaluate ``openeo_job_sensor`` once, as the daemon does between restarts of nothing."""
-        sensor = self.defs.resolve_sensor_def(SENSOR_NAME)
-        with (
-            dg.build_sensor_context(
-                instance=self.instance, cursor=cursor, definitions=self.defs, resources=self.defs.resources
-            ) as context,
-            dg.partition_loading_context(dynamic_partitions_store=self.instance),
-        ):
-            return sensor.evaluate_tick(context)
+    def tick(self, cursor: str | None = None, sensor_name: str = SENSOR_NAME) -> SensorTick:
+        """Evaluate a sensor (``openeo_job_sensor`` unless named) once, as the daemon does."""
+        return evaluate_sensor(self.defs, self.instance, sensor_name, cursor)
 
-    def launch(self, data: SensorExecutionData) -> list[dg.ExecuteInProcessResult]:
+    def launch(self, data: SensorTick) -> list[dg.ExecuteInProcessResult]:
         """Do what the daemon does with a tick: record its asset events, run what no earlier run keyed."""
-        for event in data.asset_events:
-            self.instance.report_runless_asset_event(event)
-        results = []
-        for request in data.run_requests:
-            if request.run_key and self.runs_with_key(request.run_key):
-                continue
-            tags = {**request.tags, SENSOR_NAME_TAG: SENSOR_NAME}
-            if request.run_key:
-                tags[RUN_KEY_TAG] = request.run_key
-            results.append(self.run(request.job_name, request.partition_key, tags=tags, raise_on_error=False))
-        return results
+        record_asset_events(self.instance, data)
+        return launch_requested_runs(
+            self.instance,
+            data,
+            lambda job_name, partition, tags: self.run(job_name, partition, tags=tags, raise_on_error=False),
+        )
 
     def runs_with_key(self, run_key: str) -> list[str]:
-        return self.instance.get_run_ids(
-            filters=dg.RunsFilter(tags={RUN_KEY_TAG: run_key, SENSOR_NAME_TAG: SENSOR_NAME})
-        )
+        return runs_with_key(self.instance, SENSOR_NAME, run_key)
 
     def ledger(self, partition: str = PARTITION) -> Ledger:
         burst, window = split_partition_key(partition)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from coherence_assets.defs.sensor_ticks import SensorTick
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.defs.conftest import BURST, Chain, materialization_metadata
 
@@ -142,11 +143,8 @@ def test_several_baselines_stack_on_a_leading_pair_dimension(
     assert stored == {(reference, secondary, (secondary - reference).days) for reference, secondary in pairs}
 
 
-def cube_sensor_tick(chain: Chain, cursor: str | None = None):
-    sensor = chain.defs.resolve_sensor_def("coherence_cube_sensor")
-    context = dg.build_sensor_context(instance=chain.instance, cursor=cursor, definitions=chain.defs)
-    with dg.partition_loading_context(dynamic_partitions_store=chain.instance):
-        return sensor.evaluate_tick(context)
+def cube_sensor_tick(chain: Chain, cursor: str | None = None) -> SensorTick:
+    return chain.tick(cursor, sensor_name="coherence_cube_sensor")
 
 
 def test_the_cube_sensor_waits_while_a_stack_run_of_the_burst_is_unfinished(chain: Chain):

@@ -5,9 +5,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-# private: the type of SensorDefinition.evaluate_tick's answer, which dagster does not export
-from dagster._core.definitions.sensor_definition import SensorExecutionData
-
+from coherence_assets.defs.sensor_ticks import SensorTick
 from coherence_assets.jobs.ledger import ERROR
 from coherence_assets.jobs.ledger_index import read_done_index, scan_ledgers
 from coherence_assets.jobs.tick import TickCursor
@@ -23,11 +21,11 @@ INJECTED_ERROR = "Injected: SNAP ran out of memory while computing coherence"
 EARLIER_WINDOWS = ("2023-01-01", "2023-04-01")
 
 
-def observations(data: SensorExecutionData) -> list[dg.AssetObservation]:
+def observations(data: SensorTick) -> list[dg.AssetObservation]:
     return [event for event in data.asset_events if isinstance(event, dg.AssetObservation)]
 
 
-def request_keys(data: SensorExecutionData) -> list[tuple[str, str | None, str]]:
+def request_keys(data: SensorTick) -> list[tuple[str, str | None, str]]:
     return [(request.job_name, request.run_key, request.partition_key) for request in data.run_requests]
 
 
@@ -286,8 +284,6 @@ def test_a_partition_whose_pairs_were_given_up_starts_no_cube_run(
     (given_up,) = chain.launch(data)
     assert given_up.success and request_keys(data)[0][1].startswith("given-up-")
 
-    sensor = chain.defs.resolve_sensor_def("coherence_cube_sensor")
-    with dg.build_sensor_context(instance=chain.instance, definitions=chain.defs) as context:
-        cube_tick = sensor.evaluate_tick(context)
+    cube_tick = chain.tick(sensor_name="coherence_cube_sensor")
 
     assert not cube_tick.run_requests
