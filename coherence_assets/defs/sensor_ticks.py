@@ -1,8 +1,8 @@
 """What the Dagster daemon does with a sensor tick, for code that drives the chain in one process.
 
 The demo, the sensor benchmark and the Dagster-layer tests evaluate the project's sensors without
-a daemon. They do it here, the daemon's way (dagster's ``_daemon/sensor.py``): evaluate the sensor
-with its cursor, record the tick's asset events in the instance, and create one run per requested
+a daemon. They do it here, the way dagster's sensor daemon does it: evaluate the sensor with its
+cursor, record the tick's asset events in the instance, and create one run per requested
 run key, tagged with the run key and the sensor's name, never a second run for a key that sensor
 already used (not even within one tick). Our sensors request no dynamic partitions and no
 backfills, so none are applied here.
