@@ -332,10 +332,11 @@ def sensor_side(
     levels, and the seconds per pair."""
     from coherence_assets.definitions import defs
     from coherence_assets.defs.sensor_ticks import evaluate_sensor, launch_requested_runs, record_asset_events
-    from coherence_assets.demo import JOB_SENSOR, QUIET_RUN_CONFIG
+    from coherence_assets.defs.sensors import JOB_SENSOR
+    from coherence_assets.demo import QUIET_RUN_CONFIG
     from coherence_assets.jobs.ledger_index import read_all_ledgers
 
-    side = Side("openeo_job_sensor")
+    side = Side(JOB_SENSOR)
     data_dir = root / "sensor-backend"
     shutil.copytree(history_dir, data_dir)
     instance = dg.DagsterInstance.get()

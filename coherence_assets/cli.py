@@ -86,7 +86,7 @@ def run_demo(arguments: argparse.Namespace) -> int:
     check_before_first_run(settings, login_with_the_project_resource)
     from coherence_assets.demo import run_demo_chain
 
-    return run_demo_chain(settings, window=arguments.window, timeout_seconds=arguments.timeout)
+    return run_demo_chain(window=arguments.window, timeout_seconds=arguments.timeout)
 
 
 def parser() -> argparse.ArgumentParser:

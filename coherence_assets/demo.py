@@ -18,14 +18,13 @@ import requests
 from coherence_assets.cube.stacking import find_pair_rasters, open_coherence_cube
 from coherence_assets.defs.assets.burst_catalogue import burst_file_version, recorded_burst_file_version
 from coherence_assets.defs.sensor_ticks import evaluate_sensor, launch_requested_runs, record_asset_events
+from coherence_assets.defs.sensors import JOB_SENSOR
 from coherence_assets.jobs.ledger import CANCELED, ERROR, FINISHED, LOST
 from coherence_assets.jobs.ledger_index import read_all_ledgers, read_done_index
 from coherence_assets.jobs.tick import TickCursor, stuck_work
 from coherence_assets.partition_keys import partition_key
 from coherence_assets.preflight import SetupError
-from coherence_assets.settings import Settings
 
-JOB_SENSOR = "openeo_job_sensor"
 # The demo prints one line per run; a failure's trace stays in the run's event log (the UI shows it).
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 TICK_SECONDS = 3.0
@@ -78,7 +77,7 @@ def tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None)
     return data.cursor, len(launched)
 
 
-def job_statuses(settings: Settings, window: str, defs: dg.Definitions) -> dict[str, str]:
+def job_statuses(window: str, defs: dg.Definitions) -> dict[str, str]:
     """Current backend status of every job of the window's ledgers."""
     from coherence_assets.jobs.listing import list_all_jobs
 
@@ -145,7 +144,7 @@ def refresh_burst_catalogue(defs: dg.Definitions, instance: dg.DagsterInstance) 
         )
 
 
-def run_demo_chain(settings: Settings, window: str, timeout_seconds: float) -> int:
+def run_demo_chain(window: str, timeout_seconds: float) -> int:
     """The chain on the instance in ``DAGSTER_HOME``; call it once ``preflight`` passed."""
     from coherence_assets.definitions import defs
 
@@ -167,7 +166,7 @@ def run_demo_chain(settings: Settings, window: str, timeout_seconds: float) -> i
     while True:
         try:
             cursor, launched = tick(defs, instance, cursor)
-            statuses = job_statuses(settings, window, defs)
+            statuses = job_statuses(window, defs)
         except requests.RequestException as error:
             # The backend went away mid-request; the next connect() finds it again (or starts the
             # embedded one from its own folder), and the deadline bounds the wait.
@@ -177,9 +176,8 @@ def run_demo_chain(settings: Settings, window: str, timeout_seconds: float) -> i
                 status: list(statuses.values()).count(status) for status in sorted(set(statuses.values()))
             }
             print(f"  jobs: {counts or 'none'}", flush=True)
-            pending = TickCursor.from_json(
-                cursor
-            )  # failed downloads and resubmissions the sensor requests again
+            # failed downloads and resubmissions the sensor requests again
+            pending = TickCursor.from_json(cursor)
             retrying = pending.downloads or pending.resubmits
             if all(status in TERMINAL for status in statuses.values()) and launched == 0 and not retrying:
                 break

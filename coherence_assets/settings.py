@@ -1,7 +1,10 @@
-"""The environment variables (README, "Configuration"), read in one place.
+"""The project's environment variables (README, "Configuration"), read in one place.
 
-Every other module takes a :class:`Settings` (or the values in it) instead of reading
-``os.environ`` itself, so the defaults below are the single source of truth.
+Every other module takes a :class:`Settings` (or the values in it) instead of reading them
+itself, so the defaults below are the single source of truth. Two kinds of variable are not the
+project's and are read where their owners' conventions put them, at run time: the ``openeo``
+client's ``OPENEO_AUTH_*`` (by the ``OpenEOBackend`` resource when it logs in) and Dagster's
+``DAGSTER_HOME`` (by the demo and the backfill command, which default it to ``./.dagster_home``).
 """
 
 from __future__ import annotations

@@ -41,6 +41,9 @@ from coherence_assets.rasters.asset_matching import raster_file_name
 from coherence_assets.settings import Settings
 from coherence_assets.storage import DataStore
 
+JOB_SENSOR = "openeo_job_sensor"  # names of the sensors below (the demo and tests evaluate them)
+CUBE_SENSOR = "coherence_cube_sensor"
+
 BACKEND_UNREACHABLE = (requests.RequestException, OpenEoApiError, OpenEoClientException, RuntimeError)
 JOB_ID_TAG = "openeo/job_id"
 MAX_LOG_LINES = 20
@@ -324,6 +327,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
     load (Dagster needs the interval then), from the settings read there, not at import."""
     return [
         dg.sensor(
+            name=JOB_SENSOR,
             jobs=[download_coherence_rasters, resubmit_coherence_jobs],
             minimum_interval_seconds=settings.sensor_interval_seconds,
             default_status=dg.DefaultSensorStatus.RUNNING,
@@ -332,6 +336,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
             "resubmits failed and lost jobs",
         )(openeo_job_sensor),
         dg.sensor(
+            name=CUBE_SENSOR,
             job=stack_coherence_cube,
             minimum_interval_seconds=settings.sensor_interval_seconds,
             default_status=dg.DefaultSensorStatus.RUNNING,

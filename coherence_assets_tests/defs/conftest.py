@@ -28,6 +28,7 @@ from coherence_assets.defs.sensor_ticks import (
     record_asset_events,
     runs_with_key,
 )
+from coherence_assets.defs.sensors import JOB_SENSOR
 from coherence_assets.jobs.ledger import Ledger
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.partition_keys import split_partition_key
@@ -42,7 +43,6 @@ WINDOW = "2023-07-01"
 PARTITION = f"{BURST}|{WINDOW}"
 CLIENT_ID = "coherence-assets"
 CLIENT_SECRET = "local-secret"
-SENSOR_NAME = "openeo_job_sensor"
 TERMINAL_STATUSES = frozenset({"finished", "error", "canceled"})
 
 
@@ -217,7 +217,7 @@ class Chain:
         """``submit_coherence_jobs``: the pair table and the jobs of one partition."""
         return self.run("submit_coherence_jobs", partition, raise_on_error=raise_on_error)
 
-    def tick(self, cursor: str | None = None, sensor_name: str = SENSOR_NAME) -> SensorTick:
+    def tick(self, cursor: str | None = None, sensor_name: str = JOB_SENSOR) -> SensorTick:
         """Evaluate a sensor (``openeo_job_sensor`` unless named) once, as the daemon does."""
         return evaluate_sensor(self.defs, self.instance, sensor_name, cursor)
 
@@ -231,7 +231,7 @@ class Chain:
         )
 
     def runs_with_key(self, run_key: str) -> list[str]:
-        return runs_with_key(self.instance, SENSOR_NAME, run_key)
+        return runs_with_key(self.instance, JOB_SENSOR, run_key)
 
     def ledger(self, partition: str = PARTITION) -> Ledger:
         burst, window = split_partition_key(partition)

@@ -10,6 +10,7 @@ import pandas as pd
 import xarray as xr
 
 from coherence_assets.defs.sensor_ticks import SensorTick
+from coherence_assets.defs.sensors import CUBE_SENSOR
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.defs.conftest import BURST, Chain, materialization_metadata
 
@@ -144,7 +145,7 @@ def test_several_baselines_stack_on_a_leading_pair_dimension(
 
 
 def cube_sensor_tick(chain: Chain, cursor: str | None = None) -> SensorTick:
-    return chain.tick(cursor, sensor_name="coherence_cube_sensor")
+    return chain.tick(cursor, sensor_name=CUBE_SENSOR)
 
 
 def test_the_cube_sensor_waits_while_a_stack_run_of_the_burst_is_unfinished(chain: Chain):

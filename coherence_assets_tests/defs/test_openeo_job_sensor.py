@@ -6,6 +6,7 @@ from collections.abc import Callable
 import dagster as dg
 
 from coherence_assets.defs.sensor_ticks import SensorTick
+from coherence_assets.defs.sensors import CUBE_SENSOR
 from coherence_assets.jobs.ledger import ERROR
 from coherence_assets.jobs.ledger_index import read_done_index, scan_ledgers
 from coherence_assets.jobs.tick import TickCursor
@@ -284,6 +285,6 @@ def test_a_partition_whose_pairs_were_given_up_starts_no_cube_run(
     (given_up,) = chain.launch(data)
     assert given_up.success and request_keys(data)[0][1].startswith("given-up-")
 
-    cube_tick = chain.tick(sensor_name="coherence_cube_sensor")
+    cube_tick = chain.tick(sensor_name=CUBE_SENSOR)
 
     assert not cube_tick.run_requests
