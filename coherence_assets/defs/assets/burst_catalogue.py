@@ -1,41 +1,14 @@
 """``burst_catalogue``: the validated burst map, and the ``burst`` partitions it implies."""
 
-import hashlib
 import io
 
 import dagster as dg
-import fsspec
 
-from coherence_assets.bursts.burst_map import load_burst_catalogue, orbit_warnings
-from coherence_assets.defs.partitions import BURST_DIMENSION, burst_partitions
+from coherence_assets.bursts.burst_map import burst_file_version, load_burst_catalogue, orbit_warnings
+from coherence_assets.defs.partitions import BURST_DIMENSION, sync_burst_partitions
 from coherence_assets.defs.resources import BurstsFile, CoherenceStorage
-from coherence_assets.partition_keys import split_partition_key
 
 DATA_VERSION_TAG = "dagster/data_version"  # where Dagster records a materialisation's data version
-
-
-def sync_burst_partitions(instance: dg.DagsterInstance, keys: list[str]) -> tuple[list[str], list[str]]:
-    """Add new burst keys; drop keys no longer in the map only if nothing was materialised for them."""
-    existing = set(instance.get_dynamic_partitions(burst_partitions.name))
-    added = sorted(set(keys) - existing)
-    if added:
-        instance.add_dynamic_partitions(burst_partitions.name, added)
-    materialised_bursts = {
-        split_partition_key(key)[0]
-        for asset in ("insar_pairs", "coherence_job", "coherence_rasters")
-        for key in instance.get_materialized_partitions(dg.AssetKey(asset))
-    } | set(instance.get_materialized_partitions(dg.AssetKey("coherence_cube")))
-    removable = sorted(existing - set(keys) - materialised_bursts)
-    for key in removable:
-        instance.delete_dynamic_partition(burst_partitions.name, key)
-    return added, removable
-
-
-def burst_file_version(bursts_file: str) -> str:
-    """The burst file's content digest: an unchanged file keeps its data version, so re-materialising
-    the catalogue marks nothing downstream unsynced."""
-    with fsspec.open(bursts_file, "rb") as stream:
-        return hashlib.sha256(stream.read()).hexdigest()[:16]
 
 
 def recorded_burst_file_version(instance: dg.DagsterInstance) -> str | None:
