@@ -46,20 +46,24 @@ def nodes_inside_functions(tree: ast.Module) -> set[int]:
     return {id(node) for body in bodies for node in ast.walk(body)}
 
 
+def imported_module_names(node: ast.Import | ast.ImportFrom) -> list[str]:
+    return [alias.name for alias in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+
+
+def imports_of(tree: ast.Module, package: str) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement in a module that imports ``package`` or one of its modules."""
+    return [
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        and any(name == package or name.startswith(f"{package}.") for name in imported_module_names(node))
+    ]
+
+
 def embedded_backend_imports(tree: ast.Module) -> list[tuple[int, bool]]:
     """(line, at module level) of every import of ``embedded_openeo`` in a module."""
     inside_functions = nodes_inside_functions(tree)
-    found = []
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            names = [node.module or ""]
-        else:
-            continue
-        if any(name == "embedded_openeo" or name.startswith("embedded_openeo.") for name in names):
-            found.append((node.lineno, id(node) not in inside_functions))
-    return found
+    return [(node.lineno, id(node) not in inside_functions) for node in imports_of(tree, "embedded_openeo")]
 
 
 def test_the_product_imports_the_embedded_backend_only_where_it_starts_it():
@@ -107,4 +111,23 @@ def test_only_the_definitions_read_the_environment_when_imported():
     ]
     assert not misplaced, (
         f"environment read on import (take it from Settings or a resource instead): {misplaced}"
+    )
+
+
+# Dagster's internals change without notice; the two uses that have no public API (README, "How it
+# is built") stay in these modules, and the exact Dagster version is pinned for them.
+MAY_IMPORT_DAGSTER_INTERNALS = {"coherence_assets/defs/ui_images.py", "coherence_assets/backfill.py"}
+
+
+def test_only_the_two_documented_modules_import_dagster_internals():
+    misplaced = [
+        f"{path.relative_to(REPO)}:{node.lineno}"
+        for folder in ("coherence_assets", "coherence_assets_tests", "benchmarks", "embedded_openeo")
+        for path in sorted((REPO / folder).rglob("*.py"))
+        if path.relative_to(REPO).as_posix() not in MAY_IMPORT_DAGSTER_INTERNALS
+        for node in imports_of(ast.parse(path.read_text()), "dagster")
+        if any(module.startswith("dagster._") for module in imported_module_names(node))
+    ]
+    assert not misplaced, (
+        f"imports of dagster._ modules outside {sorted(MAY_IMPORT_DAGSTER_INTERNALS)}: {misplaced}"
     )
