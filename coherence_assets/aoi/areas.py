@@ -32,7 +32,7 @@ def load_areas_of_interest(path: str | Path) -> gpd.GeoDataFrame:
     frame = read_geospatial_file(
         Path(path),
         "AOI file",
-        "COHERENCE_AOI_FILE",
+        "COHERENCE_AOI_FILE (or the aoi_file resource in a run's launchpad config)",
         "file of polygons with an aoi_id column",
         "add at least one polygon with an aoi_id",
         AoiFileError,

@@ -38,7 +38,7 @@ def read_burst_map(path: str | Path) -> gpd.GeoDataFrame:
     return read_geospatial_file(
         Path(path),
         "burst file",
-        "COHERENCE_BURSTS_FILE",
+        "COHERENCE_BURSTS_FILE (or the bursts_file resource in a run's launchpad config)",
         "file of bursts",
         "add at least one burst",
         BurstMapError,
