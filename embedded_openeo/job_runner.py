@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from coherence_assets.bursts.burst_ids import BurstKey, relative_orbit_of_burst_id
-from embedded_openeo.job_store import ACTIVE_STATUSES, JobRecord, JobStore
+from embedded_openeo.job_store import ACTIVE_STATUSES, JobStore, StoredJob
 from embedded_openeo.processes import (
     InvalidProcessError,
     PairPlanningError,
@@ -94,7 +94,7 @@ class JobRunner:
 
     # --- requests from the API ----------------------------------------------------------------------
 
-    def enqueue(self, job: JobRecord) -> None:
+    def enqueue(self, job: StoredJob) -> None:
         """Queue a job (a no-op when it is already queued or running); earlier results are discarded."""
         if job.status in ACTIVE_STATUSES:
             return
@@ -165,7 +165,7 @@ class JobRunner:
                 self._active[job.id] = active
                 active.thread.start()
 
-    def _run(self, job: JobRecord, active: _ActiveJob) -> None:
+    def _run(self, job: StoredJob, active: _ActiveJob) -> None:
         try:
             self._execute(job, active)
         except (InvalidProcessError, PairPlanningError, JobFailedError) as error:
@@ -183,7 +183,7 @@ class JobRunner:
                 shutil.rmtree(self.result_dir(job.id), ignore_errors=True)
             self._wakeup.set()
 
-    def _execute(self, job: JobRecord, active: _ActiveJob) -> None:
+    def _execute(self, job: StoredJob, active: _ActiveJob) -> None:
         started, cpu_started = time.monotonic(), time.thread_time()
         request = parse_job_process(job.process, self._config.offers_retired_processes)
         burst_key = BurstKey(

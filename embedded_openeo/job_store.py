@@ -67,7 +67,7 @@ def new_job_id() -> str:
 
 
 @dataclass(frozen=True)
-class JobRecord:
+class StoredJob:
     """One batch job as stored; ``process`` is the job's process (graph and metadata) as submitted."""
 
     seq: int
@@ -85,7 +85,7 @@ class JobRecord:
     usage: dict[str, Any] | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> JobRecord:
+    def from_row(cls, row: sqlite3.Row) -> StoredJob:
         return cls(
             seq=row["seq"],
             id=row["id"],
@@ -160,7 +160,7 @@ class JobStore:
         title: str | None,
         description: str | None,
         log_level: str,
-    ) -> JobRecord:
+    ) -> StoredJob:
         now = utc_now()
         job_id = new_job_id()
         with self._transaction() as db:
@@ -173,14 +173,14 @@ class JobStore:
         assert job is not None
         return job
 
-    def get_job(self, job_id: str, user_id: str | None = None) -> JobRecord | None:
+    def get_job(self, job_id: str, user_id: str | None = None) -> StoredJob | None:
         with self._lock:
             row = self._connection.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
         if row is None or (user_id is not None and row["user_id"] != user_id):
             return None
-        return JobRecord.from_row(row)
+        return StoredJob.from_row(row)
 
-    def list_jobs(self, user_id: str, limit: int | None, before_seq: int | None) -> list[JobRecord]:
+    def list_jobs(self, user_id: str, limit: int | None, before_seq: int | None) -> list[StoredJob]:
         """Newest first; ``before_seq`` continues a listing after the last job of the previous page."""
         query = "SELECT * FROM jobs WHERE user_id = ?"
         parameters: list[Any] = [user_id]
@@ -193,7 +193,7 @@ class JobStore:
             parameters.append(limit)
         with self._lock:
             rows = self._connection.execute(query, parameters).fetchall()
-        return [JobRecord.from_row(row) for row in rows]
+        return [StoredJob.from_row(row) for row in rows]
 
     def update_metadata(self, job_id: str, changes: dict[str, Any]) -> None:
         """Apply a PATCH (title, description, process, log_level); the status does not change."""
@@ -240,7 +240,7 @@ class JobStore:
                 (round(progress, 1), job_id),
             )
 
-    def claim_next_queued(self) -> JobRecord | None:
+    def claim_next_queued(self) -> StoredJob | None:
         """Atomically move the longest-queued job to ``running`` and return it."""
         with self._transaction() as db:
             row = db.execute(
@@ -254,10 +254,10 @@ class JobStore:
             )
         return self.get_job(row["id"])
 
-    def jobs_with_status(self, status: str) -> list[JobRecord]:
+    def jobs_with_status(self, status: str) -> list[StoredJob]:
         with self._lock:
             rows = self._connection.execute("SELECT * FROM jobs WHERE status = ? ORDER BY seq", (status,))
-            return [JobRecord.from_row(row) for row in rows.fetchall()]
+            return [StoredJob.from_row(row) for row in rows.fetchall()]
 
     def delete_job(self, job_id: str) -> None:
         with self._transaction() as db:

@@ -29,7 +29,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable
 
 from embedded_openeo.job_runner import JobRunner
-from embedded_openeo.job_store import ACTIVE_STATUSES, LOG_LEVELS, JobRecord, JobStore
+from embedded_openeo.job_store import ACTIVE_STATUSES, LOG_LEVELS, JobStore, StoredJob
 from embedded_openeo.processes import (
     InvalidProcessError,
     parse_job_process,
@@ -229,7 +229,7 @@ class OpenEOApi:
             )
         return user
 
-    def _job(self, job_id: str, user_id: str) -> JobRecord:
+    def _job(self, job_id: str, user_id: str) -> StoredJob:
         job = self._store.get_job(job_id, user_id)
         if job is None:
             raise _job_not_found(job_id)
@@ -373,7 +373,7 @@ class OpenEOApi:
     # --- jobs ---------------------------------------------------------------------------------------
 
     @staticmethod
-    def _job_summary(job: JobRecord) -> dict[str, Any]:
+    def _job_summary(job: StoredJob) -> dict[str, Any]:
         summary = {
             "id": job.id,
             "title": job.title,
@@ -505,10 +505,10 @@ class OpenEOApi:
 
     # --- results ------------------------------------------------------------------------------------
 
-    def _result_items(self, job: JobRecord) -> list[ResultItem]:
+    def _result_items(self, job: StoredJob) -> list[ResultItem]:
         return [ResultItem.from_json(item) for item in self._store.result_items(job.id).values()]
 
-    def _result_status(self, job: JobRecord) -> str:
+    def _result_status(self, job: StoredJob) -> str:
         return job.status if job.status in ("finished", "error", "canceled") else "running"
 
     def list_results(self, job_id: str) -> Response:
@@ -527,7 +527,7 @@ class OpenEOApi:
         )
         return jsonify(collection)
 
-    def _signed_job(self, job_id: str, user: str, signature: str, resource: str) -> tuple[JobRecord, str]:
+    def _signed_job(self, job_id: str, user: str, signature: str, resource: str) -> tuple[StoredJob, str]:
         """The job a signed URL points at, after checking its signature and expiry."""
         try:
             user_id = decode_user(user)

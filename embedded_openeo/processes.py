@@ -26,17 +26,19 @@ from typing import Any, Protocol
 
 from coherence_assets.bursts.burst_ids import IW_SUBSWATHS, MAX_BURST_ID, SUBSWATHS
 
-APEX_NAMESPACE = (
-    "https://raw.githubusercontent.com/ESA-APEx/apex_algorithms/refs/heads/main/algorithm_catalog/"
-    "eurac/sentinel1_sar_coherence/openeo_udp/sentinel1_sar_coherence.json"
+# CDSE's process ids and the APEx namespace, as the product names them (one home for the names;
+# what each process accepts and does is this backend's own, below)
+from coherence_assets.jobs.processes import (
+    APEX_NAMESPACE,
+    SAR_COHERENCE,
+    SAR_COHERENCE_PARALLEL,
+    SENTINEL1_SAR_COHERENCE,
 )
+
 _APEX_NAMESPACE_ANY_REF = re.compile(
     r"^https://raw\.githubusercontent\.com/ESA-APEx/apex_algorithms/(?:refs/heads/)?[\w.\-]+/"
     r"algorithm_catalog/eurac/sentinel1_sar_coherence/openeo_udp/sentinel1_sar_coherence\.json$"
 )
-APEX_PROCESS_ID = "sentinel1_sar_coherence"
-PAIRS_PROCESS_ID = "sar_coherence_parallel"
-EXTENT_PROCESS_ID = "sar_coherence"
 SAVE_RESULT_FORMAT = "GTiff"
 NO_PAIRS_MESSAGE = "Not enough bursts found to make pairs"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -227,7 +229,7 @@ _TEMPORAL_EXTENT = _Parameter(
 )
 
 _PROCESS_PARAMETERS: dict[str, tuple[_Parameter, ...]] = {
-    APEX_PROCESS_ID: (
+    SENTINEL1_SAR_COHERENCE: (
         _BURST_ID,
         _Parameter(
             "polarization", "Polarisation.", {"type": "string", "enum": ["VV", "VH"]}, _choice(("VV", "VH"))
@@ -255,7 +257,7 @@ _PROCESS_PARAMETERS: dict[str, tuple[_Parameter, ...]] = {
         _WINDOW_RG,
         _WINDOW_AZ,
     ),
-    EXTENT_PROCESS_ID: (
+    SAR_COHERENCE: (
         _TEMPORAL_EXTENT,
         _Parameter(
             "temporal_baseline",
@@ -279,7 +281,7 @@ _PROCESS_PARAMETERS: dict[str, tuple[_Parameter, ...]] = {
             _choice(SUBSWATHS),
         ),
     ),
-    PAIRS_PROCESS_ID: (
+    SAR_COHERENCE_PARALLEL: (
         _Parameter(
             "InSAR_pairs",
             "List of [reference, secondary] dates; a reference date may appear only once.",
@@ -305,30 +307,30 @@ _SAVE_RESULT = json.loads((Path(__file__).parent / "openeo_processes" / "save_re
 _PREDEFINED_PROCESSES: list[dict[str, Any]] = [
     _SAVE_RESULT,
     {
-        "id": PAIRS_PROCESS_ID,
+        "id": SAR_COHERENCE_PARALLEL,
         "summary": "Sentinel-1 coherence for explicit pairs",
         "description": "Coherence of one burst for the given [reference, secondary] date pairs. Follow it "
         "with save_result(format='GTiff'); outputs are named openEO_<reference date>Z.tif.",
         "categories": ["sar"],
         "deprecated": True,
-        "parameters": [parameter.describe() for parameter in _PROCESS_PARAMETERS[PAIRS_PROCESS_ID]],
+        "parameters": [parameter.describe() for parameter in _PROCESS_PARAMETERS[SAR_COHERENCE_PARALLEL]],
         "returns": {"description": "One coherence raster per pair.", "schema": _DATACUBE},
     },
     {
-        "id": EXTENT_PROCESS_ID,
+        "id": SAR_COHERENCE,
         "summary": "Sentinel-1 coherence over a temporal extent",
         "description": "Coherence of one burst for every two acquisitions temporal_baseline days apart "
         "within the extent. Follow it with save_result(format='GTiff'); outputs are named "
         "openEO_<reference date>Z.tif.",
         "categories": ["sar"],
         "deprecated": True,
-        "parameters": [parameter.describe() for parameter in _PROCESS_PARAMETERS[EXTENT_PROCESS_ID]],
+        "parameters": [parameter.describe() for parameter in _PROCESS_PARAMETERS[SAR_COHERENCE]],
         "returns": {"description": "One coherence raster per pair.", "schema": _DATACUBE},
     },
 ]
 
 
-RETIRED_PROCESS_IDS = frozenset({PAIRS_PROCESS_ID, EXTENT_PROCESS_ID})
+RETIRED_PROCESS_IDS = frozenset({SAR_COHERENCE_PARALLEL, SAR_COHERENCE})
 
 
 def predefined_processes(offers_retired: bool = True) -> list[dict[str, Any]]:
@@ -374,11 +376,11 @@ def parse_job_process(process: Any, offers_retired: bool = True) -> CoherenceCom
     if coherence_node["process_id"] not in _PROCESS_PARAMETERS or len(graph) != expected_size:
         raise InvalidProcessError(
             "ProcessGraphInvalid",
-            f"The embedded backend runs one of {APEX_PROCESS_ID} (namespace {APEX_NAMESPACE}), "
-            f"{PAIRS_PROCESS_ID} or {EXTENT_PROCESS_ID}, the latter two followed by "
+            f"The embedded backend runs one of {SENTINEL1_SAR_COHERENCE} (namespace {APEX_NAMESPACE}), "
+            f"{SAR_COHERENCE_PARALLEL} or {SAR_COHERENCE}, the latter two followed by "
             f"save_result(format='{SAVE_RESULT_FORMAT}'), and nothing else.",
         )
-    if coherence_node["process_id"] != APEX_PROCESS_ID and result is coherence_node:
+    if coherence_node["process_id"] != SENTINEL1_SAR_COHERENCE and result is coherence_node:
         raise InvalidProcessError(
             "ProcessGraphInvalid",
             f"{coherence_node['process_id']} must be followed by save_result(format='{SAVE_RESULT_FORMAT}').",
@@ -388,7 +390,7 @@ def parse_job_process(process: Any, offers_retired: bool = True) -> CoherenceCom
 
 def _check_known_process(node: dict[str, Any], offers_retired: bool) -> None:
     process_id, namespace = node["process_id"], node.get("namespace")
-    if process_id == APEX_PROCESS_ID and is_apex_namespace(namespace):
+    if process_id == SENTINEL1_SAR_COHERENCE and is_apex_namespace(namespace):
         return
     if namespace in (None, "backend") and process_id in {
         p["id"] for p in predefined_processes(offers_retired)
@@ -397,7 +399,7 @@ def _check_known_process(node: dict[str, Any], offers_retired: bool) -> None:
     raise InvalidProcessError(
         "ProcessUnsupported",
         f"Process with identifier '{process_id}' is not available in namespace '{namespace}'."
-        + (f" It lives in namespace '{APEX_NAMESPACE}'." if process_id == APEX_PROCESS_ID else ""),
+        + (f" It lives in namespace '{APEX_NAMESPACE}'." if process_id == SENTINEL1_SAR_COHERENCE else ""),
     )
 
 

@@ -24,8 +24,9 @@ from itsdangerous import Signer
 from rasterio.warp import transform_bounds
 from shapely.geometry import mapping
 
+from coherence_assets.jobs.processes import SENTINEL1_SAR_COHERENCE
 from embedded_openeo.config import ResultNaming
-from embedded_openeo.processes import APEX_PROCESS_ID, CoherenceComputation, PlannedPair
+from embedded_openeo.processes import CoherenceComputation, PlannedPair
 from embedded_openeo.synthetic_scene import SceneGrid
 
 GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
@@ -40,7 +41,7 @@ SIGNED_URL_SECONDS = 24 * 3600
 def names_outputs_by_pair(request: CoherenceComputation, naming: ResultNaming) -> bool:
     """The APEx process names files by both acquisitions; the older ones, and every process under
     the ``openeo_date`` naming of APEx's benchmark, by the reference date."""
-    return naming == "process" and request.process_id == APEX_PROCESS_ID
+    return naming == "process" and request.process_id == SENTINEL1_SAR_COHERENCE
 
 
 def output_file_name(

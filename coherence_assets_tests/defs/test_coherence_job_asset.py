@@ -11,7 +11,6 @@ from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.jobs.batching import PairBatch
 from coherence_assets.jobs.ledger import NOT_CREATED, Ledger
 from coherence_assets.jobs.processes import (
-    APEX_NAMESPACE,
     SAR_COHERENCE,
     SAR_COHERENCE_PARALLEL,
     SENTINEL1_SAR_COHERENCE,
@@ -29,6 +28,12 @@ from coherence_assets_tests.defs.conftest import (
     Chain,
     failure_text,
     materialization_metadata,
+)
+
+# the namespace as DESIGN.md and CDSE give it, written out: the product's constant is what is under test
+DESIGN_APEX_NAMESPACE = (
+    "https://raw.githubusercontent.com/ESA-APEx/apex_algorithms/refs/heads/main/algorithm_catalog/"
+    "eurac/sentinel1_sar_coherence/openeo_udp/sentinel1_sar_coherence.json"
 )
 
 
@@ -71,7 +76,7 @@ def test_jobs_are_submitted_with_the_apex_process_and_an_extent_covering_exactly
     nodes = process_nodes(chain, record.job_id)
     assert set(nodes) == {SENTINEL1_SAR_COHERENCE}  # a UDP that returns STAC itself: no save_result
     node = nodes[SENTINEL1_SAR_COHERENCE]
-    assert node["namespace"] == APEX_NAMESPACE
+    assert node["namespace"] == DESIGN_APEX_NAMESPACE
     assert node["arguments"] == {
         "burst_id": 30343,
         "sub_swath": "IW2",

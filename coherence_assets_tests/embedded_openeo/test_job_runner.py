@@ -11,15 +11,14 @@ from typing import Any
 import pytest
 import requests
 
+from coherence_assets.jobs.processes import SAR_COHERENCE_PARALLEL, SENTINEL1_SAR_COHERENCE
 from coherence_assets.settings import packaged_demo_bursts_file
 from coherence_assets_tests.embedded_openeo.api_client import ApiClient, apex_process, api_client
 from embedded_openeo.acquisitions import AcquisitionArchive
 from embedded_openeo.burst_registry import BurstRegistry
 from embedded_openeo.job_runner import RESTART_MESSAGE
 from embedded_openeo.processes import (
-    APEX_PROCESS_ID,
     NO_PAIRS_MESSAGE,
-    PAIRS_PROCESS_ID,
     CoherenceComputation,
     PairPlanningError,
     plan_pairs,
@@ -57,7 +56,7 @@ class FakeArchive:
 
 def _request(**fields: Any) -> CoherenceComputation:
     defaults: dict[str, Any] = {
-        "process_id": APEX_PROCESS_ID,
+        "process_id": SENTINEL1_SAR_COHERENCE,
         "burst_id": 30343,
         "sub_swath": "IW2",
         "polarization": "VV",
@@ -87,11 +86,15 @@ def test_the_extent_end_is_inclusive_and_no_pair_fails_with_the_cwl_message() ->
 
 
 def test_explicit_pairs_take_the_first_record_of_each_date_and_name_outputs_by_reference_date() -> None:
-    request = _request(process_id=PAIRS_PROCESS_ID, insar_pairs=((date(2023, 7, 15), date(2023, 7, 27)),))
+    request = _request(
+        process_id=SAR_COHERENCE_PARALLEL, insar_pairs=((date(2023, 7, 15), date(2023, 7, 27)),)
+    )
     (pair,) = plan_pairs(request, FakeArchive())
     assert pair.reference["ParentProductName"] == "B"
     assert output_file_name(request, pair) == "openEO_2023-07-15Z.tif"
-    missing = _request(process_id=PAIRS_PROCESS_ID, insar_pairs=((date(2023, 7, 16), date(2023, 7, 28)),))
+    missing = _request(
+        process_id=SAR_COHERENCE_PARALLEL, insar_pairs=((date(2023, 7, 16), date(2023, 7, 28)),)
+    )
     with pytest.raises(PairPlanningError, match="2023-07-16"):
         plan_pairs(missing, FakeArchive())
 

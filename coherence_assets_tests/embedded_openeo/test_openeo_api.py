@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import requests
 
+from coherence_assets.jobs.processes import APEX_NAMESPACE
 from coherence_assets_tests.embedded_openeo.api_client import (
     APEX_ARGUMENTS,
     ApiClient,
@@ -16,7 +17,6 @@ from coherence_assets_tests.embedded_openeo.api_client import (
     assert_openeo_error,
     saved_process,
 )
-from embedded_openeo.processes import APEX_NAMESPACE
 
 # --- discovery and authentication -------------------------------------------------------------------
 
