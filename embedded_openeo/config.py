@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal, get_args
 
+from coherence_assets.jobs.limits import CDSE_LIMITS
 from coherence_assets.settings import LOCAL_BACKEND_HOST, LOCAL_BACKEND_PORT, packaged_demo_bursts_file
 from embedded_openeo.synthetic_scene import DEFAULT_SCENE_SHAPE
 
@@ -41,8 +42,9 @@ class BackendConfig:
     password: str = "local"
     oidc_client_id: str = "coherence-assets"
     oidc_client_secret: str = "local-secret"
-    max_running_jobs: int = 2
-    min_seconds_between_starts: float = 5.0
+    # CDSE's limits, from their one home in the product: the backend stands in for CDSE
+    max_running_jobs: int = CDSE_LIMITS.max_running_jobs
+    min_seconds_between_starts: float = CDSE_LIMITS.min_seconds_between_starts
     scene_shape: tuple[int, int] = DEFAULT_SCENE_SHAPE
     job_seconds_per_pair: float = 0.0
     allow_faults: bool = False
