@@ -34,10 +34,10 @@ def control_backend(arguments: argparse.Namespace) -> int:
 
         serve(arguments)
         return 0
-    from embedded_openeo.control import running_backend, stop_backend
+    from embedded_openeo.control import background_backend, stop_backend
 
     data_dir = Path(arguments.data_dir).resolve()
-    backend = running_backend(data_dir)
+    backend = background_backend(data_dir)
     if backend is None:
         print(f"no embedded backend is running from {data_dir} (no live process in its backend.pid)")
         return 0 if arguments.action == "stop" else 3

@@ -12,9 +12,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from embedded_openeo.server import LOG_FILE_NAME, PID_FILE_NAME
+from embedded_openeo.server import BACKEND_MODULE, LOG_FILE_NAME, PID_FILE_NAME
 
-BACKEND_MODULE = "embedded_openeo"
 STOP_TIMEOUT_SECONDS = 15.0
 
 
@@ -28,7 +27,7 @@ class BackendProcess:
         return self.data_dir / LOG_FILE_NAME
 
 
-def running_backend(data_dir: Path) -> BackendProcess | None:
+def background_backend(data_dir: Path) -> BackendProcess | None:
     """The backend serving from ``data_dir``, if its pid file names a live backend process."""
     try:
         pid = int((data_dir / PID_FILE_NAME).read_text().strip())
@@ -45,7 +44,7 @@ def stop_backend(backend: BackendProcess, timeout: float = STOP_TIMEOUT_SECONDS)
     os.kill(backend.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if running_backend(backend.data_dir) is None:
+        if background_backend(backend.data_dir) is None:
             return True
         time.sleep(0.2)
     return False

@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 
 LOG_FILE_NAME = "backend.log"
 PID_FILE_NAME = "backend.pid"
+# What a detached backend runs (`python -m`), and so what its command line shows (see control.py)
+BACKEND_MODULE = "embedded_openeo"
 
 
 @contextmanager
@@ -111,7 +113,7 @@ def ensure_local_backend(host: str, port: int, data_dir: str | Path, timeout: fl
     command = [
         sys.executable,
         "-m",
-        "embedded_openeo",
+        BACKEND_MODULE,
         "--host",
         host,
         "--port",
