@@ -18,12 +18,8 @@ from typing import Any
 
 from coherence_assets.bursts.burst_ids import BurstKey, relative_orbit_of_burst_id
 from embedded_openeo.job_store import ACTIVE_STATUSES, JobStore, StoredJob
-from embedded_openeo.processes import (
-    InvalidProcessError,
-    PairPlanningError,
-    parse_job_process,
-    plan_pairs,
-)
+from embedded_openeo.pair_planning import PairPlanningError, plan_pairs
+from embedded_openeo.processes import InvalidProcessError, parse_job_process
 from embedded_openeo.results import ResultItem, output_file_name, write_coherence_geotiff
 from embedded_openeo.synthetic_scene import compute_pair_coherence
 

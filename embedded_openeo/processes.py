@@ -1,4 +1,4 @@
-"""The processes the embedded backend runs, how a job's process graph is checked, and how pairs are found.
+"""The processes the embedded backend runs and how a job's process graph is checked.
 
 Three coherence processes are accepted, as CDSE offered them:
 
@@ -20,9 +20,9 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from coherence_assets.bursts.burst_ids import IW_SUBSWATHS, MAX_BURST_ID, SUBSWATHS
 
@@ -35,12 +35,13 @@ from coherence_assets.jobs.processes import (
     SENTINEL1_SAR_COHERENCE,
 )
 
+# APEX_NAMESPACE names the file on the main branch; the same file on another branch or at a pinned
+# commit (benchmarks pin them) is the same process
+_APEX_REPOSITORY, _, _APEX_FILE = APEX_NAMESPACE.partition("/refs/heads/main/")
 _APEX_NAMESPACE_ANY_REF = re.compile(
-    r"^https://raw\.githubusercontent\.com/ESA-APEx/apex_algorithms/(?:refs/heads/)?[\w.\-]+/"
-    r"algorithm_catalog/eurac/sentinel1_sar_coherence/openeo_udp/sentinel1_sar_coherence\.json$"
+    rf"^{re.escape(_APEX_REPOSITORY)}/(?:refs/heads/)?[\w.\-]+/{re.escape(_APEX_FILE)}$"
 )
 SAVE_RESULT_FORMAT = "GTiff"
-NO_PAIRS_MESSAGE = "Not enough bursts found to make pairs"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -51,16 +52,6 @@ class InvalidProcessError(ValueError):
         super().__init__(message)
         self.code = code
         self.message = message
-
-
-class PairPlanningError(RuntimeError):
-    """The catalogue holds no acquisitions for the pairs a job asks for: the job ends in ``error``."""
-
-
-class BurstArchive(Protocol):
-    def records(
-        self, burst_id: int, subswath: str, polarisation: str, start: datetime, end: datetime
-    ) -> list[dict[str, Any]]: ...
 
 
 @dataclass(frozen=True)
@@ -76,28 +67,6 @@ class CoherenceComputation:
     temporal_extent: tuple[date, date] | None = None
     temporal_baseline: int | None = None
     insar_pairs: tuple[tuple[date, date], ...] | None = None
-
-
-@dataclass(frozen=True)
-class PlannedPair:
-    """Two catalogue records (CDSE ``Bursts`` entries) whose coherence one output holds."""
-
-    reference: dict[str, Any]
-    secondary: dict[str, Any]
-
-    @property
-    def reference_start(self) -> datetime:
-        return record_start(self.reference)
-
-    @property
-    def secondary_start(self) -> datetime:
-        return record_start(self.secondary)
-
-
-def record_start(record: dict[str, Any]) -> datetime:
-    """Acquisition start (``ContentDate/Start``) of a catalogue record, as an aware UTC datetime."""
-    value = datetime.fromisoformat(str(record["ContentDate"]["Start"]).replace("Z", "+00:00"))
-    return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 # --- parameter checks -------------------------------------------------------------------------------
@@ -198,23 +167,21 @@ class _Parameter:
         return described
 
 
+def _coherence_window(name: str, direction: str, default: int) -> _Parameter:
+    """An optional window size in pixels; every coherence process takes one per direction."""
+    return _Parameter(
+        name,
+        f"Coherence window size in {direction} direction (pixels).",
+        {"type": "integer", "minimum": 1},
+        _integer(1),
+        default=default,
+        optional=True,
+    )
+
+
+_WINDOW_RG = _coherence_window("coherence_window_rg", "range", default=10)
+_WINDOW_AZ = _coherence_window("coherence_window_az", "azimuth", default=2)
 _DATE_SCHEMA = {"type": "string", "format": "date", "subtype": "date"}
-_WINDOW_RG = _Parameter(
-    "coherence_window_rg",
-    "Coherence window size in range direction (pixels).",
-    {"type": "integer", "minimum": 1},
-    _integer(1),
-    default=10,
-    optional=True,
-)
-_WINDOW_AZ = _Parameter(
-    "coherence_window_az",
-    "Coherence window size in azimuth direction (pixels).",
-    {"type": "integer", "minimum": 1},
-    _integer(1),
-    default=2,
-    optional=True,
-)
 _BURST_ID = _Parameter(
     "burst_id",
     "ESA burst id (the relative orbit follows from it).",
@@ -448,54 +415,3 @@ def _request_from_node(node: dict[str, Any]) -> CoherenceComputation:
         temporal_baseline=values.get("temporal_baseline"),
         insar_pairs=values.get("InSAR_pairs"),
     )
-
-
-# --- pairing ----------------------------------------------------------------------------------------
-
-
-def _day_bounds(first: date, last: date) -> tuple[datetime, datetime]:
-    """``<first>T00:00:00`` to ``<last>T23:59:59`` in UTC, as the CWL asks the catalogue."""
-    return (
-        datetime.combine(first, time(0, 0, 0), tzinfo=UTC),
-        datetime.combine(last, time(23, 59, 59), tzinfo=UTC),
-    )
-
-
-def plan_pairs(request: CoherenceComputation, archive: BurstArchive) -> list[PlannedPair]:
-    """The pairs a job computes, from the catalogue records of its burst.
-
-    With a temporal extent, every two records exactly ``temporal_baseline`` days apart form a pair and
-    duplicate records (one burst in two parent products) are kept, as the CWL keeps them, so a
-    duplicated date yields one pair per record. With explicit pairs, each date takes its first record.
-    """
-    if request.insar_pairs is not None:
-        return [
-            PlannedPair(
-                _first_record_on(request, archive, reference), _first_record_on(request, archive, secondary)
-            )
-            for reference, secondary in request.insar_pairs
-        ]
-    assert request.temporal_extent is not None and request.temporal_baseline is not None
-    start, end = _day_bounds(*request.temporal_extent)
-    records = archive.records(request.burst_id, request.sub_swath, request.polarization, start, end)
-    baseline = timedelta(days=request.temporal_baseline)
-    pairs = [
-        PlannedPair(reference, secondary)
-        for reference in records
-        for secondary in records
-        if record_start(secondary).date() - record_start(reference).date() == baseline
-    ]
-    if not pairs:
-        raise PairPlanningError(NO_PAIRS_MESSAGE)
-    return pairs
-
-
-def _first_record_on(request: CoherenceComputation, archive: BurstArchive, day: date) -> dict[str, Any]:
-    start, end = _day_bounds(day, day)
-    records = archive.records(request.burst_id, request.sub_swath, request.polarization, start, end)
-    if not records:
-        raise PairPlanningError(
-            f"{NO_PAIRS_MESSAGE}: no {request.polarization} acquisition of burst {request.burst_id} "
-            f"{request.sub_swath} on {day}"
-        )
-    return records[0]

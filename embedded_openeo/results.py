@@ -26,7 +26,8 @@ from shapely.geometry import mapping
 
 from coherence_assets.jobs.processes import SENTINEL1_SAR_COHERENCE
 from embedded_openeo.config import ResultNaming
-from embedded_openeo.processes import CoherenceComputation, PlannedPair
+from embedded_openeo.pair_planning import PlannedPair
+from embedded_openeo.processes import CoherenceComputation
 from embedded_openeo.synthetic_scene import SceneGrid
 
 GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
