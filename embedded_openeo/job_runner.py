@@ -17,7 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from coherence_assets.bursts.burst_ids import BurstKey, relative_orbit_of_burst_id
-from embedded_openeo.job_store import ACTIVE_STATUSES, JobStore, StoredJob
+from embedded_openeo.job_store import (
+    ACTIVE_STATUSES,
+    CANCELED,
+    CREATED,
+    ERROR,
+    FINISHED,
+    QUEUED,
+    RUNNING,
+    TERMINAL_STATUSES,
+    JobStore,
+    StoredJob,
+)
 from embedded_openeo.pair_planning import PairPlanningError, plan_pairs
 from embedded_openeo.processes import InvalidProcessError, parse_job_process
 from embedded_openeo.results import ResultItem, output_file_name, write_coherence_geotiff
@@ -69,9 +80,9 @@ class JobRunner:
 
     def start(self) -> None:
         """Re-queue jobs a previous backend left running, then start dispatching."""
-        for job in self._store.jobs_with_status("running"):
+        for job in self._store.jobs_with_status(RUNNING):
             self._store.add_log(job.id, "warning", RESTART_MESSAGE, code="BackendRestarted")
-            self._store.set_status(job.id, "queued", expected=["running"])
+            self._store.set_status(job.id, QUEUED, expected=[RUNNING])
             logger.warning("job %s: running -> queued (interrupted by a backend restart)", job.id)
         self._dispatcher.start()
 
@@ -97,9 +108,7 @@ class JobRunner:
         # under the dispatcher's lock: a dispatcher woken by another start could otherwise claim the
         # job between its status change and the clean-up below, and lose its new output folder to it
         with self._lock:
-            if not self._store.set_status(
-                job.id, "queued", expected=["created", "finished", "error", "canceled"]
-            ):
+            if not self._store.set_status(job.id, QUEUED, expected=[CREATED, *TERMINAL_STATUSES]):
                 return
             self._store.replace_result_items(job.id, [])
             shutil.rmtree(self.result_dir(job.id), ignore_errors=True)
@@ -110,7 +119,7 @@ class JobRunner:
     def cancel(self, job_id: str) -> None:
         """Stop a job: a queued one goes back to ``created``, a running one ends ``canceled``."""
         with self._lock:
-            if self._store.set_status(job_id, "created", expected=["queued"]):
+            if self._store.set_status(job_id, CREATED, expected=[QUEUED]):
                 self._store.add_log(job_id, "info", "Job stopped before it ran.")
                 logger.info("job %s: queued -> created (stopped)", job_id)
                 return
@@ -243,7 +252,7 @@ class JobRunner:
             return  # deleted, or abandoned by a backend shutdown: the next start re-queues it
         self._store.replace_result_items(job.id, [(name, item.to_json()) for name, item in items.items()])
         if active.canceled:
-            self._store.set_status(job.id, "canceled", expected=["running"], progress=self._progress(job.id))
+            self._store.set_status(job.id, CANCELED, expected=[RUNNING], progress=self._progress(job.id))
             self._store.add_log(job.id, "info", f"Job canceled after {len(items)} of {len(pairs)} pair(s).")
             logger.info("job %s: running -> canceled", job.id)
             return
@@ -259,9 +268,7 @@ class JobRunner:
             "input_pixel": {"value": round(megapixels, 6), "unit": "mega-pixel"},
         }
         costs = round(CREDITS_PER_MEGAPIXEL * megapixels, 4)
-        self._store.set_status(
-            job.id, "finished", expected=["running"], progress=100.0, costs=costs, usage=usage
-        )
+        self._store.set_status(job.id, FINISHED, expected=[RUNNING], progress=100.0, costs=costs, usage=usage)
         self._store.add_log(job.id, "info", f"Job finished: {len(items)} file(s), {costs} credits.")
         logger.info("job %s: running -> finished (%d files)", job.id, len(items))
 
@@ -270,6 +277,6 @@ class JobRunner:
         return None if job is None else job.progress
 
     def _fail(self, job_id: str, message: str) -> None:
-        if self._store.set_status(job_id, "error", expected=["running"], progress=self._progress(job_id)):
+        if self._store.set_status(job_id, ERROR, expected=[RUNNING], progress=self._progress(job_id)):
             self._store.add_log(job_id, "error", message, code="JobFailed")
             logger.info("job %s: running -> error (%s)", job_id, message)

@@ -18,7 +18,17 @@ from pathlib import Path
 from typing import Any
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
-ACTIVE_STATUSES = ("queued", "running")
+
+# The openEO API's batch-job statuses, as this backend stores and serves them. The product keeps
+# its own (coherence_assets/jobs/ledger.py): it is CDSE's client, and this backend stands in for CDSE.
+CREATED = "created"
+QUEUED = "queued"
+RUNNING = "running"
+FINISHED = "finished"
+ERROR = "error"
+CANCELED = "canceled"
+ACTIVE_STATUSES = (QUEUED, RUNNING)  # a job in these is locked: no edit, and a start is a no-op
+TERMINAL_STATUSES = (FINISHED, ERROR, CANCELED)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -166,8 +176,8 @@ class JobStore:
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO jobs (id, user_id, title, description, process, status, log_level, created, updated)"
-                " VALUES (?, ?, ?, ?, ?, 'created', ?, ?, ?)",
-                (job_id, user_id, title, description, json.dumps(process), log_level, now, now),
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, user_id, title, description, json.dumps(process), CREATED, log_level, now, now),
             )
         job = self.get_job(job_id)
         assert job is not None
@@ -221,7 +231,7 @@ class JobStore:
         now = utc_now()
         query = "UPDATE jobs SET status = ?, progress = ?, costs = ?, usage = ?, updated = ?"
         parameters: list[Any] = [status, progress, costs, json.dumps(usage) if usage else None, now]
-        if status == "queued":
+        if status == QUEUED:
             query += ", queued_at = ?"
             parameters.append(now)
         query += " WHERE id = ?"
@@ -236,21 +246,21 @@ class JobStore:
     def set_progress(self, job_id: str, progress: float) -> None:
         with self._transaction() as db:
             db.execute(
-                "UPDATE jobs SET progress = ? WHERE id = ? AND status = 'running'",
-                (round(progress, 1), job_id),
+                "UPDATE jobs SET progress = ? WHERE id = ? AND status = ?",
+                (round(progress, 1), job_id, RUNNING),
             )
 
     def claim_next_queued(self) -> StoredJob | None:
         """Atomically move the longest-queued job to ``running`` and return it."""
         with self._transaction() as db:
             row = db.execute(
-                "SELECT id FROM jobs WHERE status = 'queued' ORDER BY queued_at, seq LIMIT 1"
+                "SELECT id FROM jobs WHERE status = ? ORDER BY queued_at, seq LIMIT 1", (QUEUED,)
             ).fetchone()
             if row is None:
                 return None
             db.execute(
-                "UPDATE jobs SET status = 'running', progress = 0, updated = ? WHERE id = ?",
-                (utc_now(), row["id"]),
+                "UPDATE jobs SET status = ?, progress = 0, updated = ? WHERE id = ?",
+                (RUNNING, utc_now(), row["id"]),
             )
         return self.get_job(row["id"])
 

@@ -29,7 +29,15 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable
 
 from embedded_openeo.job_runner import JobRunner
-from embedded_openeo.job_store import ACTIVE_STATUSES, LOG_LEVELS, JobStore, StoredJob
+from embedded_openeo.job_store import (
+    ACTIVE_STATUSES,
+    FINISHED,
+    LOG_LEVELS,
+    RUNNING,
+    TERMINAL_STATUSES,
+    JobStore,
+    StoredJob,
+)
 from embedded_openeo.processes import (
     InvalidProcessError,
     parse_job_process,
@@ -509,17 +517,17 @@ class OpenEOApi:
         return [ResultItem.from_json(item) for item in self._store.result_items(job.id).values()]
 
     def _result_status(self, job: StoredJob) -> str:
-        return job.status if job.status in ("finished", "error", "canceled") else "running"
+        return job.status if job.status in TERMINAL_STATUSES else RUNNING
 
     def list_results(self, job_id: str) -> Response:
         user = self._user()
         job = self._job(job_id, user)
         partial = request.args.get("partial", "").lower() == "true"
-        if job.status != "finished" and not partial:
+        if job.status != FINISHED and not partial:
             raise ApiError(
                 400,
                 "JobNotFinished",
-                f"Batch job {job.id} has status '{job.status}', not 'finished': there are no results yet.",
+                f"Batch job {job.id} has status '{job.status}', not '{FINISHED}': there are no results yet.",
             )
         links = ResultLinks(self._root(), self._signer, job.id, user)
         collection = stac_collection(
