@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.jobs.connection import LoginRenewingConnection
 from coherence_assets.jobs.limits import CDSE_LIMITS, BackendLimits
-from coherence_assets.jobs.processes import DEFAULT_PROCESS, PROCESS_NAMES, CoherenceRequest
+from coherence_assets.jobs.processes import PROCESS_NAMES, CoherenceRequest
 from coherence_assets.jobs.tick import TickPolicy
 from coherence_assets.settings import Settings, catalogue_url_required_message
 from coherence_assets.storage import DataStore
@@ -183,10 +183,11 @@ class CoherenceParameters(dg.ConfigurableResource):
     temporal_baselines_days: list[int] = Field(
         default=[12], description="Baselines in days; pairs are formed for each"
     )
-    polarisation: str = "VV"
-    coherence_window_rg: int = 21
-    coherence_window_az: int = 5
-    process: str = Field(default=DEFAULT_PROCESS, description=f"One of {', '.join(PROCESS_NAMES)}")
+    # the defaults are CoherenceRequest's, so the resource and the domain cannot disagree
+    polarisation: str = CoherenceRequest.polarisation
+    coherence_window_rg: int = CoherenceRequest.coherence_window_rg
+    coherence_window_az: int = CoherenceRequest.coherence_window_az
+    process: str = Field(default=CoherenceRequest.process, description=f"One of {', '.join(PROCESS_NAMES)}")
     max_attempts: int = Field(default=2, description="Submissions of a pair's job before giving up on it")
 
     @model_validator(mode="after")

@@ -27,7 +27,6 @@ APEX_NAMESPACE = (
 SENTINEL1_SAR_COHERENCE = "sentinel1_sar_coherence"
 SAR_COHERENCE = "sar_coherence"
 SAR_COHERENCE_PARALLEL = "sar_coherence_parallel"
-DEFAULT_PROCESS = SENTINEL1_SAR_COHERENCE
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class ProcessNotOfferedError(RuntimeError):
 class CoherenceRequest:
     """The run-wide choices: process, polarisation and coherence estimation window."""
 
-    process: str = DEFAULT_PROCESS
+    process: str = SENTINEL1_SAR_COHERENCE
     polarisation: str = "VV"
     coherence_window_rg: int = 21
     coherence_window_az: int = 5
