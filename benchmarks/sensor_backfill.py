@@ -62,6 +62,7 @@ import openeo
 import pandas as pd
 from openeo.extra.job_management import MultiBackendJobManager, create_job_db
 
+from coherence_assets.jobs.ledger import CREATED, IN_FLIGHT, TERMINAL
 from coherence_assets.jobs.limits import CDSE_LIMITS
 from coherence_assets.jobs.processes import APEX_NAMESPACE, SENTINEL1_SAR_COHERENCE
 from coherence_assets.partition_keys import partition_key, split_partition_key
@@ -78,8 +79,6 @@ CDSE_SLOTS = CDSE_LIMITS.max_running_jobs
 CDSE_START_SPACING_SECONDS = CDSE_LIMITS.min_seconds_between_starts
 MANAGER_POLL_SECONDS = 5
 MANAGER_POLLS_PER_LEVEL = 3
-TERMINAL = ("finished", "error", "canceled")
-ACTIVE = ("created", "queued", "running")
 CLIENT_ID, CLIENT_SECRET = "coherence-assets", "local-secret"
 JOB_RUNNER_LOGGER = "embedded_openeo.job_runner"
 MANAGER_LOGGER = "openeo.extra.job_management._manager"
@@ -395,7 +394,7 @@ def sensor_side(
         unfinished = {
             partition_key(ledger.burst, ledger.window)
             for ledger in read_all_ledgers_quietly()
-            if any(statuses.get(job.job_id or "", "created") not in TERMINAL for job in ledger.jobs)
+            if any(statuses.get(job.job_id or "", CREATED) not in TERMINAL for job in ledger.jobs)
         }
         count = len(unfinished | previously_unfinished)
         previously_unfinished = unfinished
@@ -415,7 +414,7 @@ def sensor_side(
         """One tick when it is due, then the runs it requested; how many runs it launched."""
         nonlocal cursor, next_tick
         time.sleep(max(0.0, next_tick - time.monotonic()))
-        active = sum(backend_statuses(data_dir)[status] for status in ACTIVE)
+        active = sum(backend_statuses(data_dir)[status] for status in IN_FLIGHT)
         unfinished = unfinished_partitions()
         access_log.take()
         ledger_reads.count = 0
@@ -484,7 +483,7 @@ def sensor_side(
         for number, partition in enumerate(at_levels, start=1):
             materialize(["insar_pairs", "coherence_job"], partition)
             if number in levels:
-                active = sum(backend_statuses(data_dir)[status] for status in ACTIVE)
+                active = sum(backend_statuses(data_dir)[status] for status in IN_FLIGHT)
                 print(
                     f"  {number} more partitions submitted, {active} jobs active, {history} ended: "
                     f"{args.ticks_per_level} ticks",

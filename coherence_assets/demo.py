@@ -20,7 +20,7 @@ from coherence_assets.cube.stacking import find_pair_rasters, open_coherence_cub
 from coherence_assets.defs.assets.burst_catalogue import recorded_burst_file_version
 from coherence_assets.defs.sensor_ticks import evaluate_sensor, launch_requested_runs, record_asset_events
 from coherence_assets.defs.sensors import JOB_SENSOR
-from coherence_assets.jobs.ledger import CANCELED, ERROR, FINISHED, LOST
+from coherence_assets.jobs.ledger import TERMINAL
 from coherence_assets.jobs.ledger_index import read_all_ledgers, read_done_index
 from coherence_assets.jobs.tick import TickCursor, stuck_work
 from coherence_assets.partition_keys import partition_key
@@ -29,7 +29,6 @@ from coherence_assets.preflight import SetupError
 # The demo prints one line per run; a failure's trace stays in the run's event log (the UI shows it).
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 TICK_SECONDS = 3.0
-TERMINAL = frozenset({FINISHED, ERROR, CANCELED, LOST})
 
 
 def demo_instance() -> dg.DagsterInstance:

@@ -25,6 +25,8 @@ ERROR = "error"
 CANCELED = "canceled"
 LOST = "lost"  # the backend stopped listing it (e.g. restarted without its state); resubmitted like an error
 NOT_CREATED = "not_created"  # entered in the ledger, not yet known to the backend
+# a job in one of these will not change again: nothing is left to wait for (a retry is a new job)
+TERMINAL = frozenset({FINISHED, ERROR, CANCELED, LOST})
 
 
 class CorruptLedgerError(ValueError):
