@@ -71,7 +71,6 @@ from coherence_assets.windows import window_last_day
 from embedded_openeo.config import BackendConfig
 from embedded_openeo.server import running_backend
 
-BACKFILL_TAG = "dagster/backfill"
 FIRST_WINDOW = dt.date(2016, 1, 1)
 WINDOWS_PER_BURST = 40  # 2016-01-01 .. 2025-10-01
 SCENE_SHAPE = (64, 128)  # small rasters: the benchmark is about orchestration, not coherence
@@ -330,6 +329,7 @@ def sensor_side(
     """Step 2 under ``openeo_job_sensor``: the side, the backfill's jobs, the jobs of the active-jobs
     levels, and the seconds per pair."""
     from coherence_assets.definitions import defs
+    from coherence_assets.defs.assets.coherence_job import BACKFILL_TAG
     from coherence_assets.defs.sensor_ticks import evaluate_sensor, launch_requested_runs, record_asset_events
     from coherence_assets.defs.sensors import JOB_SENSOR
     from coherence_assets.demo import QUIET_RUN_CONFIG
