@@ -16,11 +16,10 @@ from typing import Any
 import dagster as dg
 
 from coherence_assets.bursts.burst_ids import BurstKey
-from coherence_assets.defs.partitions import BURST_DIMENSION, burst_window_key
+from coherence_assets.defs.partitions import BURST_DIMENSION, BURST_WINDOW_ASSETS, burst_window_key
 from coherence_assets.preflight import SetupError
 from coherence_assets.windows import parse_window_key, window_key_of
 
-BURST_WINDOW_ASSETS = ("insar_pairs", "coherence_job", "coherence_rasters")
 DEFAULT_ASSETS = ("insar_pairs", "coherence_job")
 BURST_KEY_FORMAT = "t{orbit:03d}_{burst_id:06d}_{subswath}, e.g. t015_030343_iw2"
 WINDOWS_FORMAT = (

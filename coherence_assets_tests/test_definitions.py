@@ -4,7 +4,12 @@ import dagster as dg
 import pytest
 
 from coherence_assets.definitions import default_resources, defs
-from coherence_assets.defs.partitions import burst_partitions, burst_window_partitions, window_partitions
+from coherence_assets.defs.partitions import (
+    BURST_WINDOW_ASSETS,
+    burst_partitions,
+    burst_window_partitions,
+    window_partitions,
+)
 from coherence_assets.settings import LOCAL_BACKEND, Settings
 
 ASSET_PARTITIONS = {
@@ -30,6 +35,16 @@ def test_definitions_load_with_every_asset_and_its_partitions():
     assert keys == set(ASSET_PARTITIONS)
     for name, partitions in ASSET_PARTITIONS.items():
         assert defs.resolve_assets_def(name).partitions_def == partitions, name
+
+
+def test_burst_window_asset_names_are_the_assets_partitioned_by_burst_and_window():
+    """The names the backfill CLI accepts and the burst sync looks up are the definitions' own."""
+    partitioned = {
+        key.to_user_string()
+        for key in defs.resolve_all_asset_keys()
+        if defs.resolve_assets_def(key).partitions_def == burst_window_partitions
+    }
+    assert set(BURST_WINDOW_ASSETS) == partitioned
 
 
 def test_definitions_hold_every_job_sensor_schedule_and_check():

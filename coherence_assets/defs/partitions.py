@@ -21,6 +21,9 @@ window_partitions = dg.TimeWindowPartitionsDefinition(
 burst_window_partitions = dg.MultiPartitionsDefinition(
     {BURST_DIMENSION: burst_partitions, WINDOW_DIMENSION: window_partitions}
 )
+# The assets partitioned by burst x window, by name: this module cannot import the asset modules
+# (they import it); test_definitions checks the names against the definitions.
+BURST_WINDOW_ASSETS = ("insar_pairs", "coherence_job", "coherence_rasters")
 
 
 def burst_window_key(burst: str, window: str) -> dg.MultiPartitionKey:
@@ -41,7 +44,7 @@ def sync_burst_partitions(instance: dg.DagsterInstance, keys: list[str]) -> tupl
         instance.add_dynamic_partitions(burst_partitions.name, added)
     materialised_bursts = {
         split_partition_key(key)[0]
-        for asset in ("insar_pairs", "coherence_job", "coherence_rasters")
+        for asset in BURST_WINDOW_ASSETS
         for key in instance.get_materialized_partitions(dg.AssetKey(asset))
     } | set(instance.get_materialized_partitions(dg.AssetKey("coherence_cube")))
     removable = sorted(existing - set(keys) - materialised_bursts)
