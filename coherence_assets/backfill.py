@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -18,6 +17,7 @@ import dagster as dg
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.defs.partitions import BURST_DIMENSION, BURST_WINDOW_ASSETS, burst_window_key
 from coherence_assets.preflight import SetupError
+from coherence_assets.settings import DEFAULT_DAGSTER_HOME, dagster_home
 from coherence_assets.windows import parse_window_key, window_key_of
 
 DEFAULT_ASSETS = ("insar_pairs", "coherence_job")
@@ -111,11 +111,11 @@ def parse_assets(spec: str) -> list[str]:
 
 def instance_from_environment() -> dg.DagsterInstance:
     """The instance in ``DAGSTER_HOME``; the demo's ``./.dagster_home`` when it is not set."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
+    home = dagster_home()
     if not (home / "dagster.yaml").exists():
         raise SetupError(
             f"no Dagster instance in DAGSTER_HOME={home}: set DAGSTER_HOME to the folder dagster dev uses "
-            "(the demo's is ./.dagster_home)"
+            f"(the demo's is {DEFAULT_DAGSTER_HOME})"
         )
     return dg.DagsterInstance.get()
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -25,6 +24,7 @@ from coherence_assets.jobs.ledger_index import read_all_ledgers, read_done_index
 from coherence_assets.jobs.tick import TickCursor, stuck_work
 from coherence_assets.partition_keys import partition_key
 from coherence_assets.preflight import SetupError
+from coherence_assets.settings import dagster_home
 
 # The demo prints one line per run; a failure's trace stays in the run's event log (the UI shows it).
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -33,7 +33,7 @@ TICK_SECONDS = 3.0
 
 def demo_instance() -> dg.DagsterInstance:
     """The instance in ``DAGSTER_HOME`` (default ``./.dagster_home``), created if needed."""
-    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
+    home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").touch()  # an empty file: the defaults, stored in DAGSTER_HOME, said explicitly
     return dg.DagsterInstance.get()

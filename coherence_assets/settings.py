@@ -4,7 +4,7 @@ Every other module takes a :class:`Settings` (or the values in it) instead of re
 itself, so the defaults below are the single source of truth. Two kinds of variable are not the
 project's and are read where their owners' conventions put them, at run time: the ``openeo``
 client's ``OPENEO_AUTH_*`` (by the ``OpenEOBackend`` resource when it logs in) and Dagster's
-``DAGSTER_HOME`` (by the demo and the backfill command, which default it to ``./.dagster_home``).
+``DAGSTER_HOME`` (by the demo and the backfill command, through :func:`dagster_home`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
+from pathlib import Path
 
 LOCAL_BACKEND = "local"
 LOCAL_BACKEND_HOST = "127.0.0.1"
@@ -23,6 +24,7 @@ CDSE_CATALOGUE_URL = "https://catalogue.dataspace.copernicus.eu/odata/v1"
 # CDSE's openEO URL as users write it: with or without a trailing slash or the versioned API path
 CDSE_OPENEO_URL_PATTERN = re.compile(r"https://openeo\.dataspace\.copernicus\.eu(/openeo(/\d+(\.\d+)*)?)?/?")
 DEFAULT_DATA_DIR = "./coherence-data"
+DEFAULT_DAGSTER_HOME = "./.dagster_home"
 DEMO_BURSTS_FILE_NAME = "s1_bursts_glacierSouthTyrol.geojson"
 DEMO_AOI_FILE_NAME = "glacier_aois_southtyrol.geojson"
 # a tick is one backend request while the awaited jobs fit a page; as often as CDSE accepts a start
@@ -33,6 +35,12 @@ DEFAULT_SENSOR_INTERVAL_SECONDS = 5
 def packaged_demo_bursts_file() -> str:
     """Path of the burst map that ships with the package (the South Tyrol glaciers)."""
     return str(resources.files("coherence_assets") / "data" / DEMO_BURSTS_FILE_NAME)
+
+
+def dagster_home() -> Path:
+    """``DAGSTER_HOME``, set to ``./.dagster_home`` (made absolute) when unset, so that Dagster and
+    every later message see the same folder."""
+    return Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DEFAULT_DAGSTER_HOME).resolve())))
 
 
 def is_cdse_openeo_url(url: str) -> bool:
