@@ -1,7 +1,8 @@
 """The ``coherence_job`` step without Dagster: a partition's pairs that no job covers become jobs.
 
-Run under the partition's ledger lease (``jobs.ledger_lock.held_ledger``). A corrupt ledger is
-rebuilt from the backend's jobs first. Jobs are entered in the ledger before they are created
+One run at a time changes a ledger: the step holds the partition's lease
+(``jobs.ledger_lock.held_ledger``) throughout, so a concurrent run waits and then sees this run's
+jobs. A corrupt ledger is rebuilt from the backend's jobs first. Jobs are entered in the ledger before they are created
 (see ``jobs.ledger``); a job entered by an interrupted run is created now. Created jobs are started
 while the backend has room, unless the run is one of a backfill, whose runs would all see the same
 free slot at once: there only the sensor starts jobs.
@@ -18,7 +19,7 @@ import openeo
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.jobs.ledger import CREATED, NOT_CREATED, QUEUED, CorruptLedgerError, JobRecord, Ledger
-from coherence_assets.jobs.ledger_lock import LedgerLease
+from coherence_assets.jobs.ledger_lock import held_ledger
 from coherence_assets.jobs.ledger_repair import repair_corrupt_ledger
 from coherence_assets.jobs.limits import BackendLimits
 from coherence_assets.jobs.listing import list_all_jobs
@@ -53,62 +54,72 @@ class PartitionSubmission:
 
 def submit_partition(
     store: DataStore,
-    lease: LedgerLease,
     connect: Callable[[], openeo.Connection],
+    burst: str,
+    window: str,
+    pairs: list[Pair],
+    *,
     backend_url: str,
     limits: BackendLimits,
     make_request: Callable[[], CoherenceRequest],
     max_attempts: int,
-    burst: str,
-    window: str,
-    pairs: list[Pair],
+    holder: str,
     start_jobs_now: bool = True,
     log: logging.Logger | logging.LoggerAdapter = module_log,
 ) -> PartitionSubmission:
-    """Enter, create and (``start_jobs_now``) start the jobs for the pairs no job covers yet."""
-    path = store.coherence_job_path(burst, window)
-    try:
-        ledger = read_ledger(store, burst, window, backend_url)
-    except CorruptLedgerError:
-        connection = connect()
-        ledger, line = repair_corrupt_ledger(
-            store, connection, burst, window, backend_url, pairs, list_all_jobs(connection)
-        )
-        log.warning(line)
-    if not pairs:
-        store.write_json(path, ledger.to_json())
-        log.info(f"{burst} {window}: the pair table is empty, nothing to submit")
-        return PartitionSubmission(ledger, path, pairs)
+    """Enter, create and (``start_jobs_now``) start the jobs for the pairs no job covers yet, holding
+    the ledger's lease as ``holder`` (named to a run that waits for it)."""
+    with held_ledger(store, burst, window, holder=holder) as lease:
+        path = store.coherence_job_path(burst, window)
+        try:
+            ledger = read_ledger(store, burst, window, backend_url)
+        except CorruptLedgerError:
+            connection = connect()
+            ledger, line = repair_corrupt_ledger(
+                store, connection, burst, window, backend_url, pairs, list_all_jobs(connection)
+            )
+            log.warning(line)
+        if not pairs:
+            store.write_json(path, ledger.to_json())
+            log.info(f"{burst} {window}: the pair table is empty, nothing to submit")
+            return PartitionSubmission(ledger, path, pairs)
 
-    connection = connect()
-    backend_jobs = list_all_jobs(connection)
-    refresh_statuses(ledger, backend_jobs)
-    plan = plan_submissions(ledger, pairs, max_attempts)
-    request = make_request()
-    check_process_offered(connection, request.process)  # before anything is entered in the ledger
-    burst_key = BurstKey.parse(burst)
-    # Entered by a run that died before its create reached the backend (the listing has no job of that
-    # title, or refresh_statuses would have adopted it): its pairs count as covered, so create it now.
-    unsent = [record for record in ledger.jobs if record.status == NOT_CREATED]
-    for record in unsent:
-        log.warning(f"{burst} {window}: creating {record.title}, entered by an interrupted run")
-    records = unsent + [enter_job(ledger, burst_key, request, batch) for batch in plan.new_batches]
-    records += [
-        enter_job(ledger, burst_key, request, batch, attempt=failed.attempt + 1, replaces=failed.job_id)
-        for failed, batch in plan.resubmissions
-    ]
-    store.write_json(path, ledger.to_json())  # entered before created: see jobs.ledger
-    for record in records:
-        lease.renew()  # a create can be slow: keep the lease, and stop if another run took it over
-        create_job(connection, dataclasses.replace(request, process=record.process), record)
+        connection = connect()
+        backend_jobs = list_all_jobs(connection)
+        refresh_statuses(ledger, backend_jobs)
+        plan = plan_submissions(ledger, pairs, max_attempts)
+        request = make_request()
+        check_process_offered(connection, request.process)  # before anything is entered in the ledger
+        burst_key = BurstKey.parse(burst)
+        # Entered by a run that died before its create reached the backend (the listing has no job of that
+        # title, or refresh_statuses would have adopted it): its pairs count as covered, so create it now.
+        unsent = [record for record in ledger.jobs if record.status == NOT_CREATED]
+        for record in unsent:
+            log.warning(f"{burst} {window}: creating {record.title}, entered by an interrupted run")
+        records = unsent + [enter_job(ledger, burst_key, request, batch) for batch in plan.new_batches]
+        records += [
+            enter_job(ledger, burst_key, request, batch, attempt=failed.attempt + 1, replaces=failed.job_id)
+            for failed, batch in plan.resubmissions
+        ]
+        store.write_json(path, ledger.to_json())  # entered before created: see jobs.ledger
+        for record in records:
+            lease.renew()  # a create can be slow: keep the lease, and stop if another run took it over
+            create_job(connection, dataclasses.replace(request, process=record.process), record)
+            store.write_json(path, ledger.to_json())
+            backend_jobs[record.job_id] = {"id": record.job_id, "status": CREATED}
+        candidates = [record.job_id for record in records] if start_jobs_now else []
+        outcome = start_jobs(connection, candidates, backend_jobs, limits)
+        for record in records:
+            if record.job_id in outcome.started:
+                record.status = QUEUED
         store.write_json(path, ledger.to_json())
-        backend_jobs[record.job_id] = {"id": record.job_id, "status": CREATED}
-    candidates = [record.job_id for record in records] if start_jobs_now else []
-    outcome = start_jobs(connection, candidates, backend_jobs, limits)
-    for record in records:
-        if record.job_id in outcome.started:
-            record.status = QUEUED
-    store.write_json(path, ledger.to_json())
-    for job in plan.given_up:
-        log.error(f"{burst} {window}: job {job.job_id} failed {job.attempt} times; its pairs are given up")
-    return PartitionSubmission(ledger, path, pairs, records, outcome.started, plan, request)
+        for job in plan.given_up:
+            log.error(
+                f"{burst} {window}: job {job.job_id} failed {job.attempt} times; its pairs are given up"
+            )
+        log.info(
+            f"{burst} {window}: {len(records)} job(s) submitted, {len(outcome.started)} started"
+            + ("" if start_jobs_now else " (in a backfill, openeo_job_sensor starts them)")
+            + f", {len(plan.covered_pairs)} of {len(pairs)} pairs already covered"
+        )
+        return PartitionSubmission(ledger, path, pairs, records, outcome.started, plan, request)

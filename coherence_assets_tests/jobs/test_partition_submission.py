@@ -8,7 +8,6 @@ import openeo
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
-from coherence_assets.jobs.ledger_lock import held_ledger
 from coherence_assets.jobs.limits import BackendLimits
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.jobs.partition_submission import submit_partition
@@ -27,20 +26,19 @@ def submit(store: DataStore, backend: LiveBackend, pairs, start_jobs_now: bool):
     def connect() -> openeo.Connection:
         return openeo.connect(backend.url).authenticate_basic("local", "local")
 
-    with held_ledger(store, BURST, WINDOW, holder="test") as lease:
-        return submit_partition(
-            store,
-            lease,
-            connect,
-            backend.url,
-            LIMITS,
-            CoherenceRequest,
-            2,
-            BURST,
-            WINDOW,
-            pairs,
-            start_jobs_now,
-        )
+    return submit_partition(
+        store,
+        connect,
+        BURST,
+        WINDOW,
+        pairs,
+        backend_url=backend.url,
+        limits=LIMITS,
+        make_request=CoherenceRequest,
+        max_attempts=2,
+        holder="test",
+        start_jobs_now=start_jobs_now,
+    )
 
 
 def test_every_pair_is_submitted_once_and_a_backfill_run_leaves_starting_to_the_sensor(

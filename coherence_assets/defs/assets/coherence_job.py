@@ -9,7 +9,6 @@ import dagster as dg
 from coherence_assets.defs.assets.insar_pairs import insar_pairs
 from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
-from coherence_assets.jobs.ledger_lock import held_ledger
 from coherence_assets.jobs.ledger_table import ledger_markdown
 from coherence_assets.jobs.partition_submission import PartitionSubmission, submit_partition
 from coherence_assets.partition_inputs import read_pairs
@@ -31,36 +30,27 @@ def coherence_job(
     coherence: CoherenceParameters,
 ) -> dg.MaterializeResult:
     burst, window = burst_and_window(context)
-    store = storage.store
-    pairs = read_pairs(store, burst, window)
-    in_backfill = BACKFILL_TAG in context.run.tags  # a backfill's runs leave starting jobs to the sensor
-    # one run at a time changes a ledger: a concurrent run waits here, then sees this run's jobs
-    with held_ledger(store, burst, window, holder=f"run {context.run.run_id[:8]}") as lease:
-        submission = submit_partition(
-            store,
-            lease,
-            openeo_backend.connect,
-            openeo_backend.root_url,
-            openeo_backend.limits(),
-            coherence.request,
-            coherence.max_attempts,
-            burst,
-            window,
-            pairs,
-            not in_backfill,
-            context.log,
-        )
-    if submission.request is None:
-        return dg.MaterializeResult(metadata={"submitted_jobs": 0, "reason": "no pairs in the pair table"})
-    context.log.info(
-        f"{burst} {window}: {len(submission.records)} job(s) submitted, {len(submission.started)} started"
-        + (" (in a backfill, openeo_job_sensor starts them)" if in_backfill else "")
-        + f", {len(submission.plan.covered_pairs)} of {len(pairs)} pairs already covered"
+    submission = submit_partition(
+        storage.store,
+        openeo_backend.connect,
+        burst,
+        window,
+        read_pairs(storage.store, burst, window),
+        backend_url=openeo_backend.root_url,
+        limits=openeo_backend.limits(),
+        make_request=coherence.request,
+        max_attempts=coherence.max_attempts,
+        holder=f"run {context.run.run_id[:8]}",
+        # a backfill's runs would all see the same free slot at once: they leave starting to the sensor
+        start_jobs_now=BACKFILL_TAG not in context.run.tags,
+        log=context.log,
     )
     return dg.MaterializeResult(metadata=submission_metadata(submission, openeo_backend.root_url))
 
 
 def submission_metadata(submission: PartitionSubmission, backend_url: str) -> dict:
+    if submission.request is None:
+        return {"submitted_jobs": 0, "reason": "no pairs in the pair table"}
     records, plan = submission.records, submission.plan
     return {
         "submitted_jobs": len(records),
@@ -70,7 +60,7 @@ def submission_metadata(submission: PartitionSubmission, backend_url: str) -> di
         "pairs_submitted": sum(len(record.pairs) for record in records),
         "pairs_already_covered": len(plan.covered_pairs),
         "pairs_given_up": sum(len(job.pairs) for job in plan.given_up),
-        "process": submission.request.process if submission.request else "",
+        "process": submission.request.process,
         "parameters": dg.MetadataValue.json([record.arguments for record in records]),
         "backend_url": backend_url,
         "path": dg.MetadataValue.path(submission.path),
