@@ -16,7 +16,7 @@ import requests
 
 from coherence_assets.bursts.burst_map import burst_file_version
 from coherence_assets.cube.stacking import find_pair_rasters, open_coherence_cube
-from coherence_assets.defs.assets.burst_catalogue import recorded_burst_file_version
+from coherence_assets.defs.catalogue_versions import recorded_burst_file_version
 from coherence_assets.defs.sensor_ticks import evaluate_sensor, launch_requested_runs, record_asset_events
 from coherence_assets.defs.sensors import JOB_SENSOR
 from coherence_assets.jobs.ledger import TERMINAL

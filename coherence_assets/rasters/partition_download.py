@@ -10,6 +10,7 @@ otherwise.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ from coherence_assets.http_session import retrying_session
 from coherence_assets.jobs.ledger import FINISHED, IN_FLIGHT, Ledger
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.pairs.pair import Pair, format_pair
+from coherence_assets.partition_inputs import read_ledger, read_pairs
 from coherence_assets.partition_keys import partition_key
 from coherence_assets.rasters.asset_matching import match_assets_to_pairs, raster_file_name, safe_target_path
 from coherence_assets.rasters.download import DownloadJob, DownloadOutcome, download_all
@@ -57,6 +59,45 @@ class RasterCheck:
     missing: list[Pair]
     waiting: list[Pair]
     cause: str | None
+
+
+@dataclass(frozen=True)
+class CheckedRasters:
+    """A download pass and its verdict: the rasters when the pass completed, else the error that broke it."""
+
+    check: RasterCheck
+    rasters: PartitionRasters | None = None
+    error: Exception | None = None
+
+
+def download_and_check_partition(
+    store: DataStore,
+    connect: Callable[[], openeo.Connection],
+    burst: str,
+    window: str,
+    *,
+    backend_url: str,
+    log: logging.Logger | logging.LoggerAdapter = module_log,
+) -> CheckedRasters:
+    """The ``coherence_rasters`` step: read the partition's pairs and ledger, download, and judge.
+
+    Missing inputs raise at once. Once they are read, the verdict is given whatever breaks (it names
+    the cause and the pairs still without a raster); the error is returned beside it for the caller
+    to raise after reporting the verdict, so the run still fails.
+    """
+    pairs = read_pairs(store, burst, window)
+    store.require_output(
+        store.coherence_job_path(burst, window), "coherence_job", partition_key(burst, window)
+    )
+    ledger = read_ledger(store, burst, window, backend_url)
+    try:
+        rasters = download_partition_rasters(connect(), store, ledger, pairs, log)
+    except Exception as error:
+        present = present_rasters(store, store.coherence_rasters_dir(burst, window), pairs)
+        return CheckedRasters(check_rasters(burst, window, pairs, present, set(), error), error=error)
+    return CheckedRasters(
+        check_rasters(burst, window, pairs, set(rasters.summaries), rasters.in_flight), rasters
+    )
 
 
 def download_partition_rasters(

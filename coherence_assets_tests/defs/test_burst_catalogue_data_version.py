@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from coherence_assets.defs.assets.burst_catalogue import recorded_burst_file_version
+from coherence_assets.defs.catalogue_versions import recorded_burst_file_version
 from coherence_assets_tests.defs.conftest import BURST, Chain, write_burst_file
 
 NEIGHBOUR = "t015_030344_iw2"

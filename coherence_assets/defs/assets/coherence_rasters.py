@@ -11,14 +11,10 @@ from coherence_assets.defs.assets.coherence_job import coherence_job
 from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
 from coherence_assets.defs.resources import CoherenceStorage, OpenEOBackend
 from coherence_assets.pairs.pair import format_pair
-from coherence_assets.partition_inputs import read_ledger, read_pairs
-from coherence_assets.partition_keys import partition_key
 from coherence_assets.rasters.partition_download import (
     PartitionRasters,
     RasterCheck,
-    check_rasters,
-    download_partition_rasters,
-    present_rasters,
+    download_and_check_partition,
 )
 
 EVERY_PAIR_HAS_A_RASTER = "every_pair_has_a_raster"
@@ -42,22 +38,21 @@ def coherence_rasters(
     context: dg.AssetExecutionContext, storage: CoherenceStorage, openeo_backend: OpenEOBackend
 ):
     burst, window = burst_and_window(context)
-    store = storage.store
-    pairs = read_pairs(store, burst, window)
-    store.require_output(
-        store.coherence_job_path(burst, window), "coherence_job", partition_key(burst, window)
+    checked = download_and_check_partition(
+        storage.store,
+        openeo_backend.connect,
+        burst,
+        window,
+        backend_url=openeo_backend.root_url,
+        log=context.log,
     )
-    ledger = read_ledger(store, burst, window, openeo_backend.root_url)
-    try:
-        rasters = download_partition_rasters(openeo_backend.connect(), store, ledger, pairs, context.log)
-    except Exception as error:
-        # the check is evaluated whatever broke, naming the cause; the run still fails (red) and the
-        # openeo_job_sensor requests it again while its retries last
-        present = present_rasters(store, store.coherence_rasters_dir(burst, window), pairs)
-        yield check_result(check_rasters(burst, window, pairs, present, set(), error))
-        raise
-    yield dg.MaterializeResult(metadata=materialisation_metadata(rasters))
-    yield check_result(check_rasters(burst, window, pairs, set(rasters.summaries), rasters.in_flight))
+    if checked.rasters is not None:
+        yield dg.MaterializeResult(metadata=materialisation_metadata(checked.rasters))
+    # the check is reported whatever broke, naming the cause; the run still fails (red) and the
+    # openeo_job_sensor requests it again while its retries last
+    yield check_result(checked.check)
+    if checked.error is not None:
+        raise checked.error
 
 
 def materialisation_metadata(rasters: PartitionRasters) -> dict:
