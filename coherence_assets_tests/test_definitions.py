@@ -85,3 +85,13 @@ def test_either_resource_set_reads_the_input_files_the_settings_name(backend_url
     resources = default_resources(settings)
     assert resources["bursts_file"].path == "/data/my_bursts.gpkg"
     assert resources["aoi_file"].path == "/data/my_aois.gpkg"
+
+
+def test_a_catalogue_left_unset_names_the_configured_backend_and_the_variable_to_set():
+    """The message comes from the settings the definitions loaded with, not from the environment at run time."""
+    settings = Settings.from_env({"OPENEO_BACKEND_URL": "https://openeo.example.org"})
+    catalogue = default_resources(settings)["catalogue"]
+    with pytest.raises(ValueError) as refused:
+        catalogue.client()
+    assert "OPENEO_BACKEND_URL=https://openeo.example.org is neither" in str(refused.value)
+    assert "set COHERENCE_CATALOGUE_URL" in str(refused.value)

@@ -65,10 +65,14 @@ class BurstCatalogue(dg.ConfigurableResource):
     """The OData ``Bursts`` catalogue at ``url``, such as CDSE's."""
 
     url: str = Field(description="OData base URL, e.g. https://catalogue.dataspace.copernicus.eu/odata/v1")
+    backend_url: str = Field(
+        default="",
+        description="The openEO backend the catalogue goes with; named in the error when url is empty",
+    )
 
     def client(self) -> BurstCatalogueClient:
         if not self.url:
-            raise ValueError(catalogue_url_required_message(Settings.from_env().backend_url))
+            raise ValueError(catalogue_url_required_message(self.backend_url))
         return BurstCatalogueClient(self.url)
 
 
@@ -227,6 +231,6 @@ def production_resources(settings: Settings) -> dict[str, dg.ConfigurableResourc
     """The resources of a deployment whose backend and catalogue are URLs, such as CDSE's."""
     return resource_set(
         settings,
-        catalogue=BurstCatalogue(url=settings.catalogue_url),
+        catalogue=BurstCatalogue(url=settings.catalogue_url, backend_url=settings.backend_url),
         openeo_backend=OpenEOBackend(url=settings.backend_url),
     )
