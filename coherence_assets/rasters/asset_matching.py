@@ -65,7 +65,8 @@ def asset_refs_from_stac(document: Mapping[str, Any]) -> list[ResultAssetRef]:
 
     ``properties.datetime`` is the reference acquisition and
     ``properties["sar:datetime_secondary"]`` the secondary one; a collection without
-    ``properties`` yields assets without dates, to be matched by name.
+    ``properties`` yields assets without dates, to be matched by name. Both are read as plain
+    dicts (why not pystac: :mod:`coherence_assets.rasters.job_results`).
     """
     properties = document.get("properties") or {}
     reference = _parse_stac_datetime(properties.get("datetime"))

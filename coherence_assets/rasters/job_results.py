@@ -15,6 +15,12 @@ import openeo
 from coherence_assets.rasters.asset_matching import ResultAssetRef, asset_refs_from_stac
 
 
+# Our own walk (one level: collection -> items): the openeo client's JobResults.get_assets() reads
+# the collection's assets only, without the items' pair dates, and its downloader fetches whole
+# results to disk. pystac would only parse what we read as plain dicts (two dates; each asset's
+# href, type, size), and its Collection refuses one without the license or extent we never read;
+# items are fetched through the logged-in connection either way. A relative href resolves against
+# the self link, as STAC says.
 def item_links(collection: dict[str, Any]) -> list[str]:
     base = next((link["href"] for link in collection.get("links", []) if link.get("rel") == "self"), "")
     return [urljoin(base, link["href"]) for link in collection.get("links", []) if link.get("rel") == "item"]
