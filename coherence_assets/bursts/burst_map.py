@@ -24,7 +24,6 @@ from coherence_assets.bursts.burst_ids import (
 from coherence_assets.geofiles import read_geospatial_file, rows_of
 
 REQUIRED_COLUMNS = ("burst_id", "subswath_name", "relative_orbit_number")
-OUTPUT_COLUMNS = ("burst", "burst_id", "subswath_name", "relative_orbit_number", "geometry")
 
 log = logging.getLogger(__name__)
 

@@ -114,6 +114,3 @@ class Ledger:
 
     def job(self, job_id: str) -> JobRecord | None:
         return next((job for job in self.jobs if job.job_id == job_id), None)
-
-    def finished_jobs(self) -> list[JobRecord]:
-        return [job for job in self.jobs if job.status == FINISHED]
