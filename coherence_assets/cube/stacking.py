@@ -97,7 +97,6 @@ _READ_THREADS = min(4, os.cpu_count() or 1)
 _COORDINATE_CHUNK = 1024
 _EPOCH = np.datetime64("1970-01-01", "D")
 _DATE_ENCODING = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int64"}
-_LEADING_COORDINATES = (TIME_DIM, "secondary_time", "temporal_baseline", "mean_coherence")
 _COHERENCE_ATTRS = {
     "long_name": "interferometric coherence",
     "units": "1",
@@ -148,11 +147,6 @@ class CubeSummary:
     def dates(self) -> list[date]:
         """Reference dates, sorted and unique."""
         return sorted(set(self.pairs["reference_date"]))
-
-    @property
-    def mean_coherence_by_date(self) -> pd.Series:
-        """Spatial mean coherence per pair, indexed by reference date (repeated per baseline)."""
-        return self.pairs.set_index("reference_date")["mean_coherence"]
 
 
 def find_pair_rasters(fs: fsspec.AbstractFileSystem, rasters_root: str) -> list[PairRaster]:
