@@ -7,6 +7,7 @@ credentials from the ``OPENEO_AUTH_*`` environment), and every run is recorded i
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import numpy as np
+import pandas as pd
 import pytest
 from urllib3.util.retry import Retry
 
@@ -71,6 +74,11 @@ def failure_text(result: dg.ExecuteInProcessResult) -> str:
             messages.append(error.message)
             error = error.cause
     return "\n".join(messages)
+
+
+def day(value: np.datetime64) -> dt.date:
+    """The calendar date of a cube's time coordinate value."""
+    return pd.Timestamp(value).date()
 
 
 def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:

@@ -13,9 +13,9 @@ from coherence_assets_tests.defs.conftest import (
     WINDOW,
     Chain,
     RestartableBackend,
+    day,
     failure_text,
 )
-from coherence_assets_tests.defs.test_coherence_cube_asset import day
 
 OUTPUT_NAMES = {
     "process": re.compile(r"^S1_coh_2images_\d{8}T\d{6}_\d{8}T\d{6}\.tif$"),

@@ -6,13 +6,12 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from coherence_assets.defs.sensor_ticks import SensorTick
 from coherence_assets.defs.sensors import CUBE_SENSOR
 from coherence_assets_tests.conftest import LiveBackend
-from coherence_assets_tests.defs.conftest import BURST, Chain, materialization_metadata
+from coherence_assets_tests.defs.conftest import BURST, Chain, day, materialization_metadata
 
 NEXT_WINDOW = "2023-10-01"
 
@@ -42,10 +41,6 @@ def file_states(folder: Path) -> dict[str, tuple[int, bytes]]:
         for path in folder.rglob("*")
         if path.is_file()
     }
-
-
-def day(value: np.datetime64) -> dt.date:
-    return pd.Timestamp(value).date()
 
 
 def test_the_cube_of_one_window_holds_every_pair_on_time_y_x(chain: Chain):
