@@ -30,8 +30,10 @@ from coherence_assets_tests.defs.conftest import (
     materialization_metadata,
 )
 
-# the namespace as DESIGN.md and CDSE give it, written out: the product's constant is what is under test
-DESIGN_APEX_NAMESPACE = (
+# the namespace as the APEx algorithm catalogue publishes it in its usage example
+# (https://algorithm-catalogue.apex.esa.int/apps/sentinel1_sar_coherence), written out: the
+# product's constant is what is under test
+PUBLISHED_APEX_NAMESPACE = (
     "https://raw.githubusercontent.com/ESA-APEx/apex_algorithms/refs/heads/main/algorithm_catalog/"
     "eurac/sentinel1_sar_coherence/openeo_udp/sentinel1_sar_coherence.json"
 )
@@ -76,7 +78,7 @@ def test_jobs_are_submitted_with_the_apex_process_and_an_extent_covering_exactly
     nodes = process_nodes(chain, record.job_id)
     assert set(nodes) == {SENTINEL1_SAR_COHERENCE}  # a UDP that returns STAC itself: no save_result
     node = nodes[SENTINEL1_SAR_COHERENCE]
-    assert node["namespace"] == DESIGN_APEX_NAMESPACE
+    assert node["namespace"] == PUBLISHED_APEX_NAMESPACE
     assert node["arguments"] == {
         "burst_id": 30343,
         "sub_swath": "IW2",
