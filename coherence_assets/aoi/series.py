@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 from dataclasses import dataclass
 
 import geopandas as gpd
@@ -12,6 +13,8 @@ from coherence_assets.aoi.plot import render_aoi_series_png
 from coherence_assets.aoi.statistics import AoiSeries, aoi_coherence_series
 from coherence_assets.cube.stacking import open_coherence_cube
 from coherence_assets.storage import DataStore
+
+module_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -45,7 +48,9 @@ class AoiSeriesOutput:
         }
 
 
-def write_aoi_series(store: DataStore, burst: str, aoi_file: str) -> AoiSeriesOutput:
+def write_aoi_series(
+    store: DataStore, burst: str, aoi_file: str, *, log: logging.Logger | logging.LoggerAdapter = module_log
+) -> AoiSeriesOutput:
     """Compute the AOI statistics of ``burst``'s cube and write ``coherence_aoi_series/<burst>.parquet``.
 
     The PNG beside it is written when at least one AOI lies in the burst, and removed otherwise,
@@ -69,10 +74,14 @@ def write_aoi_series(store: DataStore, burst: str, aoi_file: str) -> AoiSeriesOu
         store.write_bytes_atomically(plot_path, png)
     elif store.fs.exists(plot_path):
         store.fs.rm(plot_path)
-    return AoiSeriesOutput(
+    output = AoiSeriesOutput(
         series=series,
         table_path=table_path,
         plot_path=plot_path if png is not None else None,
         plot_png=png,
         outside_every_burst=aois_outside_footprints(aois, footprints),
     )
+    log.info(f"{burst}: {len(series.table)} rows for AOIs {series.covered or 'none'}")
+    for problem in output.problems():
+        log.warning(problem)
+    return output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from coherence_assets.cube.quicklook import render_quicklook_png
@@ -12,6 +13,8 @@ from coherence_assets.cube.stacking import (
     stack_coherence_cube,
 )
 from coherence_assets.storage import DataStore
+
+module_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -24,7 +27,13 @@ class StackedBurst:
     quicklook_path: str
 
 
-def stack_burst(store: DataStore, burst: str, pair_dim: bool) -> StackedBurst:
+def stack_burst(
+    store: DataStore,
+    burst: str,
+    pair_dim: bool,
+    *,
+    log: logging.Logger | logging.LoggerAdapter = module_log,
+) -> StackedBurst:
     """Stack every raster of the burst into its cube (appending new pairs) and write the quick-look PNG."""
     rasters = find_pair_rasters(store.fs, store.coherence_rasters_root(burst))
     if not rasters:
@@ -34,6 +43,10 @@ def stack_burst(store: DataStore, burst: str, pair_dim: bool) -> StackedBurst:
         )
     path = store.coherence_cube_path(burst)
     summary = stack_coherence_cube(store.fs, rasters, path, pair_dim=pair_dim)
+    log.info(
+        f"{burst}: stacked {summary.added_pairs} new pair(s), {summary.pair_count} in all, grid {summary.grid_shape}"
+        + (f" ({summary.rewrite_reason})" if summary.rewritten else "")
+    )
     quicklook = render_quicklook_png(open_coherence_cube(store.fs, path))
     quicklook_path = store.coherence_quicklook_path(burst)
     store.write_bytes_atomically(quicklook_path, quicklook)

@@ -8,6 +8,7 @@ before is refused, see ``window_pairs.require_no_lost_acquisitions``).
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
 
 import geopandas as gpd
@@ -18,6 +19,8 @@ from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.pairs.window_pairs import WindowPairs, pairs_for_window, require_no_lost_acquisitions
 from coherence_assets.storage import DataStore
 from coherence_assets.windows import parse_window_key, window_last_day
+
+module_log = logging.getLogger(__name__)
 
 
 def require_burst_in_catalogue(store: DataStore, burst: str) -> None:
@@ -37,8 +40,11 @@ def store_window_pairs(
     window: str,
     polarisation: str,
     baselines_days: Sequence[int],
+    *,
+    log: logging.Logger | logging.LoggerAdapter = module_log,
 ) -> tuple[WindowPairs, str]:
     """Ask the catalogue for the partition's pairs and store them (atomically); the answer and the path."""
+    require_burst_in_catalogue(store, burst)
     window_start = parse_window_key(window)
     result = pairs_for_window(
         client,
@@ -55,4 +61,8 @@ def store_window_pairs(
     buffer = io.BytesIO()
     result.pairs.to_parquet(buffer, index=False)
     store.write_bytes_atomically(path, buffer.getvalue())
+    if result.empty_reason:
+        log.warning(f"{burst} {window}: no pairs: {result.empty_reason}")
+    else:
+        log.info(f"{burst} {window}: {len(result.pairs)} pairs from {len(result.acquisition_dates)} dates")
     return result, path

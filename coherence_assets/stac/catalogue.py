@@ -34,7 +34,7 @@ from coherence_assets.jobs.ledger import CorruptLedgerError, Ledger
 from coherence_assets.rasters.validation import open_coherence_raster
 from coherence_assets.storage import DataStore
 
-log = logging.getLogger(__name__)
+module_log = logging.getLogger(__name__)
 
 CATALOG_ID = "coherence-assets"
 ZARR_MEDIA_TYPE = "application/vnd+zarr"
@@ -75,7 +75,9 @@ class StacSummary:
     items_without_polarisation: list[str]
 
 
-def write_burst_stac(store: DataStore, burst: str) -> StacSummary:
+def write_burst_stac(
+    store: DataStore, burst: str, *, log: logging.Logger | logging.LoggerAdapter = module_log
+) -> StacSummary:
     """Rewrite ``burst``'s collection from its rasters, cube and AOI table, then the root catalogue."""
     rasters = find_pair_rasters(store.fs, store.coherence_rasters_root(burst))
     polarisations = _pair_polarisations(store, burst, rasters)
@@ -92,7 +94,7 @@ def write_burst_stac(store: DataStore, burst: str) -> StacSummary:
         store.fs.rm(collection_dir, recursive=True)  # items of pairs that are gone must not linger
     collection.save(pystac.CatalogType.SELF_CONTAINED, stac_io=stac_io)
     _write_root_catalog(store, catalog, stac_io)
-    return StacSummary(
+    summary = StacSummary(
         catalog_path=catalog.get_self_href(),
         collection_path=collection.get_self_href(),
         item_count=len(rasters),
@@ -100,6 +102,13 @@ def write_burst_stac(store: DataStore, burst: str) -> StacSummary:
             item.id for item in collection.get_items() if "sar:polarizations" not in item.properties
         ),
     )
+    log.info(f"{burst}: STAC collection with {summary.item_count} item(s) at {summary.collection_path}")
+    if summary.items_without_polarisation:
+        log.warning(
+            f"{burst}: no ledger or band name gives the polarisation of {', '.join(summary.items_without_polarisation)}; "
+            "those items carry no sar: fields"
+        )
+    return summary
 
 
 def _root_catalog(catalog_path: str) -> pystac.Catalog:
@@ -256,7 +265,7 @@ def _pair_polarisations(
             with store.fs.open(path, "rb") as stream:
                 ledger = Ledger.from_bytes(stream.read(), path)
         except CorruptLedgerError as error:
-            log.warning("%s; its pairs' polarisation is taken from the rasters' band names", error)
+            module_log.warning("%s; its pairs' polarisation is taken from the rasters' band names", error)
             continue
         for job in ledger.jobs:
             polarisation = job.arguments.get("polarization")

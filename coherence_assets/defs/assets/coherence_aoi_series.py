@@ -22,10 +22,7 @@ def coherence_aoi_series(
     context: dg.AssetExecutionContext, aoi_file: AoiFile, storage: CoherenceStorage
 ) -> dg.MaterializeResult:
     burst, store = context.partition_key, storage.store
-    output = write_aoi_series(store, burst, aoi_file.path)
-    context.log.info(f"{burst}: {len(output.series.table)} rows for AOIs {output.series.covered or 'none'}")
-    for problem in output.problems():
-        context.log.warning(problem)
+    output = write_aoi_series(store, burst, aoi_file.path, log=context.log)
     metadata = {
         **output.summary(),
         "aoi_file": aoi_file.path,

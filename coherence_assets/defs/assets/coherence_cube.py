@@ -3,8 +3,9 @@
 import warnings
 
 import dagster as dg
+import fsspec
 
-from coherence_assets.cube.burst_cube import stack_burst
+from coherence_assets.cube.burst_cube import StackedBurst, stack_burst
 from coherence_assets.defs.assets.coherence_rasters import coherence_rasters
 from coherence_assets.defs.partitions import BURST_DIMENSION, burst_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage
@@ -31,25 +32,26 @@ with warnings.catch_warnings():
 def coherence_cube(
     context: dg.AssetExecutionContext, storage: CoherenceStorage, coherence: CoherenceParameters
 ) -> dg.MaterializeResult:
-    burst = context.partition_key
-    stacked = stack_burst(storage.store, burst, pair_dim=len(set(coherence.temporal_baselines_days)) > 1)
-    summary, fs = stacked.summary, storage.store.fs
-    context.log.info(
-        f"{burst}: stacked {summary.added_pairs} new pair(s), {summary.pair_count} in all, grid {summary.grid_shape}"
-        + (f" ({summary.rewrite_reason})" if summary.rewritten else "")
-    )
-    return dg.MaterializeResult(
-        metadata={
-            "pairs": summary.pair_count,
-            "pairs_added": summary.added_pairs,
-            "dates": ", ".join(day.isoformat() for day in summary.dates),
-            "grid_shape": str(summary.grid_shape),
-            "rewritten": summary.rewritten,
-            "path": dg.MetadataValue.path(fs.unstrip_protocol(stacked.path)),
-            "mean_coherence": dg.MetadataValue.md(summary.pairs.round(4).to_markdown(index=False)),
-            "quicklook": dg.MetadataValue.md(
-                inline_image_markdown(context.instance, burst, stacked.quicklook, title=f"{burst} coherence")
-            ),
-            "quicklook_png": dg.MetadataValue.path(fs.unstrip_protocol(stacked.quicklook_path)),
-        }
-    )
+    burst, store = context.partition_key, storage.store
+    pair_dim = len(set(coherence.temporal_baselines_days)) > 1
+    stacked = stack_burst(store, burst, pair_dim, log=context.log)
+    return dg.MaterializeResult(metadata=cube_metadata(context.instance, store.fs, burst, stacked))
+
+
+def cube_metadata(
+    instance: dg.DagsterInstance, fs: fsspec.AbstractFileSystem, burst: str, stacked: StackedBurst
+) -> dict:
+    summary = stacked.summary
+    return {
+        "pairs": summary.pair_count,
+        "pairs_added": summary.added_pairs,
+        "dates": ", ".join(day.isoformat() for day in summary.dates),
+        "grid_shape": str(summary.grid_shape),
+        "rewritten": summary.rewritten,
+        "path": dg.MetadataValue.path(fs.unstrip_protocol(stacked.path)),
+        "mean_coherence": dg.MetadataValue.md(summary.pairs.round(4).to_markdown(index=False)),
+        "quicklook": dg.MetadataValue.md(
+            inline_image_markdown(instance, burst, stacked.quicklook, title=f"{burst} coherence")
+        ),
+        "quicklook_png": dg.MetadataValue.path(fs.unstrip_protocol(stacked.quicklook_path)),
+    }

@@ -18,15 +18,7 @@ from coherence_assets.stac.catalogue import write_burst_stac
 )
 def coherence_stac(context: dg.AssetExecutionContext, storage: CoherenceStorage) -> dg.MaterializeResult:
     burst, store = context.partition_key, storage.store
-    summary = write_burst_stac(store, burst)
-    context.log.info(
-        f"{burst}: STAC collection with {summary.item_count} item(s) at {summary.collection_path}"
-    )
-    if summary.items_without_polarisation:
-        context.log.warning(
-            f"{burst}: no ledger or band name gives the polarisation of {', '.join(summary.items_without_polarisation)}; "
-            "those items carry no sar: fields"
-        )
+    summary = write_burst_stac(store, burst, log=context.log)
     return dg.MaterializeResult(
         metadata={
             "items": summary.item_count,

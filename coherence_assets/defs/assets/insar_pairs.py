@@ -5,7 +5,7 @@ import dagster as dg
 from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
 from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
 from coherence_assets.defs.resources import BurstCatalogue, CoherenceParameters, CoherenceStorage
-from coherence_assets.pairs.pair_table import require_burst_in_catalogue, store_window_pairs
+from coherence_assets.pairs.pair_table import store_window_pairs
 from coherence_assets.pairs.window_pairs import WindowPairs
 
 PREVIEW_ROWS = 20
@@ -25,7 +25,6 @@ def insar_pairs(
     coherence: CoherenceParameters,
 ) -> dg.MaterializeResult:
     burst, window = burst_and_window(context)
-    require_burst_in_catalogue(storage.store, burst)
     result, path = store_window_pairs(
         storage.store,
         catalogue.client(),
@@ -33,13 +32,8 @@ def insar_pairs(
         window,
         coherence.polarisation,
         coherence.temporal_baselines_days,
+        log=context.log,
     )
-    if result.empty_reason:
-        context.log.warning(f"{burst} {window}: no pairs: {result.empty_reason}")
-    else:
-        context.log.info(
-            f"{burst} {window}: {len(result.pairs)} pairs from {len(result.acquisition_dates)} dates"
-        )
     return dg.MaterializeResult(metadata=pairs_metadata(result, path))
 
 
