@@ -62,7 +62,7 @@ import openeo
 import pandas as pd
 from openeo.extra.job_management import MultiBackendJobManager, create_job_db
 
-from coherence_assets.jobs.ledger import CREATED, IN_FLIGHT, TERMINAL
+from coherence_assets.jobs.ledger import CREATED, IN_FLIGHT, RUNNING, TERMINAL
 from coherence_assets.jobs.limits import CDSE_LIMITS
 from coherence_assets.jobs.processes import APEX_NAMESPACE, SENTINEL1_SAR_COHERENCE
 from coherence_assets.partition_keys import partition_key, split_partition_key
@@ -138,9 +138,9 @@ class JobTimeline(logging.Handler):
         match = TRANSITION.match(record.getMessage())
         if match is None:
             return
-        if match["after"] == "running":
+        if match["after"] == RUNNING:
             self.started[match["job_id"]] = record.created
-        elif match["before"] == "running":
+        elif match["before"] == RUNNING:
             self.ended[match["job_id"]] = record.created
 
     def reset(self) -> None:
@@ -551,7 +551,7 @@ def manager_side(
                     {
                         "id": [job.job_id for job in created[:level]],
                         "backend_name": "local",
-                        "status": "created",
+                        "status": CREATED,
                     }
                 )
                 job_db = create_job_db(root / f"manager-poll-{level}.csv", df=frame)
