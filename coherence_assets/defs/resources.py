@@ -21,7 +21,7 @@ from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.jobs.connection import LoginRenewingConnection
 from coherence_assets.jobs.limits import CDSE_LIMITS, BackendLimits
 from coherence_assets.jobs.processes import PROCESS_NAMES, CoherenceRequest
-from coherence_assets.jobs.tick import TickPolicy
+from coherence_assets.jobs.tick import DEFAULT_TICK_POLICY, TickPolicy
 from coherence_assets.settings import Settings, catalogue_url_required_message
 from coherence_assets.storage import DataStore
 
@@ -109,14 +109,16 @@ class OpenEOBackend(dg.ConfigurableResource):
         description="Jobs started beyond max_running_jobs to wait in the backend's queue (see jobs.starter)",
     )
     lost_after_ticks: int = Field(
-        default=3,
+        default=DEFAULT_TICK_POLICY.lost_after_ticks,
         description="Sensor ticks a job may be missing from the backend's listing before it counts as lost",
     )
     max_download_attempts: int = Field(
-        default=3, description="Download runs per finished job before giving up"
+        default=DEFAULT_TICK_POLICY.max_download_attempts,
+        description="Download runs per finished job before giving up",
     )
     download_retry_seconds: float = Field(
-        default=60.0, description="Wait before requesting a failed download again"
+        default=DEFAULT_TICK_POLICY.download_retry_seconds,
+        description="Wait before requesting a failed download again",
     )
 
     def limits(self) -> BackendLimits:
@@ -192,7 +194,10 @@ class CoherenceParameters(dg.ConfigurableResource):
     coherence_window_rg: int = CoherenceRequest.coherence_window_rg
     coherence_window_az: int = CoherenceRequest.coherence_window_az
     process: str = Field(default=CoherenceRequest.process, description=f"One of {', '.join(PROCESS_NAMES)}")
-    max_attempts: int = Field(default=2, description="Submissions of a pair's job before giving up on it")
+    max_attempts: int = Field(
+        default=DEFAULT_TICK_POLICY.max_attempts,
+        description="Submissions of a pair's job before giving up on it",
+    )
 
     @model_validator(mode="after")
     def _accepted_by_the_process(self) -> "CoherenceParameters":

@@ -1,7 +1,8 @@
 """What one sensor tick does with the ledgers and the backend's job listing, as a plain, testable decision.
 
-The tick only decides; the Dagster sensor turns the decision into run requests, asset
-observations, job starts and ledger marks. A partition is done when every job of its ledger
+The tick only decides; ``jobs.tick_run`` does the work around it (reads the ledgers and the
+listing, starts jobs, marks lost ones) and the Dagster sensor turns both into run requests and
+asset observations. A partition is done when every job of its ledger
 was acted on for good: replaced by a resubmission, given up, canceled, or finished with a
 raster for each of its pairs (not merely with a download requested). The cursor holds only
 the active partitions' jobs, so it stays small however long the history grows.
@@ -12,6 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from coherence_assets.jobs.ledger import CANCELED, CREATED, ERROR, FINISHED, NOT_CREATED, Ledger
 from coherence_assets.jobs.ledger_index import DonePartition, TrackedJob, tracked_jobs
@@ -22,6 +24,14 @@ from coherence_assets.partition_keys import partition_key
 # what a tick did with a job whose state it acted on
 RESOLVED = "resolved"
 RESUBMITTING = "resubmitting"  # resolved once the ledger holds the job that replaces it
+
+
+class LostOutcome(StrEnum):
+    """What becomes of a job the backend stopped listing."""
+
+    DONE = "done"  # every pair already has a raster
+    RESUBMIT = "resubmit"
+    GIVEN_UP = "given_up"  # it had used its last attempt
 
 
 @dataclass
@@ -91,10 +101,16 @@ class TickCursor:
 class TickPolicy:
     """How patient the sensor is: resubmissions, lost jobs and download retries."""
 
-    max_attempts: int = 2
-    lost_after_ticks: int = 3
-    max_download_attempts: int = 3
-    download_retry_seconds: float = 60.0
+    max_attempts: int
+    lost_after_ticks: int
+    max_download_attempts: int
+    download_retry_seconds: float
+
+
+# the defaults of the resources that configure the policy (defs.resources)
+DEFAULT_TICK_POLICY = TickPolicy(
+    max_attempts=2, lost_after_ticks=3, max_download_attempts=3, download_retry_seconds=60.0
+)
 
 
 @dataclass(frozen=True)
@@ -107,10 +123,10 @@ class DownloadRequest:
 
 @dataclass(frozen=True)
 class LostJob:
-    """A job the backend stopped listing, and what becomes of it: ``done``, ``resubmit`` or ``given_up``."""
+    """A job the backend stopped listing, and what becomes of it."""
 
     job: TrackedJob
-    outcome: str
+    outcome: LostOutcome
     missing_pairs: tuple[Pair, ...]
 
 
@@ -304,21 +320,21 @@ def _count_unseen(
         return
     missing = tuple(pairs_without_raster(job))
     if not missing:
-        lost = LostJob(job, "done", missing)
+        lost = LostJob(job, LostOutcome.DONE, missing)
     elif job.record.attempt < policy.max_attempts:
-        lost = LostJob(job, "resubmit", missing)
+        lost = LostJob(job, LostOutcome.RESUBMIT, missing)
     else:
-        lost = LostJob(job, "given_up", missing)
+        lost = LostJob(job, LostOutcome.GIVEN_UP, missing)
     if not record_lost(lost):
         state.unseen[job_id] = policy.lost_after_ticks - 1
         plan.unseen.append(job)
         return
     state.unseen.pop(job_id, None)
     plan.lost.append(lost)
-    state.handled[job_id] = RESUBMITTING if lost.outcome == "resubmit" else RESOLVED
-    if lost.outcome == "resubmit":
+    state.handled[job_id] = RESUBMITTING if lost.outcome == LostOutcome.RESUBMIT else RESOLVED
+    if lost.outcome == LostOutcome.RESUBMIT:
         state.resubmits[job_id] = RunAttempts(1, now)
-    if lost.outcome == "given_up":
+    if lost.outcome == LostOutcome.GIVEN_UP:
         _stuck(
             plan,
             job,
