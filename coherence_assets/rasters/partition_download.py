@@ -172,8 +172,16 @@ def validate_present_rasters(store: DataStore, folder: str, pairs: list[Pair]) -
 
 
 def present_rasters(store: DataStore, folder: str, pairs: list[Pair]) -> set[Pair]:
-    """Pairs with a raster under its final name (downloads only ever rename complete files)."""
-    return {pair for pair in pairs if store.fs.exists(f"{folder}/{raster_file_name(*pair)}")}
+    """Pairs with a raster under its final name (downloads only ever rename complete files).
+
+    One listing of the folder rather than one request per pair: the job sensor asks every tick
+    while a download is due, and on an object store each request is an HTTP round trip.
+    """
+    try:
+        names = {path.rsplit("/", 1)[-1] for path in store.fs.ls(folder, detail=False)}
+    except FileNotFoundError:
+        return set()
+    return {pair for pair in pairs if raster_file_name(*pair) in names}
 
 
 def check_rasters(
