@@ -1,4 +1,4 @@
-"""Shared fixtures: an embedded backend on a free port of 127.0.0.1, and a way to switch faults on."""
+"""Shared fixtures: an embedded backend on a free port of 127.0.0.1, a way to switch faults on, and retries without waits."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from urllib3.util.retry import Retry
 
 from embedded_openeo.config import BackendConfig
 from embedded_openeo.server import running_backend
@@ -40,6 +41,12 @@ def start_backend(data_dir: Path, **overrides) -> Iterator[LiveBackend]:
     )
     with running_backend(config) as url:
         yield LiveBackend(url, data_dir)
+
+
+@pytest.fixture
+def instant_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep every HTTP retry (catalogue, openEO client, downloads) but drop the back-off waits between them."""
+    monkeypatch.setattr(Retry, "get_backoff_time", lambda self: 0.0)
 
 
 @pytest.fixture

@@ -149,6 +149,32 @@ def write_done_index(store: DataStore, done: dict[str, DonePartition]) -> None:
     )
 
 
+def update_done_index(
+    store: DataStore,
+    done: dict[str, DonePartition],
+    scan: LedgerScan,
+    done_partitions: dict[str, list[str]],
+) -> None:
+    """Forget ledgers that changed or vanished, remember the partitions done this tick; write only on change.
+
+    ``done_partitions`` holds the partitions whose every job the tick resolved, with what is stuck in each.
+    """
+    updated = {
+        path: entry for path, entry in done.items() if path in scan.signatures and path not in scan.ledgers
+    }
+    for path, ledger in scan.ledgers.items():
+        partition = partition_key(ledger.burst, ledger.window)
+        if partition in done_partitions:
+            updated[path] = DonePartition(
+                partition,
+                scan.signatures[path],
+                tuple(done_partitions[partition]),
+                tuple(job.job_id for job in ledger.jobs if job.job_id),
+            )
+    if updated != done:
+        write_done_index(store, updated)
+
+
 def record_job_status(store: DataStore, burst: str, window: str, job_id: str, status: str) -> bool:
     """Write a status the backend can no longer report (a lost job's) into the ledger, under its lease.
 

@@ -20,7 +20,6 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
-from urllib3.util.retry import Retry
 
 from coherence_assets.definitions import defs as project_defs
 from coherence_assets.defs.resources import BurstCatalogue, CoherenceParameters, OpenEOBackend, resource_set
@@ -57,12 +56,6 @@ def credentials_env(secret: str = CLIENT_SECRET) -> dict[str, str]:
         "OPENEO_AUTH_CLIENT_SECRET": secret,
         "OPENEO_AUTH_PROVIDER_ID": "local",
     }
-
-
-@pytest.fixture
-def instant_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep every HTTP retry (catalogue, openEO client, downloads) but drop the back-off waits between them."""
-    monkeypatch.setattr(Retry, "get_backoff_time", lambda self: 0.0)
 
 
 def failure_text(result: dg.ExecuteInProcessResult) -> str:

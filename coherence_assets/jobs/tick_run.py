@@ -1,0 +1,184 @@
+"""One tick of the job sensor without Dagster: read the ledgers, list the backend, decide, start, remember.
+
+``plan_tick`` (``jobs.tick``) only decides; this is the work around it, in the order the sensor
+has always done it: the ledgers not yet done are read (``jobs.ledger_index``), the backend's
+listing is read only as far as the awaited jobs (``jobs.listing``), orphan jobs are adopted or
+deleted (``jobs.orphan_jobs``), lost jobs are marked in their ledgers, failed jobs' error logs are
+fetched, created jobs are started while the backend has room (``jobs.starter``), and the index of
+done partitions is updated. What is left for the Dagster sensor is to turn the result into run
+requests, asset observations and its cursor.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import openeo
+import requests
+from openeo.rest import OpenEoApiError, OpenEoClientException
+
+from coherence_assets.jobs.ledger import FINISHED, LOST
+from coherence_assets.jobs.ledger_index import (
+    TrackedJob,
+    read_done_index,
+    record_job_status,
+    scan_ledgers,
+    tracked_jobs,
+    update_done_index,
+)
+from coherence_assets.jobs.limits import BackendLimits
+from coherence_assets.jobs.listing import JobListing, list_jobs_until_seen
+from coherence_assets.jobs.orphan_jobs import settle_orphan_jobs
+from coherence_assets.jobs.starter import StartOutcome, start_jobs
+from coherence_assets.jobs.tick import (
+    LostJob,
+    LostOutcome,
+    TickCursor,
+    TickPlan,
+    TickPolicy,
+    awaited_jobs,
+    plan_tick,
+    resume_rewritten_partitions,
+)
+from coherence_assets.pairs.pair import Pair
+from coherence_assets.rasters.partition_download import present_rasters
+from coherence_assets.storage import DataStore
+
+module_log = logging.getLogger(__name__)
+
+# what a backend that is down, refuses us or cannot log us in raises while the tick lists its jobs
+BACKEND_UNREACHABLE = (requests.RequestException, OpenEoApiError, OpenEoClientException, RuntimeError)
+
+
+class BackendUnreachableError(RuntimeError):
+    """The backend did not answer the tick's listing: nothing changed, the next tick tries again."""
+
+
+@dataclass
+class TickRun:
+    """What a tick decided and did: the plan (whose cursor is the next tick's), the jobs it started, and
+    the error log entries of the failed jobs (by job id) for the sensor to show."""
+
+    plan: TickPlan
+    started: list[TrackedJob] = field(default_factory=list)
+    error_logs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    requests: int = 0  # to the backend
+
+
+def run_tick(
+    store: DataStore,
+    cursor: TickCursor,
+    connect: Callable[[], openeo.Connection],
+    policy: TickPolicy,
+    limits: BackendLimits,
+    orphan_grace: dt.timedelta,
+    downloading: set[str],
+    resubmitting: frozenset[str],
+    log: logging.Logger = module_log,
+) -> TickRun | None:
+    """One tick over the ledgers in ``store`` from ``cursor``; ``None`` when there is no ledger yet.
+
+    ``connect`` is called only when a job is awaited or may be adopted; ``downloading`` and
+    ``resubmitting`` hold the partitions with a download or resubmission run that has not ended.
+    Raises :class:`BackendUnreachableError` when the backend does not answer the listing, before
+    anything was changed.
+    """
+    done = read_done_index(store)
+    scan = scan_ledgers(store, done, report=log.error)
+    if not scan.total:
+        return None
+    ledgers = list(scan.ledgers.values())
+    resume_rewritten_partitions(
+        cursor, [(done[path], ledger) for path, ledger in scan.ledgers.items() if path in done]
+    )
+    awaited = awaited_jobs(ledgers, cursor)
+    # a record still waiting for its job id may have a job to adopt: the listing's first page shows it
+    adoptable = any(record.job_id is None for ledger in ledgers for record in ledger.jobs)
+    connection = None
+    listing = JobListing()
+    try:
+        if awaited or adoptable:
+            connection = connect()
+            listing = list_jobs_until_seen(connection, awaited)
+    except BACKEND_UNREACHABLE as error:
+        raise BackendUnreachableError(f"{type(error).__name__}: {error}") from error
+    if connection is not None:
+        for line in settle_orphan_jobs(store, connection, listing.jobs, ledgers, orphan_grace):
+            log.warning(line)
+    plan = plan_tick(
+        ledgers,
+        listing,
+        cursor,
+        policy,
+        time.time(),
+        missing_rasters(store),
+        downloading,
+        lambda lost: _record_lost(store, lost),
+        resubmitting,
+    )
+    tick = TickRun(plan)
+    if connection is not None:
+        tick.error_logs = {
+            job.record.job_id: connection.job(job.record.job_id).logs(level="error")
+            for job in plan.to_resubmit + plan.given_up
+        }
+    started = StartOutcome(last_start_at=cursor.last_start_at)
+    if plan.to_start and connection is not None:
+        started = start_jobs(
+            connection, plan.to_start, listing.jobs, limits, last_start_at=cursor.last_start_at
+        )
+    plan.cursor.last_start_at = started.last_start_at
+    by_id = {job.record.job_id: job for job in tracked_jobs(ledgers)}
+    tick.started = [by_id[job_id] for job_id in started.started]
+    tick.requests = listing.requests + len(started.started) + started.rate_limited + len(tick.error_logs)
+    _log_tick(log, plan, scan.read_count, scan.total, tick.requests, started.started, policy)
+    update_done_index(store, done, scan, plan.done_partitions)
+    return tick
+
+
+def missing_rasters(store: DataStore) -> Callable[[TrackedJob], list[Pair]]:
+    """Which pairs of a job have no raster in its partition's folder yet, in the job's order."""
+
+    def pairs_without_raster(job: TrackedJob) -> list[Pair]:
+        folder = store.coherence_rasters_dir(job.burst, job.window)
+        present = present_rasters(store, folder, job.record.pairs)
+        return [pair for pair in job.record.pairs if pair not in present]
+
+    return pairs_without_raster
+
+
+def _record_lost(store: DataStore, lost: LostJob) -> bool:
+    """Mark a lost job in its ledger: finished when every pair has its raster, else lost (to resubmit)."""
+    status = FINISHED if lost.outcome == LostOutcome.DONE else LOST
+    return record_job_status(store, lost.job.burst, lost.job.window, lost.job.record.job_id, status)
+
+
+def _log_tick(
+    log: logging.Logger,
+    plan: TickPlan,
+    ledgers_read: int,
+    ledgers: int,
+    requests: int,
+    started: list[str],
+    policy: TickPolicy,
+) -> None:
+    """The tick in one line, then one line per job the backend no longer lists and per stuck partition."""
+    log.info(
+        f"tick: read {ledgers_read} of {ledgers} ledgers, {requests} backend request(s); "
+        f"jobs by status {plan.status_counts}; started {started or 'none'}; "
+        f"downloads requested {[f'{r.job.record.job_id}#{r.attempt}' for r in plan.downloads] or 'none'}"
+    )
+    for job in plan.unseen:
+        log.warning(
+            f"job {job.record.job_id} of {job.partition_key} is not listed by the backend "
+            f"({plan.cursor.unseen[job.record.job_id]} tick(s)); it is recorded as lost after "
+            f"{policy.lost_after_ticks}"
+        )
+    for job in plan.downloads_given_up + plan.resubmits_given_up:
+        reasons = plan.cursor.stuck.get(job.partition_key) or plan.done_partitions[job.partition_key]
+        log.error(f"{job.partition_key}: {reasons[-1]}")

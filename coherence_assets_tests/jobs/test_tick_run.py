@@ -1,0 +1,153 @@
+"""The job sensor's tick without Dagster: the embedded backend over HTTP, ledgers and rasters on disk."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import openeo
+import pytest
+import requests
+
+from coherence_assets.bursts.burst_ids import BurstKey
+from coherence_assets.catalogue.odata_client import BurstCatalogueClient
+from coherence_assets.jobs.batching import PairBatch
+from coherence_assets.jobs.ledger import Ledger
+from coherence_assets.jobs.ledger_index import read_done_index, scan_ledgers
+from coherence_assets.jobs.limits import BackendLimits
+from coherence_assets.jobs.processes import CoherenceRequest
+from coherence_assets.jobs.submission import create_job, enter_job
+from coherence_assets.jobs.tick import DEFAULT_TICK_POLICY, TickCursor
+from coherence_assets.jobs.tick_run import BackendUnreachableError, TickRun, run_tick
+from coherence_assets.pairs.window_pairs import pairs_for_window
+from coherence_assets.partition_keys import partition_key
+from coherence_assets.rasters.asset_matching import match_assets_to_pairs, raster_file_name
+from coherence_assets.rasters.job_results import job_result_assets
+from coherence_assets.storage import DataStore
+from coherence_assets_tests.conftest import LiveBackend
+
+BURST = BurstKey.parse("t015_030343_iw2")
+WINDOW = "2023-07-01"
+PARTITION = partition_key(str(BURST), WINDOW)
+LIMITS = BackendLimits(max_running_jobs=2, min_seconds_between_starts=0.0, queued_ahead=0)
+
+
+class Backend:
+    """Connections to the live backend, counted: a tick with nothing to ask must not even log in."""
+
+    def __init__(self, live: LiveBackend) -> None:
+        self.live = live
+        self.connections = 0
+
+    def connect(self) -> openeo.Connection:
+        self.connections += 1
+        return openeo.connect(self.live.url).authenticate_basic("local", "local")
+
+
+def tick(store: DataStore, backend: Backend, cursor: TickCursor) -> TickRun | None:
+    return run_tick(
+        store,
+        cursor,
+        backend.connect,
+        DEFAULT_TICK_POLICY,
+        LIMITS,
+        dt.timedelta(minutes=5),
+        downloading=set(),
+        resubmitting=frozenset(),
+    )
+
+
+def submit_one_job(store: DataStore, backend: Backend) -> tuple[str, list]:
+    """A ledger with one created (not started) job for the window's first two pairs, as coherence_job leaves it."""
+    table = pairs_for_window(
+        BurstCatalogueClient(backend.live.catalogue_url),
+        BURST,
+        "VV",
+        dt.date(2023, 7, 1),
+        dt.date(2023, 9, 30),
+        [12],
+    ).pairs
+    pairs = [(row.reference_date, row.secondary_date) for row in table.itertuples()][:2]
+    ledger = Ledger(str(BURST), WINDOW, backend.live.url)
+    record = enter_job(ledger, BURST, CoherenceRequest(), PairBatch(12, tuple(pairs)))
+    create_job(backend.connect(), CoherenceRequest(), record)
+    store.write_json(store.coherence_job_path(str(BURST), WINDOW), ledger.to_json())
+    assert record.job_id is not None
+    return record.job_id, pairs
+
+
+def wait_until_finished(backend: Backend, job_id: str, timeout: float = 60.0) -> None:
+    job = backend.connect().job(job_id)
+    deadline = time.monotonic() + timeout
+    while (status := job.status()) != "finished":
+        assert status in {"queued", "running"} and time.monotonic() < deadline, f"job {job_id} is {status}"
+        time.sleep(0.2)
+
+
+def download_rasters(store: DataStore, backend: Backend, job_id: str, pairs: list) -> None:
+    """The job's GeoTIFFs under their final names, as a download run leaves them."""
+    matches = match_assets_to_pairs(job_result_assets(backend.connect(), job_id), pairs)
+    assert sorted(matches.matched) == sorted(pairs)
+    folder = store.coherence_rasters_dir(str(BURST), WINDOW)
+    store.fs.makedirs(folder, exist_ok=True)
+    for pair, asset in matches.matched.items():
+        response = requests.get(asset.href, timeout=30)
+        response.raise_for_status()
+        store.fs.pipe_file(f"{folder}/{raster_file_name(*pair)}", response.content)
+
+
+@pytest.fixture
+def store(tmp_path) -> DataStore:
+    return DataStore(str(tmp_path / "data"))
+
+
+def test_without_a_ledger_the_tick_does_nothing_and_never_connects(store: DataStore, backend: LiveBackend):
+    counted = Backend(backend)
+
+    assert tick(store, counted, TickCursor()) is None
+    assert counted.connections == 0
+
+
+def test_a_job_is_started_downloaded_once_and_its_partition_then_costs_no_request_and_no_ledger_read(
+    store: DataStore, backend: LiveBackend
+):
+    counted = Backend(backend)
+    job_id, pairs = submit_one_job(store, counted)
+
+    first = tick(store, counted, TickCursor())
+    wait_until_finished(counted, job_id)
+    finished = tick(store, counted, first.plan.cursor)
+    download_rasters(store, counted, job_id, pairs)
+    downloaded = tick(store, counted, finished.plan.cursor)
+    connections = counted.connections
+    after = tick(store, counted, downloaded.plan.cursor)
+
+    assert [job.record.job_id for job in first.started] == [job_id]
+    assert first.requests == 2  # one listing page, one start
+    assert first.plan.cursor.last_start_at is not None
+    assert [(request.job.record.job_id, request.attempt) for request in finished.plan.downloads] == [
+        (job_id, 1)
+    ]
+    assert downloaded.plan.downloads == [] and downloaded.plan.done_partitions == {PARTITION: []}
+    assert [entry.partition_key for entry in read_done_index(store).values()] == [PARTITION]
+    assert scan_ledgers(store, read_done_index(store)).read_count == 0
+    assert after.requests == 0 and counted.connections == connections
+    assert after.plan.cursor.handled == {} and after.plan.cursor.downloads == {}
+
+
+def test_a_backend_that_does_not_answer_the_listing_changes_nothing(
+    store: DataStore, backend: LiveBackend, instant_retries: None
+):
+    counted = Backend(backend)
+    job_id, _ = submit_one_job(store, counted)
+    ledger_path = store.coherence_job_path(str(BURST), WINDOW)
+    ledger_before = store.read_bytes(ledger_path)
+    backend.add_fault(path="^/jobs$", status=503)
+
+    with pytest.raises(BackendUnreachableError, match="503"):
+        tick(store, counted, TickCursor())
+
+    backend.clear_faults()
+    assert store.read_bytes(ledger_path) == ledger_before
+    assert not store.fs.exists(store.coherence_job_index_path())
+    assert counted.connect().job(job_id).status() == "created"  # not started
