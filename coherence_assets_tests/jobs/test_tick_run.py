@@ -76,12 +76,13 @@ def submit_one_job(store: DataStore, backend: Backend) -> tuple[str, list]:
     return record.job_id, pairs
 
 
-def wait_until_finished(backend: Backend, job_id: str, timeout: float = 60.0) -> None:
+def wait_until_ended(backend: Backend, job_id: str, timeout: float = 60.0) -> str:
     job = backend.connect().job(job_id)
     deadline = time.monotonic() + timeout
-    while (status := job.status()) != "finished":
-        assert status in {"queued", "running"} and time.monotonic() < deadline, f"job {job_id} is {status}"
+    while (status := job.status()) in {"queued", "running"}:
+        assert time.monotonic() < deadline, f"job {job_id} is still {status}"
         time.sleep(0.2)
+    return status
 
 
 def download_rasters(store: DataStore, backend: Backend, job_id: str, pairs: list) -> None:
@@ -115,7 +116,7 @@ def test_a_job_is_started_downloaded_once_and_its_partition_then_costs_no_reques
     job_id, pairs = submit_one_job(store, counted)
 
     first = tick(store, counted, TickCursor())
-    wait_until_finished(counted, job_id)
+    assert wait_until_ended(counted, job_id) == "finished"
     finished = tick(store, counted, first.plan.cursor)
     download_rasters(store, counted, job_id, pairs)
     downloaded = tick(store, counted, finished.plan.cursor)
@@ -133,6 +134,22 @@ def test_a_job_is_started_downloaded_once_and_its_partition_then_costs_no_reques
     assert scan_ledgers(store, read_done_index(store)).read_count == 0
     assert after.requests == 0 and counted.connections == connections
     assert after.plan.cursor.handled == {} and after.plan.cursor.downloads == {}
+
+
+def test_a_failed_job_is_resubmitted_with_its_error_logs_fetched_once(store: DataStore, backend: LiveBackend):
+    counted = Backend(backend)
+    backend.add_fault(kind="job_error", times=1, message="SNAP ran out of memory")
+    job_id, _ = submit_one_job(store, counted)
+
+    first = tick(store, counted, TickCursor())
+    assert wait_until_ended(counted, job_id) == "error"
+    failed = tick(store, counted, first.plan.cursor)
+    again = tick(store, counted, failed.plan.cursor)
+
+    assert [job.record.job_id for job in failed.plan.to_resubmit] == [job_id]
+    assert "SNAP ran out of memory" in [entry.get("message") for entry in failed.error_logs[job_id]]
+    assert failed.requests == 2  # one listing page, one request for the error logs
+    assert again.plan.to_resubmit == [] and again.error_logs == {}  # asked once, not every tick
 
 
 def test_a_backend_that_does_not_answer_the_listing_changes_nothing(
