@@ -329,7 +329,7 @@ def sensor_side(
     """Step 2 under ``openeo_job_sensor``: the side, the backfill's jobs, the jobs of the active-jobs
     levels, and the seconds per pair."""
     from coherence_assets.definitions import defs
-    from coherence_assets.defs.assets.coherence_job import BACKFILL_TAG
+    from coherence_assets.defs.jobs import BACKFILL_TAG
     from coherence_assets.defs.sensor_ticks import evaluate_sensor, launch_requested_runs, record_asset_events
     from coherence_assets.defs.sensors import JOB_SENSOR
     from coherence_assets.demo import QUIET_RUN_CONFIG

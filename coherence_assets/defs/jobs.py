@@ -4,6 +4,7 @@ import dagster as dg
 
 # deploy/dagster.yaml caps the runs carrying this tag (parallel downloads) in the run queue.
 STEP_TAG = "coherence/step"
+BACKFILL_TAG = "dagster/backfill"  # the tag Dagster puts on every run of a backfill
 
 submit_coherence_jobs = dg.define_asset_job(
     "submit_coherence_jobs",

@@ -175,8 +175,11 @@ def present_rasters(store: DataStore, folder: str, pairs: list[Pair]) -> set[Pai
     """Pairs with a raster under its final name (downloads only ever rename complete files).
 
     One listing of the folder rather than one request per pair: the job sensor asks every tick
-    while a download is due, and on an object store each request is an HTTP round trip.
+    while a download is due, and on an object store each request is an HTTP round trip. The
+    filesystem's cached listing (s3fs keeps one per folder) is dropped first: the rasters are
+    written by download runs in other processes.
     """
+    store.fs.invalidate_cache(folder)
     try:
         names = {path.rsplit("/", 1)[-1] for path in store.fs.ls(folder, detail=False)}
     except FileNotFoundError:

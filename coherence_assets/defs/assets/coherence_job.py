@@ -7,13 +7,12 @@ requests the downloads when they finish.
 import dagster as dg
 
 from coherence_assets.defs.assets.insar_pairs import insar_pairs
+from coherence_assets.defs.jobs import BACKFILL_TAG
 from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
 from coherence_assets.jobs.ledger_table import ledger_markdown
 from coherence_assets.jobs.partition_submission import PartitionSubmission, submit_partition
 from coherence_assets.partition_inputs import read_pairs
-
-BACKFILL_TAG = "dagster/backfill"
 
 
 @dg.asset(
