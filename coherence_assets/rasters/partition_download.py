@@ -154,10 +154,9 @@ def validate_present_rasters(store: DataStore, folder: str, pairs: list[Pair]) -
     """Summaries of the pairs' rasters that exist; a corrupt one is deleted (to be fetched again) and reported."""
     summaries: dict[Pair, RasterSummary] = {}
     invalid: list[str] = []
-    for pair in pairs:
+    present = present_rasters(store, folder, pairs)
+    for pair in (pair for pair in pairs if pair in present):
         path = f"{folder}/{raster_file_name(*pair)}"
-        if not store.fs.exists(path):
-            continue
         try:
             summaries[pair] = validate_coherence_raster(store.fs, path)
         except InvalidRasterError as error:
