@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from coherence_assets.preflight import SetupError
-from coherence_assets.settings import Settings
+from coherence_assets.settings import Settings, SettingsError
 from coherence_assets.windows import parse_window_key, window_key_of
 
 DEMO_WINDOW = "2023-07-01"
@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
     try:
         return arguments.handler(arguments)
-    except SetupError as error:
+    except (SetupError, SettingsError) as error:
         print(f"coherence-assets {arguments.command}: {error}", file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:

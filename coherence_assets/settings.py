@@ -3,8 +3,9 @@
 Every other module takes a :class:`Settings` (or the values in it) instead of reading them
 itself, so the defaults below are the single source of truth. Two kinds of variable are not the
 project's and are read where their owners' conventions put them, at run time: the ``openeo``
-client's ``OPENEO_AUTH_*`` (by the ``OpenEOBackend`` resource when it logs in) and Dagster's
-``DAGSTER_HOME`` (by the demo and the backfill command, through :func:`dagster_home`).
+client's ``OPENEO_AUTH_*`` (by the ``OpenEOBackend`` resource when it logs in; only the method is
+checked here, so a typo is told before anything runs) and Dagster's ``DAGSTER_HOME`` (by the demo
+and the backfill command, through :func:`dagster_home`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,22 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from coherence_assets.jobs.processes import check_temporal_baselines
+
 LOCAL_BACKEND = "local"
 LOCAL_BACKEND_HOST = "127.0.0.1"
 LOCAL_BACKEND_PORT = 8712
 LOCAL_BACKEND_DATA_DIR = ".coherence-backend"
 CDSE_CATALOGUE_URL = "https://catalogue.dataspace.copernicus.eu/odata/v1"
-# CDSE's openEO URL as users write it: with or without a trailing slash or the versioned API path
-CDSE_OPENEO_URL_PATTERN = re.compile(r"https://openeo\.dataspace\.copernicus\.eu(/openeo(/\d+(\.\d+)*)?)?/?")
+# CDSE's openEO URLs as users write them: with or without a trailing slash or the versioned API path;
+# openeofed is CDSE's federation, the URL APEx's own records use
+CDSE_OPENEO_URL_PATTERN = re.compile(
+    r"https://openeo(fed)?\.dataspace\.copernicus\.eu(/openeo(/\d+(\.\d+)*)?)?/?"
+)
+# The methods the openeo client's authenticate_oidc() knows for OPENEO_AUTH_METHOD (openeo 0.53,
+# rest/connection.py); any other value makes it raise a bare ValueError mid-run.
+KNOWN_AUTH_METHODS = ("client_credentials",)
+DEFAULT_TEMPORAL_BASELINES_DAYS = (12,)
 DEFAULT_DATA_DIR = "./coherence-data"
 DEFAULT_DAGSTER_HOME = "./.dagster_home"
 DEMO_BURSTS_FILE_NAME = "s1_bursts_glacierSouthTyrol.geojson"
@@ -65,12 +75,40 @@ def local_backend_url(host: str = LOCAL_BACKEND_HOST, port: int = LOCAL_BACKEND_
     return f"http://{host}:{port}"
 
 
+class SettingsError(ValueError):
+    """An environment variable with a value the project cannot use; the message is the one line to print."""
+
+
+def check_auth_method(method: str) -> None:
+    """Refuse an ``OPENEO_AUTH_METHOD`` the client does not know, before it fails inside a run."""
+    if method and method not in KNOWN_AUTH_METHODS:
+        raise SettingsError(
+            f"OPENEO_AUTH_METHOD={method!r} is not a method the openeo client knows: set it to "
+            f"{' or '.join(KNOWN_AUTH_METHODS)} (with OPENEO_AUTH_CLIENT_ID and OPENEO_AUTH_CLIENT_SECRET), "
+            "or unset it to log in with a refresh token stored by `openeo-auth`"
+        )
+
+
+def parse_temporal_baselines(text: str) -> tuple[int, ...]:
+    """``COHERENCE_TEMPORAL_BASELINES`` (comma-separated days) as numbers, each checked like a run's."""
+    variable = f"COHERENCE_TEMPORAL_BASELINES={text!r}"
+    items = [item.strip() for item in text.split(",")]
+    if not all(item.isdigit() for item in items):
+        raise SettingsError(f"{variable} is not a comma-separated list of days such as 12 or 12,24")
+    baselines = tuple(int(item) for item in items)
+    try:
+        check_temporal_baselines(baselines)
+    except ValueError as error:
+        raise SettingsError(f"{variable}: {error}") from None
+    return baselines
+
+
 def _port_from_env(env: Mapping[str, str], name: str, default: int) -> int:
     text = env.get(name, "").strip()
     if not text:
         return default
     if not text.isdigit() or not 1 <= int(text) <= 65535:
-        raise ValueError(f"{name}={text!r} is not a port number (1 to 65535); unset it to use {default}")
+        raise SettingsError(f"{name}={text!r} is not a port number (1 to 65535); unset it to use {default}")
     return int(text)
 
 
@@ -85,6 +123,7 @@ class Settings:
     sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
     aoi_file: str = field(default_factory=packaged_demo_aoi_file)
     local_backend_port: int = LOCAL_BACKEND_PORT
+    temporal_baselines_days: tuple[int, ...] = DEFAULT_TEMPORAL_BASELINES_DAYS
 
     @property
     def uses_embedded_backend(self) -> bool:
@@ -98,8 +137,10 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
+        check_auth_method(env.get("OPENEO_AUTH_METHOD", "").strip())
         backend_url = env.get("OPENEO_BACKEND_URL", "").strip() or LOCAL_BACKEND
         local_port = _port_from_env(env, "COHERENCE_LOCAL_BACKEND_PORT", LOCAL_BACKEND_PORT)
+        baselines = env.get("COHERENCE_TEMPORAL_BASELINES", "").strip()
         if backend_url == LOCAL_BACKEND:
             default_catalogue = f"{local_backend_url(port=local_port)}/odata/v1"
         elif is_cdse_openeo_url(backend_url):
@@ -113,6 +154,9 @@ class Settings:
             catalogue_url=(env.get("COHERENCE_CATALOGUE_URL", "").strip() or default_catalogue).rstrip("/"),
             aoi_file=env.get("COHERENCE_AOI_FILE", "").strip() or packaged_demo_aoi_file(),
             local_backend_port=local_port,
+            temporal_baselines_days=parse_temporal_baselines(baselines)
+            if baselines
+            else DEFAULT_TEMPORAL_BASELINES_DAYS,
             sensor_interval_seconds=int(
                 env.get("COHERENCE_SENSOR_INTERVAL_SECONDS", "").strip() or DEFAULT_SENSOR_INTERVAL_SECONDS
             ),

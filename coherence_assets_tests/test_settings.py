@@ -1,8 +1,19 @@
 """Settings from the environment: which catalogue a backend URL implies."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from coherence_assets.settings import CDSE_CATALOGUE_URL, Settings, local_backend_url, packaged_demo_aoi_file
+from coherence_assets.settings import (
+    CDSE_CATALOGUE_URL,
+    Settings,
+    SettingsError,
+    local_backend_url,
+    packaged_demo_aoi_file,
+)
 
 
 @pytest.mark.parametrize(
@@ -57,3 +68,91 @@ def test_a_local_backend_port_that_is_no_port_is_refused_naming_the_variable(val
 def test_the_aoi_file_defaults_to_the_packaged_glaciers_and_the_environment_overrides_it():
     assert Settings.from_env({}).aoi_file == packaged_demo_aoi_file()
     assert Settings.from_env({"COHERENCE_AOI_FILE": " /data/my_aois.gpkg "}).aoi_file == "/data/my_aois.gpkg"
+
+
+@pytest.mark.parametrize(
+    "backend_url",
+    ["https://openeofed.dataspace.copernicus.eu", "https://openeofed.dataspace.copernicus.eu/openeo/1.2"],
+)
+def test_cdse_federation_url_implies_cdse_catalogue(backend_url: str):
+    assert Settings.from_env({"OPENEO_BACKEND_URL": backend_url}).catalogue_url == CDSE_CATALOGUE_URL
+
+
+def test_temporal_baselines_default_to_12_days_and_the_environment_lists_several():
+    assert Settings.from_env({}).temporal_baselines_days == (12,)
+    assert Settings.from_env({"COHERENCE_TEMPORAL_BASELINES": "12, 24,36,48"}).temporal_baselines_days == (
+        12,
+        24,
+        36,
+        48,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "10",
+            "COHERENCE_TEMPORAL_BASELINES='10': temporal baseline(s) 10 day(s) are not positive multiples of 6",
+        ),
+        (
+            "12,0",
+            "COHERENCE_TEMPORAL_BASELINES='12,0': temporal baseline(s) 0 day(s) are not positive multiples",
+        ),
+        ("12;24", "COHERENCE_TEMPORAL_BASELINES='12;24' is not a comma-separated list of days"),
+    ],
+)
+def test_a_baseline_that_is_not_a_multiple_of_6_is_refused_naming_the_variable(value: str, message: str):
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"COHERENCE_TEMPORAL_BASELINES": value})
+
+    assert str(refused.value).startswith(message)
+    assert "\n" not in str(refused.value)
+
+
+def test_an_auth_method_the_openeo_client_does_not_know_is_refused_naming_the_known_one():
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"OPENEO_AUTH_METHOD": "password"})
+
+    assert str(refused.value).startswith(
+        "OPENEO_AUTH_METHOD='password' is not a method the openeo client knows: set it to client_credentials"
+    )
+    assert Settings.from_env({"OPENEO_AUTH_METHOD": "client_credentials"}).backend_url == "local"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "phrase"),
+    [
+        (
+            "OPENEO_AUTH_METHOD",
+            "device",
+            "OPENEO_AUTH_METHOD='device' is not a method the openeo client knows",
+        ),
+        ("COHERENCE_TEMPORAL_BASELINES", "10", "COHERENCE_TEMPORAL_BASELINES='10'"),
+    ],
+)
+def test_the_demo_refuses_a_setting_cdse_would_refuse_in_one_line_before_anything_starts(
+    tmp_path: Path, variable: str, value: str, phrase: str
+):
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "COHERENCE_DATA_DIR": str(tmp_path / "data"),
+        "OPENEO_BACKEND_URL": "http://127.0.0.1:9",  # never reached: the setting is refused first
+        variable: value,
+    }
+
+    completed = subprocess.run(
+        [str(Path(sys.executable).parent / "coherence-assets"), "demo"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert completed.returncode == 1
+    (line,) = completed.stderr.strip().splitlines()
+    assert line.startswith(f"coherence-assets demo: {phrase}")
+    assert list(tmp_path.iterdir()) == []

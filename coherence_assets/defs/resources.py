@@ -20,9 +20,14 @@ from pydantic import Field, model_validator
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.jobs.connection import LoginRenewingConnection
 from coherence_assets.jobs.limits import CDSE_LIMITS, BackendLimits
-from coherence_assets.jobs.processes import PROCESS_NAMES, CoherenceRequest
+from coherence_assets.jobs.processes import PROCESS_NAMES, CoherenceRequest, check_temporal_baselines
 from coherence_assets.jobs.tick import DEFAULT_TICK_POLICY, TickPolicy
-from coherence_assets.settings import Settings, catalogue_url_required_message
+from coherence_assets.settings import (
+    DEFAULT_TEMPORAL_BASELINES_DAYS,
+    Settings,
+    catalogue_url_required_message,
+    check_auth_method,
+)
 from coherence_assets.storage import DataStore
 
 log = logging.getLogger(__name__)
@@ -164,6 +169,7 @@ class OpenEOBackend(dg.ConfigurableResource):
     def _login(self, connection: openeo.Connection) -> openeo.Connection:
         """Log in without a browser; also called again when the backend refuses the token (see jobs.connection)."""
         if os.environ.get("OPENEO_AUTH_METHOD"):
+            check_auth_method(os.environ["OPENEO_AUTH_METHOD"].strip())  # set after the definitions loaded
             try:
                 return connection.authenticate_oidc()
             except OidcException as error:
@@ -187,7 +193,8 @@ class CoherenceParameters(dg.ConfigurableResource):
     """What to compute: baselines, polarisation, coherence windows and the openEO process."""
 
     temporal_baselines_days: list[int] = Field(
-        default=[12], description="Baselines in days; pairs are formed for each"
+        default=list(DEFAULT_TEMPORAL_BASELINES_DAYS),
+        description="Baselines in days (multiples of 6; COHERENCE_TEMPORAL_BASELINES); pairs are formed for each",
     )
     # the defaults are CoherenceRequest's, so the resource and the domain cannot disagree
     polarisation: str = CoherenceRequest.polarisation
@@ -202,6 +209,7 @@ class CoherenceParameters(dg.ConfigurableResource):
     @model_validator(mode="after")
     def _accepted_by_the_process(self) -> "CoherenceParameters":
         """Refuse, when the resource is configured, values the chosen process does not accept."""
+        check_temporal_baselines(self.temporal_baselines_days)
         self.request()
         return self
 
@@ -228,7 +236,7 @@ def resource_set(
         "storage": CoherenceStorage(data_dir=settings.data_dir),
         "catalogue": catalogue,
         "openeo_backend": openeo_backend,
-        "coherence": CoherenceParameters(),
+        "coherence": CoherenceParameters(temporal_baselines_days=list(settings.temporal_baselines_days)),
     }
 
 

@@ -12,13 +12,15 @@ with one line naming the allowed values instead of a backend error after the led
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
-
-import openeo
+from typing import TYPE_CHECKING, Any
 
 from coherence_assets.bursts.burst_ids import IW_SUBSWATHS, SUBSWATHS, BurstKey
 from coherence_assets.pairs.pair import Pair
+
+if TYPE_CHECKING:  # settings.py imports this module; the client is needed only by the callers' objects
+    import openeo
 
 APEX_NAMESPACE = (
     "https://raw.githubusercontent.com/ESA-APEx/apex_algorithms/refs/heads/main/algorithm_catalog/"
@@ -51,6 +53,25 @@ PROCESS_RULES: dict[str, ProcessRules] = {
     ),
 }
 PROCESS_NAMES = tuple(PROCESS_RULES)
+# Sentinel-1 revisits a burst every 6 days (two satellites) or 12 (one), so pairs exist only at
+# multiples of 6 days; the UDP's temporal_baseline "should be a multiple of 6".
+BASELINE_STEP_DAYS = 6
+
+
+def check_temporal_baselines(baselines_days: Iterable[int]) -> None:
+    """Refuse baselines that no Sentinel-1 pair can have, in one line naming them and what is allowed."""
+    baselines = list(baselines_days)
+    if not baselines:
+        raise ValueError(
+            f"no temporal baseline is configured; give at least one multiple of {BASELINE_STEP_DAYS} days"
+        )
+    wrong = [days for days in baselines if days < 1 or days % BASELINE_STEP_DAYS]
+    if wrong:
+        raise ValueError(
+            f"temporal baseline(s) {', '.join(map(str, wrong))} day(s) are not positive multiples of "
+            f"{BASELINE_STEP_DAYS}: Sentinel-1 revisits a burst every 6 or 12 days and CDSE's "
+            f"{SENTINEL1_SAR_COHERENCE} takes multiples of 6 only; use e.g. 6, 12, 24"
+        )
 
 
 class ProcessNotOfferedError(RuntimeError):

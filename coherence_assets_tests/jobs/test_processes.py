@@ -8,6 +8,7 @@ import openeo
 import pytest
 
 from coherence_assets.bursts.burst_ids import BurstKey
+from coherence_assets.defs.resources import CoherenceParameters
 from coherence_assets.jobs.processes import (
     SAR_COHERENCE,
     SAR_COHERENCE_PARALLEL,
@@ -84,3 +85,18 @@ def test_a_backend_that_still_lists_the_older_processes_lets_them_through(backen
 
     for process in (SAR_COHERENCE, SAR_COHERENCE_PARALLEL, SENTINEL1_SAR_COHERENCE):
         check_process_offered(connection, process)
+
+
+def test_the_apex_process_takes_the_polarisation_enum_exactly_not_lower_case():
+    with pytest.raises(
+        ValueError, match="polarisation 'vv' is not accepted by sentinel1_sar_coherence; it accepts VV, VH"
+    ):
+        CoherenceRequest(polarisation="vv")
+
+
+def test_the_coherence_resource_refuses_a_baseline_that_is_not_a_multiple_of_6_when_configured():
+    with pytest.raises(
+        Exception, match=r"temporal baseline\(s\) 15 day\(s\) are not positive multiples of 6"
+    ):
+        CoherenceParameters(temporal_baselines_days=[12, 15])
+    assert CoherenceParameters(temporal_baselines_days=[6, 12, 48]).longest_baseline_days == 48
