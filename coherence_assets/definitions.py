@@ -5,6 +5,7 @@ import dagster as dg
 from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
 from coherence_assets.defs.assets.coherence_aoi_series import coherence_aoi_series
 from coherence_assets.defs.assets.coherence_cube import coherence_cube
+from coherence_assets.defs.assets.coherence_decay import coherence_decay
 from coherence_assets.defs.assets.coherence_job import coherence_job
 from coherence_assets.defs.assets.coherence_rasters import coherence_rasters
 from coherence_assets.defs.assets.coherence_stac import coherence_stac
@@ -36,6 +37,7 @@ defs = dg.Definitions(
         coherence_job,
         coherence_rasters,
         coherence_cube,
+        coherence_decay,
         coherence_aoi_series,
         coherence_stac,
     ],

@@ -60,6 +60,12 @@ class DataStore:
     def coherence_quicklook_path(self, burst: str) -> str:
         return self.path("coherence_cube", f"{burst}.png")
 
+    def coherence_decay_path(self, burst: str) -> str:
+        return self.path("coherence_decay", f"{burst}.zarr")
+
+    def coherence_decay_quicklook_path(self, burst: str) -> str:
+        return self.path("coherence_decay", f"{burst}.png")
+
     def coherence_aoi_series_path(self, burst: str) -> str:
         return self.path("coherence_aoi_series", f"{burst}.parquet")
 

@@ -18,6 +18,7 @@ ASSET_PARTITIONS = {
     "coherence_job": burst_window_partitions,
     "coherence_rasters": burst_window_partitions,
     "coherence_cube": burst_partitions,
+    "coherence_decay": burst_partitions,
     "coherence_aoi_series": burst_partitions,
     "coherence_stac": burst_partitions,
 }

@@ -165,7 +165,9 @@ def open_coherence_cube(
     """
     if layout not in ("image", "timeseries"):
         raise ValueError(f"layout must be 'image' or 'timeseries', got {layout!r}")
-    return _open_dataset(_zarr_store(fs, cube_path), group=SERIES_GROUP if layout == "timeseries" else None)
+    return _open_dataset(
+        open_zarr_store(fs, cube_path), group=SERIES_GROUP if layout == "timeseries" else None
+    )
 
 
 def stack_coherence_cube(
@@ -208,7 +210,7 @@ def stack_coherence_cube(
         )
     leading = PAIR_DIM if pair_dim else TIME_DIM
     unique = _unique_rasters(rasters)
-    store = _zarr_store(fs, cube_path)
+    store = open_zarr_store(fs, cube_path)
     existing = _open_committed(fs, store, cube_path)
     if existing is not None:
         _check_leading_dim(existing, leading, cube_path)
@@ -226,7 +228,10 @@ def stack_coherence_cube(
     rewrite_reason = _store_new_pairs(fs, cube_path, existing, new, layout, outdated)
     log.info("stacked %d new pairs into %s (%s)", len(new), cube_path, rewrite_reason or "appended")
     return _summarise(
-        _open_dataset(_zarr_store(fs, cube_path)), cube_path, added=len(new), rewrite_reason=rewrite_reason
+        _open_dataset(open_zarr_store(fs, cube_path)),
+        cube_path,
+        added=len(new),
+        rewrite_reason=rewrite_reason,
     )
 
 
@@ -277,7 +282,7 @@ def _store_new_pairs(
         else f"rewritten in date order: new pairs from {new[0].reference_date} precede stored ones"
     )
     log.info("cube %s with %d pairs is %s", cube_path, existing.sizes[layout.leading] + len(new), reason)
-    root = zarr.open_group(_zarr_store(fs, cube_path), mode="r", use_consolidated=False)
+    root = zarr.open_group(open_zarr_store(fs, cube_path), mode="r", use_consolidated=False)
     old_layers = _stored_layers(root, existing, cube_grid, target)
     layers = sorted([*old_layers, *new_layers], key=lambda layer: layer.pair)
     rewrite_path = cube_path + REWRITE_SUFFIX
@@ -392,7 +397,7 @@ def _build_store(
     fs: fsspec.AbstractFileSystem, path: str, target: RasterGrid, layers: Sequence[_Layer], layout: _Layout
 ) -> None:
     """Write a new store at ``path`` holding ``layers`` in order; nothing stays if it fails."""
-    store = _zarr_store(fs, path)
+    store = open_zarr_store(fs, path)
     template = _coherence_dataset(
         reference_dates=[layer.pair[0] for layer in layers],
         secondary_dates=[layer.pair[1] for layer in layers],
@@ -416,7 +421,7 @@ def _append(
     fs: fsspec.AbstractFileSystem, cube_path: str, existing: xr.Dataset, layers: Sequence[_RasterLayer]
 ) -> None:
     """Grow the arrays along the leading dim and fill the new entries; old image chunks stay as they are."""
-    store = _zarr_store(fs, cube_path)
+    store = open_zarr_store(fs, cube_path)
     committed = existing.sizes[existing[VARIABLE].dims[0]]
     root = zarr.open_group(store, mode="r+", use_consolidated=False)
     try:
@@ -659,7 +664,7 @@ def _open_committed(
 def _is_committed(fs: fsspec.AbstractFileSystem, path: str) -> bool:
     if not fs.exists(posixpath.join(path, "zarr.json")):
         return False
-    group = zarr.open_group(_zarr_store(fs, path), mode="r", use_consolidated=False)
+    group = zarr.open_group(open_zarr_store(fs, path), mode="r", use_consolidated=False)
     return COMPLETE_PAIR_COUNT_ATTR in group.attrs
 
 
@@ -668,7 +673,7 @@ def _open_dataset(store: zarr.abc.store.Store | str, group: str | None = None) -
     return xr.open_zarr(store, group=group, consolidated=False, decode_timedelta=False)
 
 
-def _zarr_store(fs: fsspec.AbstractFileSystem, path: str) -> zarr.abc.store.Store | str:
+def open_zarr_store(fs: fsspec.AbstractFileSystem, path: str) -> zarr.abc.store.Store | str:
     """A local path for zarr's own LocalStore, an fsspec-backed store anywhere else."""
     if isinstance(fs, LocalFileSystem):
         return path

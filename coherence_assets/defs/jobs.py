@@ -27,11 +27,13 @@ download_coherence_rasters = dg.define_asset_job(
 
 stack_coherence_cube = dg.define_asset_job(
     "stack_coherence_cube",
-    # the AOI series and the STAC collection follow the cube in the same run, never older than it
-    selection=dg.AssetSelection.assets("coherence_cube", "coherence_aoi_series", "coherence_stac"),
-    description="Stack a burst's downloaded rasters into its Zarr cube, summarise it per AOI and describe "
-    "it in STAC (requested by coherence_cube_sensor)",
-    # the three steps run one after the other: one process instead of a Python start-up per step
+    # the decay, the AOI series and the STAC collection follow the cube in the same run, never older than it
+    selection=dg.AssetSelection.assets(
+        "coherence_cube", "coherence_decay", "coherence_aoi_series", "coherence_stac"
+    ),
+    description="Stack a burst's downloaded rasters into its Zarr cube, fit its seasonal decay, summarise it "
+    "per AOI and describe it in STAC (requested by coherence_cube_sensor)",
+    # the steps run one after the other: one process instead of a Python start-up per step
     executor_def=dg.in_process_executor,
 )
 
