@@ -114,8 +114,8 @@ def test_only_the_definitions_read_the_environment_when_imported():
     )
 
 
-# Dagster's internals change without notice; the two uses that have no public API (README, "How it
-# is built") stay in these modules, and the exact Dagster version is pinned for them.
+# Dagster's internals change without notice; the two uses that have no public API (docs/architecture.md,
+# "Choices worth knowing") stay in these modules, and the exact Dagster version is pinned for them.
 MAY_IMPORT_DAGSTER_INTERNALS = {"coherence_assets/defs/ui_images.py", "coherence_assets/backfill.py"}
 
 

@@ -1,7 +1,7 @@
 """Which job result asset holds which InSAR pair, and where each raster is stored.
 
 A coherence job returns one GeoTIFF per pair, but the asset names differ between processes
-(README, "Processes"): ``sentinel1_sar_coherence`` names them
+(docs/architecture.md, "Result assets and pairs"): ``sentinel1_sar_coherence`` names them
 ``S1_coh_2images_<reference>_<secondary>.tif`` and its STAC items carry both dates, while the
 older processes named them ``openEO_<reference date>Z.tif``. Matching uses the STAC dates
 first and the dates in the name second, and reports what did not match instead of guessing.
