@@ -35,6 +35,7 @@ class BurstAcquisition:
     start: dt.datetime
     parent_product_name: str
     platform: str
+    orbit_direction: str = ""  # ASCENDING or DESCENDING, as CDSE writes it; empty if the record lacks it
 
     @property
     def date(self) -> dt.date:
@@ -64,6 +65,7 @@ def _parse_record(record: dict[str, Any]) -> BurstAcquisition:
         start=dt.datetime.fromisoformat(str(record["ContentDate"]["Start"]).replace("Z", "+00:00")),
         parent_product_name=str(record["ParentProductName"]),
         platform=str(record.get("PlatformSerialIdentifier", "")),
+        orbit_direction=str(record.get("OrbitDirection", "")),
     )
 
 

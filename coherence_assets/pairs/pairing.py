@@ -16,18 +16,23 @@ import pandas as pd
 
 from coherence_assets.catalogue.odata_client import BurstAcquisition
 
+# The dates name a pair (files, partitions, ledgers); the times beside them are the two
+# acquisitions' sensing starts from the catalogue (UTC), for outputs that state when they were taken.
 PAIR_COLUMNS = (
     "burst",
     "reference_date",
     "secondary_date",
+    "reference_time",
+    "secondary_time",
     "temporal_baseline_days",
     "reference_product",
     "secondary_product",
+    "orbit_direction",
 )
 
 
-def products_by_date(acquisitions: Iterable[BurstAcquisition]) -> dict[dt.date, str]:
-    """One parent product per acquisition date.
+def acquisitions_by_date(acquisitions: Iterable[BurstAcquisition]) -> dict[dt.date, BurstAcquisition]:
+    """One record per acquisition date.
 
     The catalogue lists some bursts twice, from two overlapping parent products; the earliest
     record of a date wins, so re-running on the same records picks the same product.
@@ -40,38 +45,44 @@ def products_by_date(acquisitions: Iterable[BurstAcquisition]) -> dict[dt.date, 
             known.parent_product_name,
         ):
             chosen[acquisition.date] = acquisition
-    return {date: chosen[date].parent_product_name for date in sorted(chosen)}
+    return {date: chosen[date] for date in sorted(chosen)}
 
 
 def build_pairs(
     burst: str,
-    products: dict[dt.date, str],
+    acquisitions: dict[dt.date, BurstAcquisition],
     window_start: dt.date,
     window_last_day: dt.date,
     baselines_days: Sequence[int],
 ) -> pd.DataFrame:
     """Every pair whose reference date lies in the window and whose secondary is one baseline later.
 
-    Sorting the dates is the O(n log n) step; each partner is then a set lookup.
+    Sorting the dates is the O(n log n) step; each partner is then a dict lookup.
     """
-    dates = sorted(products)
-    available = set(dates)
-    rows = [
-        (
-            burst,
-            reference,
-            reference + dt.timedelta(days=baseline),
-            baseline,
-            products[reference],
-            products[reference + dt.timedelta(days=baseline)],
-        )
-        for reference in dates
-        if window_start <= reference <= window_last_day
-        for baseline in sorted(set(baselines_days))
-        if reference + dt.timedelta(days=baseline) in available
-    ]
+    dates = sorted(acquisitions)
+    rows = []
+    for reference_date in (day for day in dates if window_start <= day <= window_last_day):
+        reference = acquisitions[reference_date]
+        for baseline in sorted(set(baselines_days)):
+            secondary = acquisitions.get(reference_date + dt.timedelta(days=baseline))
+            if secondary is not None:
+                rows.append(
+                    (
+                        burst,
+                        reference.date,
+                        secondary.date,
+                        reference.start,
+                        secondary.start,
+                        baseline,
+                        reference.parent_product_name,
+                        secondary.parent_product_name,
+                        reference.orbit_direction,
+                    )
+                )
     pairs = pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
     pairs["temporal_baseline_days"] = pairs["temporal_baseline_days"].astype("int64")
+    for column in ("reference_time", "secondary_time"):
+        pairs[column] = pd.to_datetime(pairs[column], utc=True)
     return pairs.sort_values(["reference_date", "temporal_baseline_days"]).reset_index(drop=True)
 
 

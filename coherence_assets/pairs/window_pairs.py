@@ -15,7 +15,7 @@ import pandas as pd
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
-from coherence_assets.pairs.pairing import build_pairs, missing_cycle_dates, products_by_date
+from coherence_assets.pairs.pairing import acquisitions_by_date, build_pairs, missing_cycle_dates
 
 
 @dataclass(frozen=True)
@@ -56,12 +56,12 @@ def pairs_for_window(
         window_last_day + dt.timedelta(days=max(baselines_days)), dt.time(23, 59, 59, 999000), tzinfo=dt.UTC
     )
     acquisitions = client.search(burst, polarisation, query_start, query_end)
-    products = products_by_date(acquisitions)
+    by_date = acquisitions_by_date(acquisitions)
     return WindowPairs(
-        pairs=build_pairs(str(burst), products, window_start, window_last_day, baselines_days),
+        pairs=build_pairs(str(burst), by_date, window_start, window_last_day, baselines_days),
         records=len(acquisitions),
-        acquisition_dates=list(products),
-        missing_dates=missing_cycle_dates(list(products), window_start, query_end.date()),
+        acquisition_dates=list(by_date),
+        missing_dates=missing_cycle_dates(list(by_date), window_start, query_end.date()),
         query_start=query_start,
         query_end=query_end,
         query=client.search_query(burst, polarisation, query_start, query_end),

@@ -4,6 +4,7 @@ import datetime as dt
 
 import pytest
 
+from coherence_assets.catalogue.odata_client import BurstAcquisition
 from coherence_assets.pairs.pairing import build_pairs
 from coherence_assets.pairs.window_pairs import (
     CatalogueAnswerShrankError,
@@ -22,9 +23,21 @@ def cycle(first: dt.date, last: dt.date, step: int = 12) -> list[dt.date]:
 
 
 def answer(dates: list[dt.date], baselines: tuple[int, ...] = (12,)) -> WindowPairs:
-    products = {day: f"S1A_{day:%Y%m%d}" for day in dates}
+    acquisitions = {
+        day: BurstAcquisition(
+            "id",
+            30343,
+            "IW2",
+            15,
+            "VV",
+            dt.datetime.combine(day, dt.time(17, 15), tzinfo=dt.UTC),
+            f"S1A_{day:%Y%m%d}",
+            "A",
+        )
+        for day in dates
+    }
     return WindowPairs(
-        pairs=build_pairs(BURST, products, WINDOW_START, WINDOW_END, baselines),
+        pairs=build_pairs(BURST, acquisitions, WINDOW_START, WINDOW_END, baselines),
         records=len(dates),
         acquisition_dates=sorted(dates),
         missing_dates=[],
