@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from coherence_assets.cube.quicklook import render_quicklook_png
 from coherence_assets.cube.stacking import (
+    AttributeValue,
     CubeSummary,
     find_pair_rasters,
     open_coherence_cube,
@@ -33,8 +35,13 @@ def stack_burst(
     pair_dim: bool,
     *,
     log: logging.Logger | logging.LoggerAdapter = module_log,
+    global_attributes: Mapping[str, AttributeValue] | None = None,
 ) -> StackedBurst:
-    """Stack every raster of the burst into its cube (appending new pairs) and write the quick-look PNG."""
+    """Stack every raster of the burst into its cube (appending new pairs) and write the quick-look PNG.
+
+    ``global_attributes`` (provenance such as ``history``, ``source``, ``references``) land in
+    the global attributes of both of the cube's layouts with the stacking's commit.
+    """
     rasters = find_pair_rasters(store.fs, store.coherence_rasters_root(burst))
     if not rasters:
         raise FileNotFoundError(
@@ -42,7 +49,9 @@ def stack_burst(
             f"for {burst} first (the openeo_job_sensor does so when its jobs finish)"
         )
     path = store.coherence_cube_path(burst)
-    summary = stack_coherence_cube(store.fs, rasters, path, pair_dim=pair_dim)
+    summary = stack_coherence_cube(
+        store.fs, rasters, path, pair_dim=pair_dim, global_attributes=global_attributes
+    )
     log.info(
         f"{burst}: stacked {summary.added_pairs} new pair(s), {summary.pair_count} in all, grid {summary.grid_shape}"
         + (f" ({summary.rewrite_reason})" if summary.rewritten else "")

@@ -41,7 +41,7 @@ import math
 import os
 import posixpath
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -110,6 +110,8 @@ _GLOBAL_ATTRS = {
 }
 
 Chunks = tuple[int, int, int]
+# Values a CF global attribute may take (Zarr attributes are JSON).
+AttributeValue = str | int | float
 
 
 class PairRaster(NamedTuple):
@@ -178,6 +180,7 @@ def stack_coherence_cube(
     pair_dim: bool = False,
     spatial_chunk: int = DEFAULT_SPATIAL_CHUNK,
     series_chunks: tuple[int, int] = DEFAULT_SERIES_CHUNKS,
+    global_attributes: Mapping[str, AttributeValue] | None = None,
 ) -> CubeSummary:
     """Add the pairs of ``rasters`` that the cube at ``cube_path`` does not hold yet.
 
@@ -193,6 +196,10 @@ def stack_coherence_cube(
         Chunk size in x and y of the image layout (one pair per chunk), for new stores.
     series_chunks
         ``(pairs, pixels)`` chunk size of the time-series layout, for new stores.
+    global_attributes
+        CF global attributes (such as ``history``, ``source``, ``references``) set on both
+        layouts with every commit, over the cube's own; written even when no pair is new, so
+        that the cube always describes its latest stacking.
 
     Raises
     ------
@@ -221,10 +228,14 @@ def stack_coherence_cube(
     if existing is None and not new:
         raise ValueError(f"no coherence rasters to stack into {cube_path}; expected at least one")
     outdated = existing is not None and _outdated_layout(fs, cube_path, existing)
+    attributes = dict(global_attributes or {})
     if not new and not outdated:
         log.info("cube %s already holds all %d pairs", cube_path, len(stored))
+        if any(existing.attrs.get(name) != value for name, value in attributes.items()):
+            _commit(store, len(stored), attributes)
+            existing = _open_dataset(store)
         return _summarise(existing, cube_path, added=0, rewrite_reason=None)
-    layout = _Layout(leading, spatial_chunk, series_chunks)
+    layout = _Layout(leading, spatial_chunk, series_chunks, attributes)
     rewrite_reason = _store_new_pairs(fs, cube_path, existing, new, layout, outdated)
     log.info("stacked %d new pairs into %s (%s)", len(new), cube_path, rewrite_reason or "appended")
     return _summarise(
@@ -242,6 +253,7 @@ class _Layout:
     leading: str
     spatial_chunk: int
     series_chunks: tuple[int, int]
+    global_attributes: Mapping[str, AttributeValue]
 
     def image_chunks(self, grid: RasterGrid) -> Chunks:
         return 1, min(self.spatial_chunk, grid.height), min(self.spatial_chunk, grid.width)
@@ -272,7 +284,7 @@ def _store_new_pairs(
     stored = _stored_pairs(existing)
     in_order = not stored or not new or new[0].pair > max(stored)
     if cube_grid.same_grid_as(target) and in_order and not outdated:
-        _append(fs, cube_path, existing, new_layers)
+        _append(fs, cube_path, existing, new_layers, layout.global_attributes)
         return None
     reason = (
         f"rewritten on a grid grown from {cube_grid.shape} to {target.shape} pixels"
@@ -414,11 +426,15 @@ def _build_store(
         if fs.exists(path):
             fs.rm(path, recursive=True)
         raise
-    _commit(store, len(layers))
+    _commit(store, len(layers), layout.global_attributes)
 
 
 def _append(
-    fs: fsspec.AbstractFileSystem, cube_path: str, existing: xr.Dataset, layers: Sequence[_RasterLayer]
+    fs: fsspec.AbstractFileSystem,
+    cube_path: str,
+    existing: xr.Dataset,
+    layers: Sequence[_RasterLayer],
+    global_attributes: Mapping[str, AttributeValue],
 ) -> None:
     """Grow the arrays along the leading dim and fill the new entries; old image chunks stay as they are."""
     store = open_zarr_store(fs, cube_path)
@@ -431,7 +447,7 @@ def _append(
     except BaseException:
         _open_committed(fs, store, cube_path)  # truncates back to the committed pairs
         raise
-    _commit(store, committed + len(layers))
+    _commit(store, committed + len(layers), global_attributes)
 
 
 def _write_layers(root: zarr.Group, start: int, layers: Sequence[_Layer]) -> None:
@@ -619,9 +635,17 @@ def _write_template(
     )
 
 
-def _commit(store: zarr.abc.store.Store | str, pair_count: int) -> None:
-    """Record that ``pair_count`` pairs are completely written, then consolidate metadata."""
+def _commit(
+    store: zarr.abc.store.Store | str,
+    pair_count: int,
+    global_attributes: Mapping[str, AttributeValue] | None = None,
+) -> None:
+    """Record that ``pair_count`` pairs are completely written, set ``global_attributes`` on both
+    layouts, then consolidate metadata."""
     group = zarr.open_group(store, mode="r+", use_consolidated=False)
+    if global_attributes:
+        for layout in (group, *([group[SERIES_GROUP]] if SERIES_GROUP in group else [])):
+            layout.attrs.update(dict(global_attributes))
     group.attrs[COMPLETE_PAIR_COUNT_ATTR] = pair_count
     with warnings.catch_warnings():
         # Consolidated metadata is a zarr-python extension to Zarr v3; readers that lack it
