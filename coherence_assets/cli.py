@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import logging
+import os
 import sys
 from pathlib import Path
 
 from coherence_assets.preflight import SetupError
-from coherence_assets.settings import Settings, SettingsError
+from coherence_assets.settings import Settings, SettingsError, parse_temporal_baselines
 from coherence_assets.windows import parse_window_key, window_key_of
 
 DEMO_WINDOW = "2023-07-01"
@@ -25,6 +26,15 @@ def window_argument(key: str) -> str:
     if start.isoformat() > current:
         raise argparse.ArgumentTypeError(f"window {key!r} has not begun yet; the current window is {current}")
     return key
+
+
+def baselines_argument(text: str) -> str:
+    """``--baselines``: comma-separated days, checked as ``COHERENCE_TEMPORAL_BASELINES`` is."""
+    try:
+        parse_temporal_baselines(text)
+    except SettingsError as error:
+        raise argparse.ArgumentTypeError(str(error).replace("COHERENCE_TEMPORAL_BASELINES=", "")) from None
+    return text
 
 
 def control_backend(arguments: argparse.Namespace) -> int:
@@ -80,6 +90,9 @@ def login_with_the_project_resource() -> object:
 def run_demo(arguments: argparse.Namespace) -> int:
     from coherence_assets.preflight import check_before_first_run
 
+    if arguments.baselines:
+        # the definitions read their settings from the environment: the option is that variable, for this run
+        os.environ["COHERENCE_TEMPORAL_BASELINES"] = arguments.baselines
     settings = Settings.from_env()
     print(f"Outputs: {settings.data_dir}\nBackend: {settings.backend_url}", flush=True)
     # before Dagster and the assets are even imported: a wrong URL or file is told in seconds
@@ -101,6 +114,12 @@ def parser() -> argparse.ArgumentParser:
         type=window_argument,
         default=DEMO_WINDOW,
         help="window key (first day of a quarter), default %(default)s",
+    )
+    demo.add_argument(
+        "--baselines",
+        type=baselines_argument,
+        help="temporal baselines in days, comma-separated (e.g. 12,24,36,48 for the seasonal decay); "
+        "default COHERENCE_TEMPORAL_BASELINES or 12",
     )
     demo.add_argument(
         "--timeout", type=float, default=1800, help="give up waiting for jobs after this many seconds"

@@ -119,6 +119,19 @@ def test_demo_refuses_a_bad_window_before_starting_anything(tmp_path: Path, wind
     assert list(tmp_path.iterdir()) == []
 
 
+def test_demo_refuses_baselines_cdse_cannot_compute_before_starting_anything(tmp_path: Path):
+    completed = run_cli(
+        "demo", "--baselines", "12,20", cwd=tmp_path, env={"DAGSTER_HOME": str(tmp_path / "home")}
+    )
+
+    assert completed.returncode == 2
+    last_line = completed.stderr.strip().splitlines()[-1]
+    assert "argument --baselines: '12,20': temporal baseline(s) 20 day(s)" in last_line
+    assert "multiples of 6" in last_line
+    assert "Traceback" not in completed.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def closed_port() -> int:
     """A port nothing listens on (bound, then released)."""
     with socket.socket() as probe:
