@@ -72,6 +72,12 @@ class DataStore:
     def coherence_aoi_plot_path(self, burst: str) -> str:
         return self.path("coherence_aoi_series", f"{burst}.png")
 
+    def coherence_aoi_decay_path(self, burst: str) -> str:
+        return self.path("coherence_aoi_series", f"{burst}_decay.parquet")
+
+    def coherence_aoi_decay_plot_path(self, burst: str) -> str:
+        return self.path("coherence_aoi_series", f"{burst}_decay.png")
+
     def stac_root(self) -> str:
         return self.path("stac")
 

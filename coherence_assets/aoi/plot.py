@@ -11,6 +11,7 @@ from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 from coherence_assets.cube.quicklook import series_with_gaps
+from coherence_assets.decay.model import decay_model
 
 # Panels beyond this many would make the PNG too large to embed; the table holds every AOI.
 MAX_PANELS = 12
@@ -50,6 +51,47 @@ def render_aoi_series_png(table: pd.DataFrame, burst: str) -> bytes:
         axes.set_ylabel("coherence")
     more = f" (first {MAX_PANELS} of {len(aoi_ids)} AOIs)" if len(aoi_ids) > MAX_PANELS else ""
     figure.suptitle(f"{burst}: median coherence per AOI, 10-90 % band, by reference date{more}")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    return buffer.getvalue()
+
+
+def render_aoi_decay_png(decay_table: pd.DataFrame, burst: str) -> bytes:
+    """Median coherence against temporal baseline per AOI and season, with the fitted decay curve."""
+    aoi_ids = sorted(decay_table["aoi_id"].unique())
+    if not aoi_ids:
+        raise ValueError(
+            f"the AOI decay table of {burst} has no rows; expected at least one AOI inside the burst"
+        )
+    shown = aoi_ids[:MAX_PANELS]
+    columns = min(PANEL_COLUMNS, len(shown))
+    rows = math.ceil(len(shown) / columns)
+    figure = Figure(figsize=(4.2 * columns, 2.8 * rows + 0.6), layout="constrained")
+    axes_grid = np.atleast_1d(figure.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
+    longest = float(decay_table["temporal_baseline"].max())
+    curve_days = np.linspace(0.0, longest, 100)
+    for axes, aoi_id in zip(axes_grid, shown, strict=False):
+        # the latest seasons only: more lines than this cannot be told apart
+        for season, rows_of_season in list(decay_table[decay_table["aoi_id"] == aoi_id].groupby("season"))[
+            -4:
+        ]:
+            points = axes.plot(
+                rows_of_season["temporal_baseline"], rows_of_season["median_coherence"], "o", label=season
+            )[0]
+            rho_inf, tau = rows_of_season["rho_inf"].iloc[0], rows_of_season["tau"].iloc[0]
+            if np.isfinite(rho_inf) and np.isfinite(tau):
+                axes.plot(curve_days, decay_model(curve_days, rho_inf, tau), color=points.get_color())
+        axes.set_xlim(0, longest * 1.05)
+        axes.set_ylim(0, 1)
+        axes.set_title(aoi_id, fontsize="medium")
+        axes.set_xlabel("temporal baseline (days)")
+        axes.grid(True, alpha=0.3)
+        axes.legend(title="season", fontsize="x-small", title_fontsize="x-small", loc="upper right")
+    for axes in axes_grid[len(shown) :]:
+        axes.set_visible(False)
+    for axes in axes_grid[::columns]:
+        axes.set_ylabel("median coherence")
+    figure.suptitle(f"{burst}: seasonal coherence decay per AOI (points: medians, lines: fitted model)")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80)
     return buffer.getvalue()

@@ -7,11 +7,14 @@ import logging
 from dataclasses import dataclass
 
 import geopandas as gpd
+import pandas as pd
 
 from coherence_assets.aoi.areas import aois_outside_footprints, load_areas_of_interest
-from coherence_assets.aoi.plot import render_aoi_series_png
+from coherence_assets.aoi.decay import aoi_decay_table
+from coherence_assets.aoi.plot import render_aoi_decay_png, render_aoi_series_png
 from coherence_assets.aoi.statistics import AoiSeries, aoi_coherence_series
 from coherence_assets.cube.stacking import open_coherence_cube
+from coherence_assets.decay.burst_decay import open_decay
 from coherence_assets.storage import DataStore
 
 module_log = logging.getLogger(__name__)
@@ -26,6 +29,10 @@ class AoiSeriesOutput:
     plot_path: str | None  # None when no AOI lies in the burst
     plot_png: bytes | None
     outside_every_burst: list[str]  # AOIs that touch no burst of the burst catalogue
+    decay_table: pd.DataFrame | None = None  # per AOI, season and baseline; None without a decay product
+    decay_table_path: str | None = None
+    decay_plot_path: str | None = None  # None when no AOI has a decay fit to draw
+    decay_plot_png: bytes | None = None
 
     def problems(self) -> list[str]:
         """One line per kind of AOI that gets no statistics here although a user may expect some."""
@@ -80,8 +87,32 @@ def write_aoi_series(
         plot_path=plot_path if png is not None else None,
         plot_png=png,
         outside_every_burst=aois_outside_footprints(aois, footprints),
+        **_write_aoi_decay(store, burst, aois),
     )
     log.info(f"{burst}: {len(series.table)} rows for AOIs {series.covered or 'none'}")
     for problem in output.problems():
         log.warning(problem)
     return output
+
+
+def _write_aoi_decay(store: DataStore, burst: str, aois: gpd.GeoDataFrame) -> dict:
+    """The AOIs' seasonal decay table and curves beside the series, when the burst has a decay product."""
+    if not store.fs.exists(store.coherence_decay_path(burst)):
+        return {}
+    table = aoi_decay_table(open_decay(store, burst), aois, burst)
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    table_path = store.coherence_aoi_decay_path(burst)
+    store.write_bytes_atomically(table_path, buffer.getvalue())
+    plot_path = store.coherence_aoi_decay_plot_path(burst)
+    png = render_aoi_decay_png(table, burst) if len(table) else None
+    if png is not None:
+        store.write_bytes_atomically(plot_path, png)
+    elif store.fs.exists(plot_path):
+        store.fs.rm(plot_path)
+    return {
+        "decay_table": table,
+        "decay_table_path": table_path,
+        "decay_plot_path": plot_path if png is not None else None,
+        "decay_plot_png": png,
+    }

@@ -76,7 +76,7 @@ def aoi_coherence_series(cube: xr.Dataset, aois: gpd.GeoDataFrame, burst: str) -
         if not polygon.intersects(extent):
             outside.append(aoi_id)
             continue
-        rows, columns, inside = _pixel_centres_inside(polygon, transform, height, width)
+        rows, columns, inside = pixel_centres_inside(polygon, transform, height, width)
         if not inside.any():
             without_pixel_centres.append(aoi_id)
             continue
@@ -88,7 +88,7 @@ def aoi_coherence_series(cube: xr.Dataset, aois: gpd.GeoDataFrame, burst: str) -
     return AoiSeries(burst, table.reset_index(drop=True), covered, without_pixel_centres, outside)
 
 
-def _pixel_centres_inside(
+def pixel_centres_inside(
     polygon: shapely.Geometry, transform: Affine, height: int, width: int
 ) -> tuple[slice, slice, np.ndarray]:
     """The window of the grid around ``polygon`` and, within it, the pixels whose centre is inside."""

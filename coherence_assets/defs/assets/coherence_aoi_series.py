@@ -5,6 +5,7 @@ import dagster as dg
 from coherence_assets.aoi.series import write_aoi_series
 from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
 from coherence_assets.defs.assets.coherence_cube import coherence_cube
+from coherence_assets.defs.assets.coherence_decay import coherence_decay
 from coherence_assets.defs.partitions import burst_partitions
 from coherence_assets.defs.resources import AoiFile, CoherenceStorage
 from coherence_assets.defs.ui_images import inline_image_markdown
@@ -12,7 +13,7 @@ from coherence_assets.defs.ui_images import inline_image_markdown
 
 @dg.asset(
     partitions_def=burst_partitions,
-    deps=[coherence_cube, burst_catalogue],
+    deps=[coherence_cube, coherence_decay, burst_catalogue],
     description="Mean, median, p10, p90 and valid share of coherence per AOI (the aoi_file resource, default: "
     "COHERENCE_AOI_FILE) and pair",
     group_name="cube",
@@ -35,4 +36,12 @@ def coherence_aoi_series(
             )
         )
         metadata["plot_png"] = dg.MetadataValue.path(store.fs.unstrip_protocol(output.plot_path))
+    if output.decay_table_path is not None:
+        metadata["decay_table"] = dg.MetadataValue.path(store.fs.unstrip_protocol(output.decay_table_path))
+    if output.decay_plot_png is not None:
+        metadata["decay_plot"] = dg.MetadataValue.md(
+            inline_image_markdown(
+                context.instance, f"{burst}-aoi-decay", output.decay_plot_png, title=f"{burst} AOI decay"
+            )
+        )
     return dg.MaterializeResult(metadata=metadata)
