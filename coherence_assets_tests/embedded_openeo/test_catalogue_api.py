@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 import requests
+import shapely
+import shapely.geometry
 
 from embedded_openeo.config import BackendConfig
 from embedded_openeo.server import running_backend
@@ -146,7 +148,14 @@ def test_paging_options_out_of_range_are_refused_with_422(
 @pytest.mark.parametrize(
     ("filter_", "named"),
     [
-        ("BurstId eq 30343 or BurstId eq 30344", "'or'"),
+        ("BurstId eq 30343 or SwathIdentifier eq 'IW2'", "every side of an 'or'"),
+        ("OData.CSC.Intersects(area=geography'SRID=32632;POLYGON((0 0,1 0,1 1,0 0))')", "SRID=4326"),
+        ("OData.CSC.Intersects(area=geography'SRID=4326;POINT(10 46)')", "POLYGON or MULTIPOLYGON"),
+        (
+            "OData.CSC.Intersects(area=geography'SRID=4326;POLYGON((600000 5e6,6e5 5.1e6,7e5 5e6,6e5 5e6))')",
+            "degrees",
+        ),
+        ("OData.CSC.Intersects(geography'SRID=4326;POLYGON((10 46,11 46,11 47,10 46))')", "'area'"),
         ("BurstId eq 30343 and contains(Name,'IW2')", "contains"),
         ("BurstId eq 30343 and CloudCover lt 10", "'CloudCover'"),
         ("BurstId eq 30343 and SwathIdentifier in ('IW1','IW2')", "'in'"),
@@ -178,3 +187,58 @@ def test_the_backend_serves_the_catalogue_without_a_burst_map(tmp_path: Path) ->
     with running_backend(config) as url:
         body = query(f"{url}/odata/v1/Bursts", filter="BurstId eq 30343 and SwathIdentifier eq 'IW2'").json()
     assert body["value"][0]["GeoFootprint"]["type"] == "Polygon"
+
+
+# The demo's Ortler area: its mapped bursts of relative orbit 15 lie over it, with synthetic neighbours.
+ORTLER = "POLYGON((10.50 46.45,10.65 46.45,10.65 46.55,10.50 46.55,10.50 46.45))"
+ORTLER_FILTER = (
+    f"OData.CSC.Intersects(area=geography'SRID=4326;{ORTLER}') and PolarisationChannels eq 'VV' "
+    "and ContentDate/Start ge 2023-07-01T00:00:00.000Z and ContentDate/Start le 2023-07-31T23:59:59.000Z"
+)
+
+
+def footprints(records: list[dict]) -> dict[tuple[int, str], shapely.Geometry]:
+    return {(r["BurstId"], r["SwathIdentifier"]): shapely.geometry.shape(r["GeoFootprint"]) for r in records}
+
+
+def test_intersects_finds_every_burst_whose_footprint_meets_the_area_and_pages(bursts_url: str) -> None:
+    records, pages = all_pages(bursts_url, filter=ORTLER_FILTER, top="10")
+
+    found = footprints(records)
+    area = shapely.from_wkt(ORTLER)
+    assert pages >= 2
+    assert (30343, "IW2") in found
+    assert all(footprint.intersects(area) for footprint in found.values())
+    assert {r["PolarisationChannels"] for r in records} == {"VV"}
+    assert all("2023-07-01" <= start[:10] <= "2023-07-31" for start in starts(records))
+    # a burst just beside the area, on the same track, is not found
+    assert (30340, "IW2") not in found
+
+
+def test_intersects_takes_a_multipolygon_and_equals_the_or_of_its_parts(bursts_url: str) -> None:
+    far = "POLYGON((-70.10 -33.10,-70.00 -33.10,-70.00 -33.00,-70.10 -33.00,-70.10 -33.10))"
+    multi = f"MULTIPOLYGON({ORTLER[7:]},{far[7:]})"
+    dates = "ContentDate/Start ge 2023-07-01T00:00:00Z and ContentDate/Start le 2023-07-13T00:00:00Z"
+
+    by_multipolygon, _ = all_pages(
+        bursts_url, filter=f"OData.CSC.Intersects(area=geography'SRID=4326;{multi}') and {dates}", top="1000"
+    )
+    by_or, _ = all_pages(
+        bursts_url,
+        filter=f"(OData.CSC.Intersects(area=geography'SRID=4326;{ORTLER}') or "
+        f"OData.CSC.Intersects(location=Footprint,area=geography'SRID=4326;{far}')) and {dates}",
+        top="1000",
+    )
+
+    assert [r["Id"] for r in by_multipolygon] == [r["Id"] for r in by_or]
+    assert {round(shapely.geometry.shape(r["GeoFootprint"]).centroid.y) for r in by_or} >= {46, -33}
+
+
+def test_or_joins_bursts_and_not_excludes(bursts_url: str) -> None:
+    two = f"(BurstId eq 30343 or BurstId eq 30344) and SwathIdentifier eq 'IW2' and {SUMMER_2023}"
+    records = query(bursts_url, filter=two, top="1000").json()["value"]
+    assert {r["BurstId"] for r in records} == {30343, 30344}
+
+    without_vh = query(bursts_url, filter=f"{two} and not PolarisationChannels eq 'VH'", top="1000").json()
+    assert {r["PolarisationChannels"] for r in without_vh["value"]} == {"VV"}
+    assert len(without_vh["value"]) * 2 == len(records)
