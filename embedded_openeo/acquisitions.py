@@ -106,7 +106,7 @@ class AcquisitionArchive:
         self._now = now
 
     def records(
-        self, burst_id: int, subswath: str, polarisation: str, start: datetime, end: datetime
+        self, burst_id: int, subswath: str, polarisation: str, start: datetime | None, end: datetime | None
     ) -> list[dict]:
         """Records of one burst, subswath and polarisation with ``ContentDate/Start`` in ``[start, end]``."""
         return self.search(burst_id, start, end, subswaths=(subswath,), polarisations=(polarisation,))

@@ -29,7 +29,7 @@ from embedded_openeo.job_store import (
     JobStore,
     StoredJob,
 )
-from embedded_openeo.pair_planning import PairPlanningError, plan_pairs
+from embedded_openeo.pair_planning import PairPlanningError, plan_job
 from embedded_openeo.processes import InvalidProcessError, parse_job_process
 from embedded_openeo.results import ResultItem, output_file_name, write_coherence_geotiff
 from embedded_openeo.synthetic_scene import compute_pair_coherence
@@ -191,26 +191,25 @@ class JobRunner:
     def _execute(self, job: StoredJob, active: _ActiveJob) -> None:
         started, cpu_started = time.monotonic(), time.thread_time()
         request = parse_job_process(job.process, self._config.offers_retired_processes)
-        burst_key = BurstKey(
-            relative_orbit_of_burst_id(request.burst_id, request.sub_swath),
-            request.burst_id,
-            request.sub_swath,
-        )
         self._store.add_log(
             job.id,
             "info",
-            f"Started {request.process_id} for burst {burst_key} {request.polarization}, "
+            f"Started {request.process_id} with {request.given_parameters()}, "
             f"coherence window {request.coherence_window_rg}x{request.coherence_window_az}.",
         )
         injected = self._state.faults.take_job_error()
         if injected is not None:
             raise JobFailedError(injected)
-        pairs = plan_pairs(request, self._state.archive)
+        plan = plan_job(request, self._state.archive, self._state.bursts)
+        pairs = plan.pairs
         try:
-            footprint = self._state.bursts.footprint(request.burst_id, request.sub_swath)
+            footprint = self._state.bursts.footprint(plan.burst_id, plan.sub_swath)
+            burst_key = BurstKey(
+                relative_orbit_of_burst_id(plan.burst_id, plan.sub_swath), plan.burst_id, plan.sub_swath
+            )
         except ValueError as error:
             raise JobFailedError(str(error)) from error
-        self._store.add_log(job.id, "info", f"Computing {len(pairs)} pair(s).")
+        self._store.add_log(job.id, "info", f"Computing {len(pairs)} pair(s) of burst {burst_key}.")
         output_dir = self.result_dir(job.id)
         shutil.rmtree(output_dir, ignore_errors=True)
         output_dir.mkdir(parents=True)

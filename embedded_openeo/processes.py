@@ -20,7 +20,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,9 @@ _APEX_NAMESPACE_ANY_REF = re.compile(
 )
 SAVE_RESULT_FORMAT = "GTiff"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# RFC 3339, as the UDP's "format": "date-time" asks (a time zone is required)
+_DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
+_BBOX_KEYS = ("west", "south", "east", "north")
 
 
 class InvalidProcessError(ValueError):
@@ -54,19 +57,42 @@ class InvalidProcessError(ValueError):
         self.message = message
 
 
+# [start, end] as given: a date, an RFC 3339 date-time or None (open) each; see pair_planning.catalogue_bounds
+TemporalExtent = tuple[str | None, str | None]
+# (west, south, east, north) in longitude/latitude degrees
+BoundingBox = tuple[float, float, float, float]
+
+
 @dataclass(frozen=True)
 class CoherenceComputation:
-    """What one job computes: a burst, its coherence settings, and either an extent or explicit pairs."""
+    """What one job computes: a burst (or an area to find it in), its coherence settings, and either
+    an extent or explicit pairs. ``burst_id`` and ``sub_swath`` may be ``None`` for the APEx process,
+    which then picks them from the catalogue as its CWL does (pair_planning.plan_job)."""
 
     process_id: str
-    burst_id: int
-    sub_swath: str
+    burst_id: int | None
+    sub_swath: str | None
     polarization: str
     coherence_window_rg: int
     coherence_window_az: int
-    temporal_extent: tuple[date, date] | None = None
+    temporal_extent: TemporalExtent | None = None
     temporal_baseline: int | None = None
     insar_pairs: tuple[tuple[date, date], ...] | None = None
+    spatial_extent: BoundingBox | None = None
+
+    def given_parameters(self) -> dict[str, Any]:
+        """The parameters the CWL's ``get_bursts.py`` logs and names in its errors: those not null."""
+        parameters = {
+            "burst_id": self.burst_id,
+            "spatial_extent": None
+            if self.spatial_extent is None
+            else dict(zip(_BBOX_KEYS, self.spatial_extent, strict=True)),
+            "polarization": self.polarization,
+            "sub_swath": self.sub_swath,
+            "temporal_extent": None if self.temporal_extent is None else list(self.temporal_extent),
+            "temporal_baseline": self.temporal_baseline,
+        }
+        return {name: value for name, value in parameters.items() if value is not None}
 
 
 # --- parameter checks -------------------------------------------------------------------------------
@@ -95,12 +121,34 @@ def _integer(minimum: int, maximum: int | None = None) -> Check:
 
 
 def _choice(options: Sequence[str]) -> Check:
+    """Case-insensitive, as the retired processes' CWL lower-cased what it was given."""
+
     def check(process_id: str, name: str, value: Any) -> str:
         if not isinstance(value, str) or value.upper() not in options:
             raise _invalid(process_id, name, f"expected one of {list(options)}, got {value!r}")
         return value.upper()
 
     return check
+
+
+def _enum(options: Sequence[str]) -> Check:
+    """Exactly one of ``options``: the UDP's JSON schema enum, which ``vv`` does not satisfy."""
+
+    def check(process_id: str, name: str, value: Any) -> str:
+        if value not in options:
+            raise _invalid(process_id, name, f"expected exactly one of {list(options)}, got {value!r}")
+        return value
+
+    return check
+
+
+def _optional(check: Check) -> Check:
+    """A check that lets null through, for the UDP's parameters with ``"default": null``."""
+
+    def optional_check(process_id: str, name: str, value: Any) -> Any:
+        return None if value is None else check(process_id, name, value)
+
+    return optional_check
 
 
 def _parse_date(process_id: str, name: str, value: Any) -> date:
@@ -112,11 +160,31 @@ def _parse_date(process_id: str, name: str, value: Any) -> date:
         raise _invalid(process_id, name, f"{value!r} is not a calendar date") from error
 
 
-def _temporal_extent(process_id: str, name: str, value: Any) -> tuple[date, date]:
+def _extent_item(process_id: str, name: str, value: Any) -> str | None:
+    """A date, an RFC 3339 date-time or null: the three forms the UDP's ``temporal_extent`` schema allows."""
+    if value is None:
+        return None
+    if isinstance(value, str) and _DATE.match(value):
+        _parse_date(process_id, name, value)
+        return value
+    if isinstance(value, str) and _DATE_TIME.match(value):
+        try:
+            datetime.fromisoformat(value.replace("z", "Z"))
+        except ValueError as error:
+            raise _invalid(process_id, name, f"{value!r} is not a calendar date-time") from error
+        return value
+    raise _invalid(
+        process_id,
+        name,
+        f"expected a date 'YYYY-MM-DD', a date-time 'YYYY-MM-DDTHH:MM:SSZ' or null, got {value!r}",
+    )
+
+
+def _temporal_extent(process_id: str, name: str, value: Any) -> TemporalExtent:
     if not isinstance(value, list) or len(value) != 2:
-        raise _invalid(process_id, name, f"expected [start, end] as two 'YYYY-MM-DD' dates, got {value!r}")
-    start, end = (_parse_date(process_id, name, item) for item in value)
-    if end < start:
+        raise _invalid(process_id, name, f"expected [start, end] (dates, date-times or null), got {value!r}")
+    start, end = (_extent_item(process_id, name, item) for item in value)
+    if start is not None and end is not None and end[:10] < start[:10]:
         raise _invalid(process_id, name, f"end {end} lies before start {start}")
     return start, end
 
@@ -145,10 +213,30 @@ def _insar_pairs(process_id: str, name: str, value: Any) -> tuple[tuple[date, da
     return tuple(pairs)
 
 
-def _absent_spatial_extent(process_id: str, name: str, value: Any) -> None:
-    if value is not None:
-        raise _invalid(process_id, name, "the embedded backend selects bursts by burst_id only; pass null")
-    return None
+def _bounding_box(process_id: str, name: str, value: Any) -> BoundingBox:
+    """A bounding box in EPSG:4326, the form the CWL turns into its catalogue query.
+
+    The UDP's schema also allows a vector cube and another ``crs``; the CWL writes west/south/east/north
+    into an ``SRID=4326`` polygon whatever the crs, so anything but degrees is refused here, in one line.
+    """
+    if not isinstance(value, dict) or any(
+        isinstance(value.get(key), bool) or not isinstance(value.get(key), int | float) for key in _BBOX_KEYS
+    ):
+        raise _invalid(
+            process_id, name, f"expected a bounding box {{west, south, east, north}}, got {value!r}"
+        )
+    if value.get("crs", 4326) not in (4326, "4326", "EPSG:4326"):
+        raise _invalid(
+            process_id, name, f"the bounding box must be in EPSG:4326 (degrees), got crs {value['crs']!r}"
+        )
+    west, south, east, north = (float(value[key]) for key in _BBOX_KEYS)
+    if not (-180 <= west < east <= 180 and -90 <= south < north <= 90):
+        raise _invalid(
+            process_id,
+            name,
+            f"expected -180 <= west < east <= 180 and -90 <= south < north <= 90, got {value!r}",
+        )
+    return west, south, east, north
 
 
 @dataclass(frozen=True)
@@ -190,34 +278,63 @@ _BURST_ID = _Parameter(
 )
 _TEMPORAL_EXTENT = _Parameter(
     "temporal_extent",
-    "[start, end] as plain dates; the catalogue is asked from start T00:00:00 to end T23:59:59.",
-    {"type": "array", "subtype": "temporal-interval", "minItems": 2, "maxItems": 2, "items": _DATE_SCHEMA},
+    "[start, end] as dates, date-times or null; a date start is asked from T00:00:00, a date end to "
+    "T23:59:59, as the CWL asks the catalogue.",
+    {
+        "type": "array",
+        "subtype": "temporal-interval",
+        "minItems": 2,
+        "maxItems": 2,
+        "items": {
+            "anyOf": [
+                {"type": "string", "subtype": "date-time", "format": "date-time"},
+                _DATE_SCHEMA,
+                {"type": "null"},
+            ]
+        },
+    },
     _temporal_extent,
 )
 
 _PROCESS_PARAMETERS: dict[str, tuple[_Parameter, ...]] = {
+    # As the UDP defines them (ESA-APEx/apex_algorithms, algorithm_catalog/eurac/sentinel1_sar_coherence/
+    # openeo_udp/sentinel1_sar_coherence.json): burst_id, sub_swath and spatial_extent optional (null),
+    # polarization exactly VV or VH.
     SENTINEL1_SAR_COHERENCE: (
-        _BURST_ID,
         _Parameter(
-            "polarization", "Polarisation.", {"type": "string", "enum": ["VV", "VH"]}, _choice(("VV", "VH"))
+            "burst_id",
+            "ESA burst id; or give spatial_extent, and the lowest burst id found there is used.",
+            {"type": ["integer", "null"], "minimum": 1},
+            _optional(_integer(1, MAX_BURST_ID)),
+            optional=True,
+        ),
+        _Parameter(
+            "polarization", "Polarisation.", {"type": "string", "enum": ["VV", "VH"]}, _enum(("VV", "VH"))
         ),
         _Parameter(
             "sub_swath",
-            "Sub-swath identifier.",
-            {"type": "string", "enum": list(IW_SUBSWATHS)},
-            _choice(IW_SUBSWATHS),
+            "Sub-swath identifier; null takes that of the first catalogue record found.",
+            {"type": ["string", "null"], "enum": [*IW_SUBSWATHS, None]},
+            _optional(_enum(IW_SUBSWATHS)),
+            optional=True,
         ),
         _TEMPORAL_EXTENT,
         _Parameter(
             "spatial_extent",
-            "Not supported here: bursts are selected by burst_id.",
-            {"type": "null"},
-            _absent_spatial_extent,
+            "Bounding box (EPSG:4326) to search bursts in, instead of burst_id; the lowest burst id found is used.",
+            {
+                "type": ["object", "null"],
+                "subtype": "bounding-box",
+                "required": list(_BBOX_KEYS),
+                "properties": {key: {"type": "number"} for key in _BBOX_KEYS},
+            },
+            _optional(_bounding_box),
             optional=True,
         ),
         _Parameter(
             "temporal_baseline",
-            "Days between reference and secondary of each pair.",
+            "Days between reference and secondary of each pair; should be a multiple of 6 (no acquisitions "
+            "lie a different number of days apart, so the job then finds no pairs).",
             {"type": "integer", "minimum": 1},
             _integer(1),
         ),
@@ -414,4 +531,5 @@ def _request_from_node(node: dict[str, Any]) -> CoherenceComputation:
         temporal_extent=values.get("temporal_extent"),
         temporal_baseline=values.get("temporal_baseline"),
         insar_pairs=values.get("InSAR_pairs"),
+        spatial_extent=values.get("spatial_extent"),
     )

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import requests
+import shapely
 
 from coherence_assets.settings import packaged_demo_bursts_file
 from coherence_assets_tests.embedded_openeo.api_client import ApiClient, apex_process, api_client
@@ -59,7 +60,9 @@ def test_an_extent_without_pairs_fails_the_job_with_not_enough_bursts(tmp_path: 
         job_id = _start(api, temporal_extent=["2023-07-01", "2023-07-10"])
         assert api.wait_for(job_id, ("finished", "error"))["status"] == "error"
         errors = api.get(f"/jobs/{job_id}/logs", params={"level": "error"}).json()["logs"]
-        assert errors[-1]["message"] == NO_PAIRS_MESSAGE
+        assert errors[-1]["message"].startswith(
+            f"{NO_PAIRS_MESSAGE} for the given parameters: {{'burst_id': 30343"
+        )
 
 
 def _duplicated_date(burst_id: int, subswath: str, baseline: int) -> date:
@@ -126,3 +129,35 @@ def test_deleting_running_jobs_logs_no_traceback_and_leaves_no_files(
         assert api.get("/jobs").json()["jobs"] == []
     noisy = [record for record in caplog.records if record.exc_info or record.levelno >= logging.WARNING]
     assert noisy == [], [record.getMessage() for record in noisy]
+
+
+def test_a_job_by_area_with_null_burst_and_sub_swath_and_date_time_extent_runs_on_the_lowest_burst_found(
+    tmp_path: Path,
+) -> None:
+    """The UDP's other way in: spatial_extent instead of burst_id, as the CWL's get_bursts.py resolves it."""
+    with api_client(tmp_path) as api:
+        job_id = _start(
+            api,
+            burst_id=None,
+            sub_swath=None,
+            spatial_extent={"west": 10.55, "south": 46.48, "east": 10.6, "north": 46.5},
+            temporal_extent=["2023-07-01T00:00:00Z", "2023-07-27T23:59:59Z"],
+        )
+        assert api.wait_for(job_id, ("finished", "error"))["status"] == "finished"
+        messages = [entry["message"] for entry in api.get(f"/jobs/{job_id}/logs").json()["logs"]]
+        (computing,) = [message for message in messages if message.startswith("Computing")]
+        found = BurstRegistry.from_file(Path(packaged_demo_bursts_file())).bursts_intersecting(
+            shapely.box(10.55, 46.48, 10.6, 46.5)
+        )
+        lowest = min(burst_id for burst_id, _ in found)
+        assert f"_{lowest:06d}_" in computing
+        assert len(api.get(f"/jobs/{job_id}/results").json()["assets"]) == 2
+
+
+def test_a_baseline_that_is_not_a_multiple_of_6_fails_the_job_as_the_cwl_does(tmp_path: Path) -> None:
+    with api_client(tmp_path) as api:
+        job_id = _start(api, temporal_baseline=7)
+        assert api.wait_for(job_id, ("finished", "error"))["status"] == "error"
+        errors = api.get(f"/jobs/{job_id}/logs", params={"level": "error"}).json()["logs"]
+        assert "'temporal_baseline': 7" in errors[-1]["message"]
+        assert errors[-1]["message"].startswith(NO_PAIRS_MESSAGE)

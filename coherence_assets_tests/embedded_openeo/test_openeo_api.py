@@ -114,9 +114,18 @@ def test_create_job_answers_201_with_location_and_identifier(api: ApiClient) -> 
         (apex_process(temporal_baseline="12"), "ProcessParameterInvalid", "temporal_baseline"),
         (apex_process(polarization="HH"), "ProcessParameterInvalid", "polarization"),
         (
-            apex_process(temporal_extent=["2023-07-01T00:00:00Z", "2023-08-01"]),
+            apex_process(temporal_extent=["2023-07-01T00:00:00", "2023-08-01"]),
             "ProcessParameterInvalid",
             "temporal_extent",
+        ),
+        (apex_process(polarization="vv"), "ProcessParameterInvalid", "polarization"),
+        (apex_process(sub_swath="iw2"), "ProcessParameterInvalid", "sub_swath"),
+        (
+            apex_process(
+                spatial_extent={"west": 600000, "south": 5.1e6, "east": 610000, "north": 5.2e6, "crs": 32632}
+            ),
+            "ProcessParameterInvalid",
+            "spatial_extent",
         ),
         (apex_process(color="red"), "ProcessParameterUnsupported", "color"),
         (
@@ -131,7 +140,7 @@ def test_create_job_answers_201_with_location_and_identifier(api: ApiClient) -> 
                 }
             },
             "ProcessParameterRequired",
-            "burst_id",
+            "temporal_extent",
         ),
         (
             {
