@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 import fsspec
+from fsspec.implementations.local import LocalFileSystem
 
 
 class DataStore:
@@ -126,3 +127,19 @@ class DataStore:
     def read_json(self, path: str) -> Any:
         with self.fs.open(path, "rb") as stream:
             return json.load(stream)
+
+
+def move_tree(fs: fsspec.AbstractFileSystem, source: str, target: str) -> None:
+    """Move the folder ``source`` (a Zarr store written aside) to ``target``, which must not exist.
+
+    On a local disk this is one rename. s3fs's ``mv(..., recursive=True)`` also tries to copy
+    the folder's own pseudo-key and fails with ``NoSuchKey``, so off the local disk the files
+    are copied one by one (concurrently, in one call) and the source removed after.
+    """
+    if isinstance(fs, LocalFileSystem):
+        fs.mv(source, target, recursive=True)
+        return
+    fs.invalidate_cache(source)  # a listing cached before the store was written would miss files
+    files = fs.find(source)
+    fs.copy(files, [f"{target}{file[len(source) :]}" for file in files])
+    fs.rm(source, recursive=True)

@@ -11,6 +11,8 @@ from urllib3.util.retry import Retry
 from embedded_openeo.config import BackendConfig
 from embedded_openeo.server import running_backend
 
+pytest_plugins = ["coherence_assets_tests.s3_server"]  # the s3_server and s3_env fixtures
+
 SMALL_SCENE = (64, 128)
 
 

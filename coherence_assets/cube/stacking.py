@@ -71,6 +71,7 @@ from coherence_assets.rasters.validation import (
     masked_block,
     open_coherence_raster,
 )
+from coherence_assets.storage import move_tree
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +303,7 @@ def _store_new_pairs(
         fs.rm(rewrite_path, recursive=True)
     _build_store(fs, rewrite_path, target, layers, layout)
     fs.rm(cube_path, recursive=True)
-    fs.mv(rewrite_path, cube_path, recursive=True)
+    move_tree(fs, rewrite_path, cube_path)
     return reason
 
 
@@ -663,7 +664,7 @@ def _open_committed(
         log.warning("cube %s was interrupted while its rewrite replaced it; finishing the swap", cube_path)
         if fs.exists(cube_path):
             fs.rm(cube_path, recursive=True)
-        fs.mv(rewrite_path, cube_path, recursive=True)
+        move_tree(fs, rewrite_path, cube_path)
     if not fs.exists(posixpath.join(cube_path, "zarr.json")):
         return None
     group = zarr.open_group(store, mode="r+", use_consolidated=False)

@@ -24,6 +24,7 @@ import zarr
 from coherence_assets.cube.stacking import open_zarr_store
 from coherence_assets.decay.model import MIN_BASELINES, fit_decay
 from coherence_assets.decay.seasons import season_of, season_start
+from coherence_assets.storage import move_tree
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def write_seasonal_decay(
     zarr.consolidate_metadata(store)
     if fs.exists(path):
         fs.rm(path, recursive=True)
-    fs.mv(partial, path, recursive=True)
+    move_tree(fs, partial, path)
     log.info(
         "decay of %d season(s) x %d baseline(s) written to %s", len(season_labels), len(baseline_values), path
     )

@@ -46,7 +46,13 @@ class RasterSummary:
 
 
 def open_coherence_raster(fs: fsspec.AbstractFileSystem, path: str) -> AbstractContextManager:
-    """Open ``path`` with rasterio, natively on a local disk and through ``fs.open`` elsewhere."""
+    """Open ``path`` with rasterio, natively on a local disk and through ``fs`` elsewhere.
+
+    Every rasterio read of the project comes here. Off the local disk rasterio gets the
+    filesystem object itself, not its ``open``: given a bare callable, rasterio 1.4 first probes
+    it with the path ``"test"``, which s3fs refuses ("Opener is invalid"); given a filesystem it
+    uses its ``open``, ``isfile``, ``isdir`` and ``ls`` as GDAL's virtual file system.
+    """
     if not fs.exists(path):
         raise FileNotFoundError(f"coherence raster {path} does not exist")
     # Coherence GeoTIFFs carry everything inside (no .aux.xml or .ovr sidecars): without
@@ -54,7 +60,7 @@ def open_coherence_raster(fs: fsspec.AbstractFileSystem, path: str) -> AbstractC
     with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
         if isinstance(fs, LocalFileSystem):
             return rasterio.open(path)
-        return rasterio.open(path, opener=fs.open)
+        return rasterio.open(path, opener=fs)
 
 
 class ValueStatistics:
