@@ -31,10 +31,13 @@ from embedded_openeo.processes import CoherenceComputation
 from embedded_openeo.synthetic_scene import SceneGrid
 
 GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
-STAC_VERSION = "1.0.0"
+# What CDSE's openEO backend (openeo-python-driver's views.py) serves for results that carry item
+# metadata, as the s1-workflows image does since its STAC 1.1.0 update (2026-06-17): STAC 1.1.0 with the
+# file extension v2.1.0 and projection v1.2.0 (``proj:epsg`` and ``proj:code`` both).
+STAC_VERSION = "1.1.0"
 STAC_EXTENSIONS = [
     "https://stac-extensions.github.io/file/v2.1.0/schema.json",
-    "https://stac-extensions.github.io/projection/v1.1.0/schema.json",
+    "https://stac-extensions.github.io/projection/v1.2.0/schema.json",
 ]
 SIGNED_URL_SECONDS = 24 * 3600
 
@@ -92,6 +95,7 @@ class ResultItem:
     bbox: tuple[float, float, float, float]
     geometry: dict[str, Any]
     file_size: int
+    band_name: str = "coh_VV"
 
     @classmethod
     def describe(
@@ -122,6 +126,7 @@ class ResultItem:
             bbox=transform_bounds(f"EPSG:{grid.crs_epsg}", "EPSG:4326", *proj_bbox),
             geometry=mapping(footprint_lonlat),
             file_size=file_size,
+            band_name=f"coh_{request.polarization}",
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -199,15 +204,22 @@ def _asset(item: ResultItem, links: ResultLinks) -> dict[str, Any]:
         "title": item.file_name,
         "file:size": item.file_size,
         "proj:epsg": item.epsg,
+        "proj:code": f"EPSG:{item.epsg}",
         "proj:shape": list(item.shape),
         "proj:bbox": list(item.proj_bbox),
+        # STAC 1.1 common band metadata, as CDSE lists an asset's bands
+        "bands": [{"name": item.band_name, "data_type": "float32", "nodata": "nan"}],
     }
 
 
 def stac_item(job_id: str, item: ResultItem, links: ResultLinks) -> dict[str, Any]:
     """One output as a STAC item: ``datetime`` is the reference acquisition, and for the APEx
     process ``sar:datetime_secondary`` the secondary one."""
-    properties: dict[str, Any] = {"datetime": item.reference_datetime, "proj:epsg": item.epsg}
+    properties: dict[str, Any] = {
+        "datetime": item.reference_datetime,
+        "proj:epsg": item.epsg,
+        "proj:code": f"EPSG:{item.epsg}",
+    }
     if item.secondary_datetime is not None:
         properties["sar:datetime_secondary"] = item.secondary_datetime
     return {
@@ -230,7 +242,7 @@ def stac_item(job_id: str, item: ResultItem, links: ResultLinks) -> dict[str, An
 def stac_collection(
     job_id: str, title: str | None, status: str, items: list[ResultItem], links: ResultLinks
 ) -> dict[str, Any]:
-    """The job's results as a STAC 1.0 collection: item links plus every asset at collection level."""
+    """The job's results as a STAC 1.1 collection: item links plus every asset at collection level."""
     if items:
         west, south, east, north = (
             min(i.bbox[0] for i in items),

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 import requests
+from jsonschema import Draft7Validator
 
 from coherence_assets.jobs.processes import APEX_NAMESPACE
 from coherence_assets_tests.embedded_openeo.api_client import (
@@ -17,8 +18,13 @@ from coherence_assets_tests.embedded_openeo.api_client import (
     assert_openeo_error,
     saved_process,
 )
+from coherence_assets_tests.stac.schema_validation import schema_registry
 
 # --- discovery and authentication -------------------------------------------------------------------
+
+# The core STAC 1.1.0 schemas vendored for the catalogue's tests (the extensions' are not vendored).
+ITEM_SCHEMA = "https://schemas.stacspec.org/v1.1.0/item-spec/json-schema/item.json"
+COLLECTION_SCHEMA = "https://schemas.stacspec.org/v1.1.0/collection-spec/json-schema/collection.json"
 
 
 def test_capabilities_list_exactly_the_served_endpoints_and_well_known_points_at_the_root(
@@ -299,6 +305,23 @@ def test_finished_job_reports_usage_costs_and_a_stac_collection_of_pair_items(ap
     assert item["properties"]["datetime"].startswith("2023-07-03T17:15:43")
     assert item["properties"]["sar:datetime_secondary"].startswith("2023-07-15T17:15:43")
     assert item["properties"]["proj:epsg"] == 32632
+
+
+def test_results_are_stac_1_1_0_with_cdses_projection_extension_version(api: ApiClient) -> None:
+    _, collection = _finished_job(api)
+    item_link = next(link["href"] for link in collection["links"] if link["rel"] == "item")
+    item = requests.get(item_link).json()
+    core = Draft7Validator.FORMAT_CHECKER
+    registry = schema_registry()
+    for document, schema in ((collection, COLLECTION_SCHEMA), (item, ITEM_SCHEMA)):
+        assert document["stac_version"] == "1.1.0"
+        assert (
+            "https://stac-extensions.github.io/projection/v1.2.0/schema.json" in document["stac_extensions"]
+        )
+        Draft7Validator(registry.contents(schema), registry=registry, format_checker=core).validate(document)
+    asset = next(iter(item["assets"].values()))
+    assert asset["proj:code"] == "EPSG:32632" == item["properties"]["proj:code"]
+    assert asset["bands"] == [{"name": "coh_VV", "data_type": "float32", "nodata": "nan"}]
 
 
 def test_assets_download_without_auth_with_head_and_ranges(api: ApiClient) -> None:
