@@ -11,7 +11,7 @@ from coherence_assets.defs.jobs import (
     stack_coherence_cube,
 )
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
-from coherence_assets.jobs.ledger import CANCELED, ERROR, LOST, QUEUED
+from coherence_assets.jobs.ledger import CANCELED, ERROR, FINISHED, LOST, QUEUED
 from coherence_assets.jobs.ledger_index import TrackedJob
 from coherence_assets.jobs.tick import LostOutcome, TickCursor, TickPlan
 from coherence_assets.jobs.tick_run import BackendUnreachableError, TickRun, run_tick
@@ -105,6 +105,32 @@ def tick_observations(tick: TickRun) -> list[dg.AssetObservation]:
         ]
         + [job_observation(lost.job, LOST, LOST_OUTCOMES[lost.outcome]) for lost in plan.lost]
         + [job_observation(job, QUEUED, "started by openeo_job_sensor") for job in tick.started]
+        + [
+            job_observation(
+                job, FINISHED, f"finished; downloads of its {len(job.record.pairs)} pair(s) follow"
+            )
+            for job in plan.finished
+        ]
+        + [
+            job_observation(
+                job, FINISHED, f"downloaded: each of its {len(job.record.pairs)} pair(s) has a raster"
+            )
+            for job in plan.downloaded
+        ]
+        + [
+            job_observation(
+                job,
+                FINISHED,
+                "downloads given up after their last retry: see the every_pair_has_a_raster check",
+            )
+            for job in plan.downloads_given_up
+        ]
+        + [
+            job_observation(
+                job, ERROR, "resubmission given up after its last retry: see resubmit_coherence_jobs"
+            )
+            for job in plan.resubmits_given_up
+        ]
     )
 
 

@@ -142,6 +142,8 @@ class TickPlan:
     canceled: list[TrackedJob] = field(default_factory=list)
     lost: list[LostJob] = field(default_factory=list)
     downloads_given_up: list[TrackedJob] = field(default_factory=list)
+    finished: list[TrackedJob] = field(default_factory=list)  # seen finished for the first time
+    downloaded: list[TrackedJob] = field(default_factory=list)  # each of its pairs has a raster now
     unseen: list[TrackedJob] = field(default_factory=list)
     done_partitions: dict[str, list[str]] = field(default_factory=dict)  # partition -> stuck reasons
     status_counts: dict[str, int] = field(default_factory=dict)
@@ -203,6 +205,7 @@ def plan_tick(
             plan.to_start.append(job_id)
         elif status == FINISHED:
             state.handled[job_id] = RESOLVED
+            plan.finished.append(job)
             _reconcile_download(plan, job, policy, now, pairs_without_raster, downloading)
         elif status == ERROR:
             if job.record.attempt < policy.max_attempts:
@@ -254,7 +257,8 @@ def _reconcile_download(
     downloads = plan.cursor.downloads
     missing = pairs_without_raster(job)
     if not missing:
-        downloads.pop(job_id, None)
+        if downloads.pop(job_id, None) is not None or job in plan.finished:
+            plan.downloaded.append(job)
         return
     if job.partition_key in downloading:
         return

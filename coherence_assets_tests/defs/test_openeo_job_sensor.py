@@ -80,7 +80,9 @@ def test_created_jobs_are_started_only_while_fewer_than_max_running_jobs_are_bus
     assert "started by openeo_job_sensor" in started[0].metadata["outcome"].value
 
 
-def test_a_finished_job_gets_one_download_run_keyed_by_its_job_id(chain: Chain):
+def test_a_finished_job_gets_one_download_run_keyed_by_its_job_id_and_its_partition_tells_the_story(
+    chain: Chain,
+):
     job_id = submit_one_job(chain)
     chain.wait_for_jobs([job_id])
 
@@ -88,9 +90,23 @@ def test_a_finished_job_gets_one_download_run_keyed_by_its_job_id(chain: Chain):
 
     assert request_keys(data) == [("download_coherence_rasters", f"rasters-{job_id}-1", PARTITION)]
     assert json.loads(data.cursor)["downloads"][job_id][0] == 1
+    (finished,) = observations(data)
+    assert (finished.partition, finished.metadata["status"].value) == (PARTITION, "finished")
+    assert "downloads of its" in finished.metadata["outcome"].value
     (download,) = chain.launch(data)
     assert download.success
-    assert json.loads(chain.tick(data.cursor).cursor)["handled"] == {}  # the partition is done: forgotten
+    (check,) = download.get_asset_check_evaluations()
+    assert check.partition == PARTITION  # the check's execution names its partition in the UI
+
+    after = chain.tick(data.cursor)
+    chain.launch(after)
+
+    assert json.loads(after.cursor)["handled"] == {}  # the partition is done: forgotten
+    (latest,) = chain.instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("coherence_job"), asset_partitions=[PARTITION]), limit=1
+    ).records
+    assert latest.asset_observation.metadata["job_id"].value == job_id
+    assert latest.asset_observation.metadata["outcome"].value.startswith("downloaded: each of its")
 
 
 def test_a_sensor_restart_between_ticks_requests_nothing_twice(chain: Chain):

@@ -99,6 +99,19 @@ def test_a_finished_job_is_downloaded_again_spaced_and_bounded_then_reported_stu
     assert used_up.cursor == TickCursor()  # the done partition leaves nothing behind
 
 
+def test_a_job_is_reported_finished_once_and_downloaded_once_when_its_last_pair_has_a_raster():
+    ledgers = [ledger("2023-07-01", ("j1", 1))]
+    first = plan_tick(ledgers, listing(j1="finished"), TickCursor(), POLICY, 1000.0, no_raster, set())
+    waiting = plan_tick(ledgers, listing(), first.cursor, POLICY, 1010.0, no_raster, {PARTITION_KEY})
+    done = plan_tick(ledgers, listing(), first.cursor, POLICY, 1020.0, all_rasters, set())
+    at_once = plan_tick(ledgers, listing(j1="finished"), TickCursor(), POLICY, 1000.0, all_rasters, set())
+
+    assert [job.record.job_id for job in first.finished] == ["j1"] and first.downloaded == []
+    assert waiting.finished == [] and waiting.downloaded == []
+    assert done.finished == [] and [job.record.job_id for job in done.downloaded] == ["j1"]
+    assert [job.record.job_id for job in at_once.finished + at_once.downloaded] == ["j1", "j1"]
+
+
 def test_the_cursor_stays_empty_as_partitions_finish_and_awaits_nothing_done():
     ledgers = [ledger(f"20{year}-07-01", (f"j{year}", 1)) for year in range(10, 30)]
     statuses = {f"j{year}": "finished" for year in range(10, 30)}

@@ -18,7 +18,9 @@ from coherence_assets.partition_inputs import read_pairs
 @dg.asset(
     partitions_def=burst_window_partitions,
     deps=[insar_pairs],
-    description="openEO coherence jobs submitted for the partition's pairs that no job covers yet (a ledger)",
+    description="openEO coherence jobs submitted for the partition's pairs that no job covers yet (a ledger). "
+    "A run only submits: openeo_job_sensor starts the jobs, and downloads (coherence_rasters) follow as they "
+    "finish; each step is an observation on the partition",
     group_name="openeo",
     kinds={"openeo"},
 )

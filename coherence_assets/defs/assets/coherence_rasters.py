@@ -4,6 +4,8 @@ The work is ``rasters.partition_download``; this module only turns its result in
 materialisation and asset check.
 """
 
+import warnings
+
 import dagster as dg
 import pandas as pd
 
@@ -18,6 +20,16 @@ from coherence_assets.rasters.partition_download import (
 )
 
 EVERY_PAIR_HAS_A_RASTER = "every_pair_has_a_raster"
+# Partitioned, so that each execution names its partition in the UI: a preview feature of Dagster
+# 1.13 (whose exact version the project pins), whose warning would otherwise open every command's output.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.PreviewWarning)
+    EVERY_PAIR_HAS_A_RASTER_SPEC = dg.AssetCheckSpec(
+        EVERY_PAIR_HAS_A_RASTER,
+        asset="coherence_rasters",
+        description="Every pair of the pair table whose job is no longer running has a raster",
+        partitions_def=burst_window_partitions,
+    )
 
 
 @dg.asset(
@@ -26,13 +38,7 @@ EVERY_PAIR_HAS_A_RASTER = "every_pair_has_a_raster"
     description="One validated coherence GeoTIFF per pair, <reference>_<secondary>.tif, from the finished jobs",
     group_name="rasters",
     kinds={"geotiff"},
-    check_specs=[
-        dg.AssetCheckSpec(
-            EVERY_PAIR_HAS_A_RASTER,
-            asset="coherence_rasters",
-            description="Every pair of the pair table whose job is no longer running has a raster",
-        )
-    ],
+    check_specs=[EVERY_PAIR_HAS_A_RASTER_SPEC],
 )
 def coherence_rasters(
     context: dg.AssetExecutionContext, storage: CoherenceStorage, openeo_backend: OpenEOBackend
