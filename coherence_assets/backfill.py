@@ -9,7 +9,10 @@ in the UI and the daemon (``dagster dev`` or ``dagster-daemon run``) submits its
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -110,14 +113,55 @@ def parse_assets(spec: str) -> list[str]:
 
 
 def instance_from_environment() -> dg.DagsterInstance:
-    """The instance in ``DAGSTER_HOME``; the demo's ``./.dagster_home`` when it is not set."""
+    """The instance in ``DAGSTER_HOME``; the demo's ``./.dagster_home`` when it is not set.
+
+    A Dagster instance is its folder: ``dagster.yaml`` is optional (without it, the defaults).
+    """
     home = dagster_home()
-    if not (home / "dagster.yaml").exists():
+    if not home.is_dir():
         raise SetupError(
-            f"no Dagster instance in DAGSTER_HOME={home}: set DAGSTER_HOME to the folder dagster dev uses "
-            f"(the demo's is {DEFAULT_DAGSTER_HOME})"
+            f"no Dagster instance in DAGSTER_HOME={home}: the folder does not exist; set DAGSTER_HOME to the "
+            f"folder dagster dev uses (the demo's is {DEFAULT_DAGSTER_HOME})"
         )
     return dg.DagsterInstance.get()
+
+
+DAGSTER_WEBSERVER_DEFAULT_PORT = "3000"  # dagster-webserver's and dagster dev's default
+
+
+def _webserver_arguments(home: Path) -> Iterator[list[str]]:
+    """The command lines of this machine's Dagster webservers that serve the instance in ``home``.
+
+    Read from ``/proc`` (Linux), as no Dagster API names a running webserver; elsewhere, none.
+    """
+    for process in Path("/proc").glob("[0-9]*"):
+        try:
+            environment = dict(
+                entry.decode(errors="replace").partition("=")[::2]
+                for entry in (process / "environ").read_bytes().split(b"\0")
+                if entry
+            )
+            arguments = [part.decode() for part in (process / "cmdline").read_bytes().split(b"\0") if part]
+            working_directory = (process / "cwd").resolve()
+        except OSError:  # gone meanwhile, or another user's
+            continue
+        their_home = environment.get("DAGSTER_HOME")
+        serves_home = their_home is not None and (working_directory / their_home).resolve() == home.resolve()
+        is_webserver = "dagster_webserver" in arguments or any(
+            Path(part).name == "dagster-webserver" for part in arguments[:2]
+        )
+        if serves_home and is_webserver:
+            yield arguments
+
+
+def ui_address(home: Path) -> str | None:
+    """``http://host:port`` of a running webserver of the instance in ``home``, if one runs here."""
+    for arguments in _webserver_arguments(home):
+        options = dict(itertools.pairwise(arguments))
+        port = options.get("--port", options.get("-p", DAGSTER_WEBSERVER_DEFAULT_PORT))
+        host = options.get("--host", options.get("-h", "127.0.0.1"))
+        return f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"
+    return None
 
 
 def launch_backfill(instance: dg.DagsterInstance, partition_keys: list[str], assets: list[str]) -> str:
@@ -150,10 +194,18 @@ def run_backfill(bursts_spec: str, windows_spec: str, assets_spec: str) -> int:
     bursts = parse_bursts(bursts_spec, instance.get_dynamic_partitions(BURST_DIMENSION))
     partition_keys = [str(burst_window_key(burst, window)) for burst in bursts for window in windows]
     backfill_id = launch_backfill(instance, partition_keys, assets)
+    home = dagster_home()
+    address = ui_address(home)
+    where = (
+        f"{address}/runs/b/{backfill_id}"
+        if address
+        else f"/runs/b/{backfill_id} of the UI of this DAGSTER_HOME (none runs here now: dagster dev [-p PORT])"
+    )
     print(
-        f"backfill {backfill_id} launched in DAGSTER_HOME={os.environ['DAGSTER_HOME']}: {', '.join(assets)} for "
+        f"backfill {backfill_id} launched in DAGSTER_HOME={home}: {', '.join(assets)} for "
         f"{len(bursts)} burst(s) x {len(windows)} window(s) ({windows[0]} .. {windows[-1]}), "
-        f"{len(partition_keys)} partitions.\nThe Dagster daemon runs it (dagster dev, or dagster-daemon run); "
-        f"follow it in the UI under Runs > Backfills, e.g. http://127.0.0.1:3000/runs/b/{backfill_id}"
+        f"{len(partition_keys)} partitions.\nThe Dagster daemon runs it (dagster dev, or dagster-daemon run): "
+        f"it submits the jobs; the sensor starts them, and downloads and cubes follow as jobs finish.\n"
+        f"Follow it at {where}"
     )
     return 0

@@ -14,12 +14,13 @@ BURSTS = ["t015_030343_iw2", "t168_359507_iw2"]
 
 @pytest.fixture
 def instance_home(tmp_path: Path) -> Path:
-    """A Dagster instance on disk whose burst catalogue holds ``BURSTS``."""
+    """A Dagster instance on disk whose burst catalogue holds ``BURSTS``: a folder without
+    ``dagster.yaml``, as ``dagster asset materialize`` leaves it (the file is optional)."""
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         instance.add_dynamic_partitions("burst", BURSTS)
+    assert not (home / "dagster.yaml").exists()
     return home
 
 
@@ -34,6 +35,9 @@ def test_a_season_backfill_is_recorded_in_the_instance_for_every_burst_and_quart
     with dg.DagsterInstance.from_config(str(instance_home)) as instance:
         (launched,) = instance.get_backfills()
     assert launched.backfill_id in completed.stdout
+    assert "downloads and cubes follow" in completed.stdout
+    assert f"/runs/b/{launched.backfill_id}" in completed.stdout  # no UI runs here: no address is made up
+    assert "127.0.0.1:3000" not in completed.stdout
     assert launched.is_asset_backfill
     subsets = launched.asset_backfill_data.target_subset.partitions_subsets_by_asset_key
     expected = {
@@ -79,6 +83,13 @@ def test_a_backfill_without_burst_partitions_says_to_materialise_the_catalogue_f
     (home / "dagster.yaml").write_text("")
 
     assert_one_line_error(backfill(home, "--bursts", "all", "--windows", "2024-01-01"), "burst_catalogue")
+
+
+def test_a_backfill_into_a_folder_that_does_not_exist_is_refused_in_one_line(tmp_path: Path):
+    missing = tmp_path / "no_such_home"
+
+    assert_one_line_error(backfill(missing, "--bursts", "all", "--windows", "2024-01-01"), str(missing))
+    assert not missing.exists()
 
 
 def test_backend_status_and_stop_find_the_background_backend_by_its_pid_file(tmp_path: Path):
