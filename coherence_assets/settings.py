@@ -23,6 +23,8 @@ LOCAL_BACKEND = "local"
 LOCAL_BACKEND_HOST = "127.0.0.1"
 LOCAL_BACKEND_PORT = 8712
 LOCAL_BACKEND_DATA_DIR = ".coherence-backend"
+# where the embedded backend answers the one GitHub REST route the project asks (which commit main is at)
+LOCAL_GITHUB_API_PATH = "/github"
 CDSE_CATALOGUE_URL = "https://catalogue.dataspace.copernicus.eu/odata/v1"
 # CDSE's openEO URLs as users write them: with or without a trailing slash or the versioned API path;
 # openeofed is CDSE's federation, the URL APEx's own records use
@@ -133,6 +135,11 @@ class Settings:
     def local_backend_url(self) -> str:
         """Where the embedded backend that this project starts and looks for answers."""
         return local_backend_url(port=self.local_backend_port)
+
+    @property
+    def local_github_api_url(self) -> str:
+        """The embedded backend's stand-in for ``https://api.github.com``."""
+        return self.local_backend_url + LOCAL_GITHUB_API_PATH
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -16,6 +16,7 @@ from flask import Flask, Response, jsonify, request
 from embedded_openeo.catalogue_api import create_catalogue_blueprint, odata_error
 from embedded_openeo.config import BackendConfig
 from embedded_openeo.faults import DEFAULT_MALFORMED_ANSWER, FaultRule
+from embedded_openeo.github_api import GITHUB_API_PREFIX, create_github_blueprint
 from embedded_openeo.openeo_api import ApiError, create_openeo_blueprint
 from embedded_openeo.state import BackendState
 
@@ -40,6 +41,7 @@ def create_app(config: BackendConfig) -> Flask:
     _install_state_endpoint(app, config)
     app.register_blueprint(create_catalogue_blueprint(state), url_prefix=CATALOGUE_PREFIX)
     app.register_blueprint(create_openeo_blueprint(state))
+    app.register_blueprint(create_github_blueprint(), url_prefix=GITHUB_API_PREFIX)
     _install_error_bodies(app)
     return app
 

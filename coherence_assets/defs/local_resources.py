@@ -89,4 +89,5 @@ def local_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
             else BurstCatalogue(url=settings.catalogue_url)
         ),
         openeo_backend=LocalOpenEOBackend(backend_port=settings.local_backend_port),
+        github_api_url=settings.local_github_api_url,  # the embedded backend's stand-in for GitHub's route
     )

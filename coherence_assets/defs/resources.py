@@ -20,7 +20,13 @@ from pydantic import Field, model_validator
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.jobs.connection import LoginRenewingConnection
 from coherence_assets.jobs.limits import CDSE_LIMITS, BackendLimits
-from coherence_assets.jobs.processes import PROCESS_NAMES, CoherenceRequest, check_temporal_baselines
+from coherence_assets.jobs.processes import (
+    APEX_REPOSITORY,
+    GITHUB_API_URL,
+    PROCESS_NAMES,
+    CoherenceRequest,
+    check_temporal_baselines,
+)
 from coherence_assets.jobs.tick import DEFAULT_TICK_POLICY, TickPolicy
 from coherence_assets.settings import (
     DEFAULT_TEMPORAL_BASELINES_DAYS,
@@ -201,6 +207,14 @@ class CoherenceParameters(dg.ConfigurableResource):
     coherence_window_rg: int = CoherenceRequest.coherence_window_rg
     coherence_window_az: int = CoherenceRequest.coherence_window_az
     process: str = Field(default=CoherenceRequest.process, description=f"One of {', '.join(PROCESS_NAMES)}")
+    apex_commit: str = Field(
+        default=CoherenceRequest.apex_commit,
+        description=f"Commit of {APEX_REPOSITORY} to run sentinel1_sar_coherence at; empty: the commit main "
+        "is at when a partition is first submitted (recorded in its ledger and reused by its later jobs)",
+    )
+    github_api_url: str = Field(
+        default=GITHUB_API_URL, description="GitHub's REST API, asked which commit main is at"
+    )
     max_attempts: int = Field(
         default=DEFAULT_TICK_POLICY.max_attempts,
         description="Submissions of a pair's job before giving up on it",
@@ -223,20 +237,28 @@ class CoherenceParameters(dg.ConfigurableResource):
             polarisation=self.polarisation,
             coherence_window_rg=self.coherence_window_rg,
             coherence_window_az=self.coherence_window_az,
+            apex_commit=self.apex_commit,
+            github_api_url=self.github_api_url,
         )
 
 
 def resource_set(
-    settings: Settings, *, catalogue: BurstCatalogue, openeo_backend: OpenEOBackend
+    settings: Settings,
+    *,
+    catalogue: BurstCatalogue,
+    openeo_backend: OpenEOBackend,
+    github_api_url: str = GITHUB_API_URL,
 ) -> dict[str, dg.ConfigurableResource]:
-    """The resources by the keys the assets and sensors ask for, around this catalogue and backend."""
+    """The resources by the keys the assets and sensors ask for, around this catalogue, backend and GitHub API."""
     return {
         "bursts_file": BurstsFile(path=settings.bursts_file),
         "aoi_file": AoiFile(path=settings.aoi_file),
         "storage": CoherenceStorage(data_dir=settings.data_dir),
         "catalogue": catalogue,
         "openeo_backend": openeo_backend,
-        "coherence": CoherenceParameters(temporal_baselines_days=list(settings.temporal_baselines_days)),
+        "coherence": CoherenceParameters(
+            temporal_baselines_days=list(settings.temporal_baselines_days), github_api_url=github_api_url
+        ),
     }
 
 

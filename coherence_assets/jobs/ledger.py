@@ -4,6 +4,10 @@ It is the ``coherence_job`` asset's output (``coherence_job/<burst>/<window>.jso
 only record that ties backend job ids to pairs. A job is entered *before* it is created on
 the backend (with a submission id that also goes into the job title), so a run that dies
 between the two can find the job again instead of creating a twin.
+
+The file has no version number: fields are only ever added, each with a default that reads an
+older ledger correctly (``namespace``, added when APEx jobs got pinned, is ``None`` in ledgers of
+the jobs submitted before, whose code is unknown).
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class JobRecord:
     job_id: str | None = None
     status: str = NOT_CREATED
     submitted_at: str = ""
+    namespace: str | None = None  # where the process was taken from: the APEx UDP at a pinned commit
 
     def to_json(self) -> dict[str, Any]:
         document = asdict(self)

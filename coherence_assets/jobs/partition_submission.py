@@ -23,7 +23,7 @@ from coherence_assets.jobs.ledger_lock import held_ledger
 from coherence_assets.jobs.ledger_repair import repair_corrupt_ledger
 from coherence_assets.jobs.limits import BackendLimits
 from coherence_assets.jobs.listing import list_all_jobs
-from coherence_assets.jobs.processes import CoherenceRequest, check_process_offered
+from coherence_assets.jobs.processes import CoherenceRequest, check_process_offered, pin_apex_commit
 from coherence_assets.jobs.starter import start_jobs
 from coherence_assets.jobs.submission import (
     SubmissionPlan,
@@ -88,7 +88,8 @@ def submit_partition(
         backend_jobs = list_all_jobs(connection)
         refresh_statuses(ledger, backend_jobs)
         plan = plan_submissions(ledger, pairs, max_attempts)
-        request = make_request()
+        # the APEx commit recorded for the partition (resubmissions run the same code), or main's now
+        request = pin_apex_commit(make_request(), ledger)
         check_process_offered(connection, request.process)  # before anything is entered in the ledger
         burst_key = BurstKey.parse(burst)
         # Entered by a run that died before its create reached the backend (the listing has no job of that

@@ -7,24 +7,45 @@ resource itself, so its job is created straight from the process; the older two 
 
 What each process accepts is checked here, before anything is submitted, so that a run fails
 with one line naming the allowed values instead of a backend error after the ledger was written.
+
+The APEx process is submitted at a pinned commit of its repository, never at the moving ``main``
+branch, so that the code that ran is known later: ``main`` is resolved to a commit through
+GitHub's REST API once per partition (:func:`pin_apex_commit`), the namespace URL of that commit
+is recorded with each job, and later jobs of the partition reuse it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
+import requests
+
 from coherence_assets.bursts.burst_ids import IW_SUBSWATHS, SUBSWATHS, BurstKey
+from coherence_assets.http_session import retrying_session
+from coherence_assets.jobs.ledger import Ledger
 from coherence_assets.pairs.pair import Pair
 
 if TYPE_CHECKING:  # settings.py imports this module; the client is needed only by the callers' objects
     import openeo
 
+APEX_REPOSITORY = "ESA-APEx/apex_algorithms"
+APEX_BRANCH = "main"
+APEX_UDP_PATH = "algorithm_catalog/eurac/sentinel1_sar_coherence/openeo_udp/sentinel1_sar_coherence.json"
+# The UDP on the main branch, as CDSE and APEx publish it; jobs are submitted at a commit instead.
 APEX_NAMESPACE = (
-    "https://raw.githubusercontent.com/ESA-APEx/apex_algorithms/refs/heads/main/algorithm_catalog/"
-    "eurac/sentinel1_sar_coherence/openeo_udp/sentinel1_sar_coherence.json"
+    f"https://raw.githubusercontent.com/{APEX_REPOSITORY}/refs/heads/{APEX_BRANCH}/{APEX_UDP_PATH}"
+)
+GITHUB_API_URL = "https://api.github.com"
+_COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
+_PINNED_NAMESPACE = re.compile(
+    rf"^https://raw\.githubusercontent\.com/{re.escape(APEX_REPOSITORY)}/(?P<commit>[0-9a-f]{{40}})/"
+    rf"{re.escape(APEX_UDP_PATH)}$"
 )
 SENTINEL1_SAR_COHERENCE = "sentinel1_sar_coherence"
 SAR_COHERENCE = "sar_coherence"
@@ -78,14 +99,75 @@ class ProcessNotOfferedError(RuntimeError):
     """The backend does not list the chosen process: submitting would only fail there."""
 
 
+class NamespaceResolutionError(RuntimeError):
+    """GitHub did not say which commit ``main`` is; the message names the URL and the commit setting."""
+
+
+def apex_namespace(commit: str) -> str:
+    """The UDP's namespace URL at ``commit``: the file as it was then, whatever ``main`` becomes."""
+    return f"https://raw.githubusercontent.com/{APEX_REPOSITORY}/{commit}/{APEX_UDP_PATH}"
+
+
+def commit_of_namespace(namespace: str | None) -> str | None:
+    """The commit a pinned namespace URL names; ``None`` for a branch URL or none at all."""
+    match = _PINNED_NAMESPACE.match(namespace or "")
+    return match["commit"] if match else None
+
+
+@cache  # once per process and API: a run of many partitions asks GitHub once, not per partition
+def resolve_apex_commit(github_api_url: str) -> str:
+    """The commit ``main`` of the APEx algorithm catalogue is at, from GitHub's REST API.
+
+    ``GET /repos/{owner}/{repo}/commits/{ref}`` with ``Accept: application/vnd.github.sha``
+    answers the bare 40-hex sha.
+    """
+    url = f"{github_api_url.rstrip('/')}/repos/{APEX_REPOSITORY}/commits/{APEX_BRANCH}"
+    remedy = (
+        f"set the coherence resource's apex_commit to a commit of {APEX_REPOSITORY} "
+        f"(https://github.com/{APEX_REPOSITORY}/commits/{APEX_BRANCH}) or check its github_api_url"
+    )
+    try:
+        response = retrying_session(attempts=3, raise_on_status=False).get(
+            url, headers={"Accept": "application/vnd.github.sha"}, timeout=30
+        )
+    except requests.RequestException as error:
+        raise NamespaceResolutionError(
+            f"cannot resolve {APEX_REPOSITORY}@{APEX_BRANCH} to a commit: {url} did not answer "
+            f"({type(error).__name__}); {remedy}"
+        ) from None
+    sha = response.text.strip()
+    if response.status_code != 200 or not _COMMIT_SHA.match(sha):
+        answer = f"HTTP {response.status_code}" + (
+            "" if response.status_code != 200 else " without a commit sha"
+        )
+        raise NamespaceResolutionError(
+            f"cannot resolve {APEX_REPOSITORY}@{APEX_BRANCH} to a commit: {url} answered {answer}; {remedy}"
+        )
+    return sha
+
+
 @dataclass(frozen=True)
 class CoherenceRequest:
-    """The run-wide choices: process, polarisation and coherence estimation window."""
+    """The run-wide choices: process, polarisation, coherence estimation window, and the APEx commit.
+
+    ``apex_commit`` empty means "resolve ``main`` when submitting" (:func:`pin_apex_commit`);
+    ``github_api_url`` is where that is asked.
+    """
 
     process: str = SENTINEL1_SAR_COHERENCE
     polarisation: str = "VV"
     coherence_window_rg: int = 21
     coherence_window_az: int = 5
+    apex_commit: str = ""
+    github_api_url: str = GITHUB_API_URL
+
+    @property
+    def namespace(self) -> str | None:
+        """The namespace URL submitted: the APEx UDP at the pinned commit; ``None`` for a backend process
+        or while no commit is pinned (nothing is submitted then, see :func:`coherence_process_graph`)."""
+        if self.process != SENTINEL1_SAR_COHERENCE or not self.apex_commit:
+            return None
+        return apex_namespace(self.apex_commit)
 
     def __post_init__(self) -> None:
         if self.process not in PROCESS_RULES:
@@ -99,6 +181,11 @@ class CoherenceRequest:
         for name in ("coherence_window_rg", "coherence_window_az"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive number of pixels, got {getattr(self, name)}")
+        if self.apex_commit and not _COMMIT_SHA.match(self.apex_commit):
+            raise ValueError(
+                f"apex_commit {self.apex_commit!r} is not a full commit sha (40 lower-case hex digits) of "
+                f"{APEX_REPOSITORY}; leave it empty to use the commit main is at when submitting"
+            )
 
     def check_burst(self, burst: BurstKey) -> None:
         """Refuse a burst whose sub-swath the process does not accept (EW bursts for the APEx process)."""
@@ -108,6 +195,19 @@ class CoherenceRequest:
                 f"burst {burst}: sub-swath {burst.subswath} is not accepted by {self.process}; it accepts "
                 f"{', '.join(allowed)}. Remove the burst from the burst file or choose another process"
             )
+
+
+def pin_apex_commit(request: CoherenceRequest, ledger: Ledger) -> CoherenceRequest:
+    """``request`` with the APEx commit its jobs in ``ledger``'s partition are submitted at.
+
+    A configured ``apex_commit`` wins; else the commit of the partition's latest recorded APEx job
+    (resubmissions run the code that ran before); else the commit ``main`` is at now.
+    """
+    if request.process != SENTINEL1_SAR_COHERENCE or request.apex_commit:
+        return request
+    recorded = [commit for job in ledger.jobs if (commit := commit_of_namespace(job.namespace))]
+    commit = recorded[-1] if recorded else resolve_apex_commit(request.github_api_url)
+    return dataclasses.replace(request, apex_commit=commit)
 
 
 def check_process_offered(connection: openeo.Connection, process: str) -> None:
@@ -161,7 +261,9 @@ def coherence_process_graph(
 ):
     """What to submit as a batch job: the UDP itself, or an older process followed by ``save_result``."""
     if request.process == SENTINEL1_SAR_COHERENCE:
+        if request.namespace is None:  # the code that runs must be known later: never the moving main branch
+            raise ValueError(f"{SENTINEL1_SAR_COHERENCE} is not pinned to a commit: see pin_apex_commit")
         return connection.datacube_from_process(
-            SENTINEL1_SAR_COHERENCE, namespace=APEX_NAMESPACE, **arguments
+            SENTINEL1_SAR_COHERENCE, namespace=request.namespace, **arguments
         )
     return connection.datacube_from_process(request.process, **arguments).save_result(format="GTiff")

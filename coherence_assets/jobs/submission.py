@@ -139,6 +139,7 @@ def enter_job(
         arguments=process_arguments(request, burst, pairs, batch.baseline_days),
         attempt=attempt,
         replaces=replaces,
+        namespace=request.namespace,
     )
     ledger.jobs.append(record)
     return record

@@ -34,7 +34,7 @@ from coherence_assets.defs.sensors import JOB_SENSOR
 from coherence_assets.jobs.ledger import Ledger
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.partition_keys import split_partition_key
-from coherence_assets.settings import Settings, packaged_demo_bursts_file
+from coherence_assets.settings import LOCAL_GITHUB_API_PATH, Settings, packaged_demo_bursts_file
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import SMALL_SCENE, LiveBackend
 from embedded_openeo.config import BackendConfig
@@ -286,7 +286,9 @@ def chain_resources(
         catalogue=BurstCatalogue(url=backend.catalogue_url),
         openeo_backend=OpenEOBackend(url=backend.url, **{"min_seconds_between_starts": 0, **(openeo or {})}),
     )
-    return {**resources, "coherence": CoherenceParameters(**coherence)}
+    # the backend's stand-in for GitHub's API tells which commit the APEx UDP's main branch is at
+    github_api_url = backend.url + LOCAL_GITHUB_API_PATH
+    return {**resources, "coherence": CoherenceParameters(**{"github_api_url": github_api_url, **coherence})}
 
 
 def chain_definitions(resources: dict[str, dg.ConfigurableResource]) -> dg.Definitions:

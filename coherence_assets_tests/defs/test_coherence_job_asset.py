@@ -29,6 +29,7 @@ from coherence_assets_tests.defs.conftest import (
     failure_text,
     materialization_metadata,
 )
+from embedded_openeo.github_api import MAIN_COMMIT
 
 # the namespace as the APEx algorithm catalogue publishes it in its usage example
 # (https://algorithm-catalogue.apex.esa.int/apps/sentinel1_sar_coherence), written out: the
@@ -78,7 +79,9 @@ def test_jobs_are_submitted_with_the_apex_process_and_an_extent_covering_exactly
     nodes = process_nodes(chain, record.job_id)
     assert set(nodes) == {SENTINEL1_SAR_COHERENCE}  # a UDP that returns STAC itself: no save_result
     node = nodes[SENTINEL1_SAR_COHERENCE]
-    assert node["namespace"] == PUBLISHED_APEX_NAMESPACE
+    # submitted at the commit main is at (the backend's stand-in for GitHub's API says which), not at main
+    assert node["namespace"] == PUBLISHED_APEX_NAMESPACE.replace("refs/heads/main", MAIN_COMMIT)
+    assert record.namespace == node["namespace"]
     assert node["arguments"] == {
         "burst_id": 30343,
         "sub_swath": "IW2",
@@ -151,7 +154,7 @@ def test_an_empty_pair_table_submits_nothing_and_says_so(chain: Chain):
 
 def enter_unrecorded_job(chain: Chain) -> tuple[Ledger, CoherenceRequest]:
     """A ledger as a run leaves it when it dies after entering a job and before recording its id."""
-    request = CoherenceRequest()
+    request = CoherenceRequest(apex_commit=MAIN_COMMIT)
     ledger = Ledger(burst=BURST, window=WINDOW, backend_url=chain.backend.url)
     batch = PairBatch(12, tuple(table_pairs(pair_table(chain))))
     enter_job(ledger, BurstKey.parse(BURST), request, batch)

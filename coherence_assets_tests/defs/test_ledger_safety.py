@@ -25,6 +25,7 @@ from coherence_assets.rasters.asset_matching import raster_file_name
 from coherence_assets.rasters.validation import validate_coherence_raster
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.defs.conftest import BURST, PARTITION, WINDOW, Chain, materialization_metadata
+from embedded_openeo.github_api import MAIN_COMMIT
 
 NO_GRACE = {"orphan_grace_seconds": 0}
 
@@ -87,7 +88,7 @@ def create_on_backend(chain: Chain, title: str, arguments: dict) -> str:
     """What a create that landed late leaves on the backend: a created job with our title."""
     connection = chain.openeo_backend.connect()
     return connection.create_job(
-        coherence_process_graph(connection, CoherenceRequest(), arguments), title=title
+        coherence_process_graph(connection, CoherenceRequest(apex_commit=MAIN_COMMIT), arguments), title=title
     ).job_id
 
 

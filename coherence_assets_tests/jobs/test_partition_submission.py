@@ -14,6 +14,7 @@ from coherence_assets.jobs.partition_submission import submit_partition
 from coherence_assets.jobs.processes import CoherenceRequest
 from coherence_assets.pairs.window_pairs import pairs_for_window
 from coherence_assets.partition_inputs import read_ledger
+from coherence_assets.settings import LOCAL_GITHUB_API_PATH
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import LiveBackend
 
@@ -34,7 +35,7 @@ def submit(store: DataStore, backend: LiveBackend, pairs, start_jobs_now: bool):
         pairs,
         backend_url=backend.url,
         limits=LIMITS,
-        make_request=CoherenceRequest,
+        make_request=lambda: CoherenceRequest(github_api_url=backend.url + LOCAL_GITHUB_API_PATH),
         max_attempts=2,
         holder="test",
         start_jobs_now=start_jobs_now,

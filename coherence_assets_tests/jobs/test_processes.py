@@ -1,5 +1,7 @@
 """What each coherence process accepts, refused before anything is submitted, and whether a backend offers it."""
 
+import re
+import socket
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -9,16 +11,26 @@ import pytest
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.defs.resources import CoherenceParameters
+from coherence_assets.jobs.ledger import ERROR, JobRecord, Ledger
 from coherence_assets.jobs.processes import (
+    APEX_NAMESPACE,
     SAR_COHERENCE,
     SAR_COHERENCE_PARALLEL,
     SENTINEL1_SAR_COHERENCE,
     CoherenceRequest,
+    NamespaceResolutionError,
     ProcessNotOfferedError,
+    apex_namespace,
     check_process_offered,
+    coherence_process_graph,
+    commit_of_namespace,
+    pin_apex_commit,
     process_arguments,
+    resolve_apex_commit,
 )
+from coherence_assets.settings import LOCAL_GITHUB_API_PATH
 from coherence_assets_tests.conftest import LiveBackend, start_backend
+from embedded_openeo.github_api import MAIN_COMMIT
 
 IW_BURST = BurstKey(15, 30343, "IW2")
 EW_BURST = BurstKey(15, 30343, "EW2")
@@ -100,3 +112,77 @@ def test_the_coherence_resource_refuses_a_baseline_that_is_not_a_multiple_of_6_w
     ):
         CoherenceParameters(temporal_baselines_days=[12, 15])
     assert CoherenceParameters(temporal_baselines_days=[6, 12, 48]).longest_baseline_days == 48
+
+
+def github_api(backend: LiveBackend) -> str:
+    return backend.url + LOCAL_GITHUB_API_PATH
+
+
+def apex_job(namespace: str | None) -> JobRecord:
+    return JobRecord(
+        "s", "t", SENTINEL1_SAR_COHERENCE, 12, PAIRS, {}, job_id="j", status=ERROR, namespace=namespace
+    )
+
+
+def test_main_is_resolved_to_a_commit_through_githubs_commits_route_and_submitted_at_that_commit(
+    backend: LiveBackend,
+):
+    request = pin_apex_commit(CoherenceRequest(github_api_url=github_api(backend)), Ledger("b", "w", "u"))
+
+    assert request.apex_commit == MAIN_COMMIT and re.fullmatch(r"[0-9a-f]{40}", MAIN_COMMIT)
+    assert request.namespace == APEX_NAMESPACE.replace("refs/heads/main", MAIN_COMMIT)
+    assert commit_of_namespace(request.namespace) == MAIN_COMMIT
+    assert commit_of_namespace(APEX_NAMESPACE) is None  # the branch URL pins nothing
+
+
+def test_a_partition_reuses_the_commit_its_ledger_recorded_without_asking_github():
+    recorded = "3b16249e9817cafc049836ec273d2c04e08d6969"
+    ledger = Ledger("b", "w", "u", [apex_job(None), apex_job(apex_namespace(recorded))])
+    unreachable = CoherenceRequest(github_api_url=f"http://127.0.0.1:{closed_port()}")
+
+    assert pin_apex_commit(unreachable, ledger).apex_commit == recorded
+    configured = "0123456789abcdef0123456789abcdef01234567"
+    assert pin_apex_commit(CoherenceRequest(apex_commit=configured), ledger).apex_commit == configured
+    assert pin_apex_commit(CoherenceRequest(process=SAR_COHERENCE), Ledger("b", "w", "u")).namespace is None
+
+
+def test_a_ledger_written_before_namespaces_were_recorded_still_reads():
+    old = apex_job(None).to_json()
+    del old["namespace"]
+
+    (job,) = Ledger.from_json({"burst": "b", "window": "w", "backend_url": "u", "jobs": [old]}).jobs
+
+    assert job.namespace is None and job.status == ERROR
+
+
+def test_a_resolution_that_fails_is_one_line_naming_the_url_and_the_commit_setting(
+    backend: LiveBackend, instant_retries: None
+):
+    port = closed_port()
+    with pytest.raises(NamespaceResolutionError) as unreachable:
+        pin_apex_commit(CoherenceRequest(github_api_url=f"http://127.0.0.1:{port}"), Ledger("b", "w", "u"))
+    with pytest.raises(NamespaceResolutionError) as not_github:
+        resolve_apex_commit(backend.url + "/not-github")
+
+    url = f"http://127.0.0.1:{port}/repos/ESA-APEx/apex_algorithms/commits/main"
+    assert str(unreachable.value).startswith(
+        f"cannot resolve ESA-APEx/apex_algorithms@main to a commit: {url} did not answer (ConnectionError); "
+        "set the coherence resource's apex_commit to a commit of ESA-APEx/apex_algorithms"
+    )
+    assert "answered HTTP 404; set the coherence resource's apex_commit" in str(not_github.value)
+    assert "\n" not in str(unreachable.value) + str(not_github.value)
+
+
+def test_a_configured_commit_that_is_not_a_full_sha_is_refused_and_nothing_unpinned_is_submitted(
+    backend: LiveBackend,
+):
+    with pytest.raises(ValueError, match="apex_commit 'main' is not a full commit sha"):
+        CoherenceRequest(apex_commit="main")
+    with pytest.raises(ValueError, match="is not pinned to a commit"):
+        coherence_process_graph(openeo.connect(backend.url), CoherenceRequest(), {})
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

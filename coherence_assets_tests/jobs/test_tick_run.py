@@ -25,6 +25,7 @@ from coherence_assets.rasters.asset_matching import match_assets_to_pairs, raste
 from coherence_assets.rasters.job_results import job_result_assets
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import LiveBackend
+from embedded_openeo.github_api import MAIN_COMMIT
 
 BURST = BurstKey.parse("t015_030343_iw2")
 WINDOW = "2023-07-01"
@@ -69,8 +70,8 @@ def submit_one_job(store: DataStore, backend: Backend) -> tuple[str, list]:
     ).pairs
     pairs = [(row.reference_date, row.secondary_date) for row in table.itertuples()][:2]
     ledger = Ledger(str(BURST), WINDOW, backend.live.url)
-    record = enter_job(ledger, BURST, CoherenceRequest(), PairBatch(12, tuple(pairs)))
-    create_job(backend.connect(), CoherenceRequest(), record)
+    record = enter_job(ledger, BURST, CoherenceRequest(apex_commit=MAIN_COMMIT), PairBatch(12, tuple(pairs)))
+    create_job(backend.connect(), CoherenceRequest(apex_commit=MAIN_COMMIT), record)
     store.write_json(store.coherence_job_path(str(BURST), WINDOW), ledger.to_json())
     assert record.job_id is not None
     return record.job_id, pairs

@@ -24,6 +24,7 @@ from coherence_assets.rasters.partition_download import (
 )
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import LiveBackend
+from embedded_openeo.github_api import MAIN_COMMIT
 
 BURST = BurstKey.parse("t015_030343_iw2")
 WINDOW = "2023-07-01"
@@ -49,8 +50,10 @@ def test_a_finished_jobs_pairs_each_get_one_valid_raster_and_a_pair_without_a_jo
     job_pairs, pair_without_job = pairs[:3], pairs[3]
     connection = openeo.connect(backend.url).authenticate_basic("local", "local")
     ledger = Ledger(str(BURST), WINDOW, backend.url)
-    record = enter_job(ledger, BURST, CoherenceRequest(), PairBatch(12, tuple(job_pairs)))
-    create_job(connection, CoherenceRequest(), record)
+    record = enter_job(
+        ledger, BURST, CoherenceRequest(apex_commit=MAIN_COMMIT), PairBatch(12, tuple(job_pairs))
+    )
+    create_job(connection, CoherenceRequest(apex_commit=MAIN_COMMIT), record)
     store = DataStore(str(tmp_path / "data"))
 
     before_start = download_partition_rasters(connection, store, ledger, pairs)
@@ -94,8 +97,8 @@ def test_a_broken_download_still_gives_the_verdict_naming_its_cause_and_hands_ba
 
     connection = connect()
     ledger = Ledger(str(BURST), WINDOW, backend.url)
-    record = enter_job(ledger, BURST, CoherenceRequest(), PairBatch(12, tuple(pairs)))
-    create_job(connection, CoherenceRequest(), record)
+    record = enter_job(ledger, BURST, CoherenceRequest(apex_commit=MAIN_COMMIT), PairBatch(12, tuple(pairs)))
+    create_job(connection, CoherenceRequest(apex_commit=MAIN_COMMIT), record)
     store.write_json(store.coherence_job_path(str(BURST), WINDOW), ledger.to_json())
     connection.job(record.job_id).start()
     wait_until_finished(connection, record.job_id)
