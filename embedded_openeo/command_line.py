@@ -10,6 +10,7 @@ import argparse
 
 from coherence_assets.jobs.limits import CDSE_LIMITS
 from coherence_assets.settings import LOCAL_BACKEND_DATA_DIR, LOCAL_BACKEND_HOST, LOCAL_BACKEND_PORT, Settings
+from embedded_openeo.config import DEFAULT_PIXEL_SIZE
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +41,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"429 for faster starts, like CDSE ({CDSE_LIMITS.min_seconds_between_starts:g} s); 0 = off",
     )
     parser.add_argument(
+        "--pixel-size",
+        type=float,
+        default=DEFAULT_PIXEL_SIZE,
+        help="pixel spacing of the coherence rasters in metres (default %(default)g; CDSE's is 20)",
+    )
+    parser.add_argument(
         "--allow-faults",
         action="store_true",
         help="open POST /_faults, which lets anyone reaching the port inject errors (for tests only)",
@@ -60,6 +67,7 @@ def serve(arguments: argparse.Namespace) -> None:
             port=Settings.from_env().local_backend_port if arguments.port is None else arguments.port,
             max_running_jobs=arguments.max_running_jobs,
             min_seconds_between_starts=arguments.min_seconds_between_starts,
+            pixel_size=arguments.pixel_size,
             allow_faults=arguments.allow_faults,
         )
     )

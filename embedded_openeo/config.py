@@ -13,7 +13,14 @@ from typing import Literal, get_args
 
 from coherence_assets.jobs.limits import CDSE_LIMITS
 from coherence_assets.settings import LOCAL_BACKEND_HOST, LOCAL_BACKEND_PORT, packaged_demo_bursts_file
-from embedded_openeo.synthetic_scene import DEFAULT_SCENE_SHAPE
+
+# CDSE's output spacing (SNAP's terrain correction to 20 m), in metres. Here, not in synthetic_scene,
+# so that the command line can offer it without importing numpy and rasterio.
+CDSE_PIXEL_SIZE = 20.0
+# The backend's default is coarser: a whole burst at 20 m is 8 million pixels, 4 s a pair on one
+# core, and the demo's 48 pairs (with their downloads and cubes) took over 6 minutes on two shared
+# cores instead of about 1.5; at 60 m (0.9 million pixels a pair) it stays near that.
+DEFAULT_PIXEL_SIZE = 60.0
 
 # "process": each process's own file names (S1_coh_2images_<ref>_<sec>.tif for the APEx process);
 # "openeo_date": openEO_<reference date>Z.tif for every process, as APEx's benchmark of
@@ -26,7 +33,9 @@ class BackendConfig:
     """How the embedded openEO backend and OData catalogue behave.
 
     ``min_seconds_between_starts=0`` disables the 429 answer to job starts that come too fast.
-    ``bursts_file=None`` gives every burst a synthetic footprint. ``catalogue_now`` is the instant
+    ``bursts_file=None`` gives every burst a synthetic footprint. Scenes cover a burst's whole
+    bounding box at ``pixel_size`` metres, NaN outside its footprint, as CDSE's do; ``scene_shape``
+    (rows, cols) crops them around the burst's centre, which tests use to make pairs cheap. ``catalogue_now`` is the instant
     the catalogue treats as now (acquisitions after it are not archived yet); ``None`` follows
     the wall clock, a fixed value makes answers reproducible. ``offers_retired_processes=False``
     behaves like today's CDSE: ``sar_coherence`` and ``sar_coherence_parallel`` are neither listed
@@ -45,7 +54,8 @@ class BackendConfig:
     # CDSE's limits, from their one home in the product: the backend stands in for CDSE
     max_running_jobs: int = CDSE_LIMITS.max_running_jobs
     min_seconds_between_starts: float = CDSE_LIMITS.min_seconds_between_starts
-    scene_shape: tuple[int, int] = DEFAULT_SCENE_SHAPE
+    pixel_size: float = DEFAULT_PIXEL_SIZE
+    scene_shape: tuple[int, int] | None = None
     job_seconds_per_pair: float = 0.0
     allow_faults: bool = False
     bursts_file: Path | None = field(default_factory=lambda: Path(packaged_demo_bursts_file()))

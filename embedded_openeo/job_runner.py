@@ -234,6 +234,7 @@ class JobRunner:
                 pair.secondary_start.date(),
                 window_rg=request.coherence_window_rg,
                 window_az=request.coherence_window_az,
+                pixel_size=self._config.pixel_size,
                 max_shape=self._config.scene_shape,
             )
             size = write_coherence_geotiff(

@@ -3,7 +3,14 @@
 The backend cannot process real Sentinel-1 data, so it simulates a burst well enough for the
 coherence to behave as it does over the Alps: rock keeps coherence, meadow and forest lose it in
 the growing season, glaciers lose it in the summer melt and under wet snow, water has none, and
-all of it decays with the temporal baseline.
+all of it decays with the temporal baseline following Kellndorfer et al. (2022)'s model
+``rho(t) = (1 - rho_inf) exp(-t / tau) + rho_inf`` with known parameters per land cover and
+meteorological season (:data:`SEASON_MODEL`), so that tests can check a decay fit recovers them.
+
+A scene covers the burst's whole bounding box, NaN outside the burst's footprint, as SNAP's
+terrain-corrected outputs do; the pixel spacing is a setting (CDSE delivers 20 m). The packaged
+glacier outlines (``data/glacier_outlines_southtyrol.geojson``, a copy of the product's default
+AOIs) are glacier wherever they fall in a scene.
 
 The scene is simulated directly on the 20 m UTM grid that SNAP's terrain correction would
 produce, so the coherence window counts map pixels rather than SLC samples. Each pixel is an
@@ -21,8 +28,11 @@ import enum
 import hashlib
 import math
 from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
 
 import affine
+import geopandas
 import numpy as np
 import rasterio.features
 import shapely
@@ -30,11 +40,9 @@ from pyproj import Transformer
 from scipy import ndimage
 
 from embedded_openeo.coherence_estimator import boxcar_coherence
+from embedded_openeo.config import CDSE_PIXEL_SIZE
 
-DEFAULT_PIXEL_SIZE = 20.0
-# 16 km x 8 km at 20 m: one pair takes about 65 ms on one core, and its float32 GeoTIFF is 1.3 MB
-# uncompressed, 1.0 MB with deflate and floating-point predictor.
-DEFAULT_SCENE_SHAPE = (400, 800)
+GLACIER_OUTLINES_FILE = Path(__file__).parent / "data" / "glacier_outlines_southtyrol.geojson"
 
 # (correlation length in metres, weight) of the octaves of the elevation-like field: valleys and ridges.
 ELEVATION_OCTAVES = ((4000.0, 1.0), (1000.0, 0.5))
@@ -108,20 +116,21 @@ def _footprint_in_utm(footprint_lonlat: shapely.Geometry, crs_epsg: int) -> shap
 
 def scene_grid_for_footprint(
     footprint_lonlat: shapely.Polygon,
-    pixel_size: float = DEFAULT_PIXEL_SIZE,
-    max_shape: tuple[int, int] = DEFAULT_SCENE_SHAPE,
+    pixel_size: float = CDSE_PIXEL_SIZE,
+    max_shape: tuple[int, int] | None = None,
 ) -> SceneGrid:
-    """The grid of a burst: its UTM bounding box at ``pixel_size``, cropped around its centre.
+    """The grid of a burst: its whole UTM bounding box at ``pixel_size``, as CDSE delivers it.
 
     The zone is that of the footprint's centroid. Pixel edges lie on multiples of ``pixel_size``
     (the box is snapped outwards), so every grid of the same burst is identical and grids of
-    overlapping bursts in the same zone share pixel edges. A box larger than ``max_shape`` (rows, cols) is cropped to that size around
-    the projected centroid, kept inside the box, which bounds the cost of a pair.
+    overlapping bursts in the same zone share pixel edges. With ``max_shape`` (rows, cols) a larger
+    box is cropped to that size around the projected centroid, kept inside the box: tests use it to
+    bound the cost of a pair where the burst's edges do not matter.
     """
     footprint_lonlat = _validated_footprint(footprint_lonlat)
     if pixel_size <= 0:
         raise ValueError(f"pixel_size must be positive, got {pixel_size}")
-    max_rows, max_cols = max_shape
+    max_rows, max_cols = max_shape or (math.inf, math.inf)
     if max_rows < 1 or max_cols < 1:
         raise ValueError(f"max_shape must be positive (rows, cols), got {max_shape}")
     centroid = footprint_lonlat.centroid
@@ -133,8 +142,8 @@ def scene_grid_for_footprint(
     first_row, last_row = math.floor(min_y / pixel_size), math.ceil(max_y / pixel_size)
     centre = footprint_utm.centroid
     # Column and row indices here count pixels from the UTM origin; rows count northwards.
-    cols = min(last_col - first_col, max_cols)
-    rows = min(last_row - first_row, max_rows)
+    cols = int(min(last_col - first_col, max_cols))
+    rows = int(min(last_row - first_row, max_rows))
     left = math.floor(centre.x / pixel_size) - cols // 2
     bottom = math.floor(centre.y / pixel_size) - rows // 2
     left = min(max(left, first_col), last_col - cols)
@@ -177,6 +186,33 @@ _ROUGH_CLASS_OF_BAND = np.array(
 )
 
 
+@cache
+def glacier_outlines() -> shapely.Geometry:
+    """The packaged glacier outlines (EPSG:4326) as one geometry."""
+    return shapely.union_all(geopandas.read_file(GLACIER_OUTLINES_FILE).to_crs(4326).geometry.values)
+
+
+def glacier_mask(grid: SceneGrid) -> np.ndarray:
+    """True where a pixel's centre lies inside a packaged glacier outline."""
+    outlines = glacier_outlines()
+    west, south, east, north = _grid_bounds_lonlat(grid)
+    if not outlines.intersects(shapely.box(west, south, east, north)):
+        return np.zeros(grid.shape, dtype=bool)
+    outlines_utm = _footprint_in_utm(outlines, grid.crs_epsg)
+    return rasterio.features.geometry_mask(
+        [outlines_utm], out_shape=grid.shape, transform=grid.transform, invert=True
+    )
+
+
+def _grid_bounds_lonlat(grid: SceneGrid) -> tuple[float, float, float, float]:
+    left, top = grid.transform @ (0, 0)
+    right, bottom = grid.transform @ (grid.width, grid.height)
+    transformer = Transformer.from_crs(grid.crs_epsg, 4326, always_xy=True)
+    return transformer.transform_bounds(left, bottom, right, top)
+
+
+# A burst's land cover is the same for each of its pairs: a job computes it once.
+@lru_cache(maxsize=4)
 def land_cover_map(burst_key: str, grid: SceneGrid) -> np.ndarray:
     """uint8 :class:`LandCover` codes on ``grid``, the same for every call with the same burst key.
 
@@ -184,6 +220,8 @@ def land_cover_map(burst_key: str, grid: SceneGrid) -> np.ndarray:
     burst: water in the lowest hollows, then forest, meadow, rock, and glaciers on top. A second,
     finer field turns its roughest patches into the next more open class. Cutting at quantiles
     keeps every class present in every scene while their shares still differ between bursts.
+    Inside the packaged glacier outlines the land cover is glacier, so the product's default AOIs
+    show a glacier's seasons. The array is read-only: it is shared between calls.
     """
     rng = _rng("land-cover", burst_key)
     pixel_size = abs(grid.transform.a)
@@ -205,46 +243,70 @@ def land_cover_map(burst_key: str, grid: SceneGrid) -> np.ndarray:
     ]
     band = np.digitize(elevation, np.quantile(elevation, band_edges))
     rough = roughness > np.quantile(roughness, 0.85)
-    return np.where(rough, _ROUGH_CLASS_OF_BAND[band], _CLASS_OF_BAND[band])
+    land_cover = np.where(rough, _ROUGH_CLASS_OF_BAND[band], _CLASS_OF_BAND[band]).astype(np.uint8)
+    land_cover[glacier_mask(grid)] = LandCover.GLACIER
+    land_cover.flags.writeable = False
+    return land_cover
 
 
 @dataclass(frozen=True)
-class _CoherenceModel:
-    """Temporal decorrelation of one class, ``season * (long_term + (short_term - long_term) exp(-dt / tau))``.
+class DecayParameters:
+    """Kellndorfer et al. (2022)'s temporal decay ``rho(t) = (1 - rho_inf) exp(-t / tau) + rho_inf``.
 
-    The exponential model is the usual one for temporal decorrelation (Rocca 2007, Parizzi et al.
-    2009); ``season_factor`` (January first) scales it for the months an interval spans.
+    ``rho_inf`` is the long-term coherence, ``tau`` the decorrelation time in days.
     """
 
-    short_term: float
-    long_term: float
-    decorrelation_days: float
-    season_factor: tuple[float, ...]
+    rho_inf: float
+    tau: float
+
+    def coherence(self, baseline_days: float) -> float:
+        return (1.0 - self.rho_inf) * math.exp(-baseline_days / self.tau) + self.rho_inf
 
 
-_SEASON_MODEL = {
-    LandCover.ROCK: _CoherenceModel(0.90, 0.70, 150.0, (1.0,) * 12),
-    # Dry snow (Dec-Feb) keeps some coherence, snowfall and wet snow (Mar-Apr, Nov) less,
-    # the melt season (Jun-Sep) almost none.
-    LandCover.GLACIER: _CoherenceModel(
-        0.65, 0.0, 24.0, (0.65, 0.65, 0.5, 0.5, 0.8, 0.35, 0.2, 0.2, 0.35, 0.8, 0.55, 0.65)
-    ),
-    # Vegetation grows and is cut or grazed from May to September; snow cover in winter.
-    LandCover.MEADOW: _CoherenceModel(
-        0.70, 0.20, 30.0, (0.8, 0.8, 0.8, 1.0, 0.6, 0.5, 0.5, 0.5, 0.6, 1.0, 1.0, 0.8)
-    ),
-    LandCover.FOREST: _CoherenceModel(
-        0.50, 0.10, 12.0, (0.9, 0.9, 0.9, 1.0, 0.6, 0.6, 0.6, 0.6, 0.6, 1.0, 1.0, 0.9)
-    ),
-    LandCover.WATER: _CoherenceModel(0.0, 0.0, 1.0, (0.0,) * 12),
+class Season(enum.Enum):
+    """Meteorological seasons, as the Global Seasonal Sentinel-1 Coherence data set uses them."""
+
+    DJF = (12, 1, 2)
+    MAM = (3, 4, 5)
+    JJA = (6, 7, 8)
+    SON = (9, 10, 11)
+
+    @classmethod
+    def of(cls, day: datetime.date) -> Season:
+        return next(season for season in cls if day.month in season.value)
+
+
+def _all_year(parameters: DecayParameters) -> dict[Season, DecayParameters]:
+    return dict.fromkeys(Season, parameters)
+
+
+# The known parameters of the season model, per land cover and season of the pair's reference date.
+# Chosen to look like the Alps in Kellndorfer's maps: rock keeps coherence all year; glaciers
+# decorrelate within days in the summer melt (JJA) and lose much under winter and spring snow;
+# meadow and forest lose it in the growing season; water decorrelates within minutes. Where
+# ``tau`` lies within 12-48 days a decay fit over those baselines recovers it.
+SEASON_MODEL: dict[LandCover, dict[Season, DecayParameters]] = {
+    LandCover.ROCK: _all_year(DecayParameters(0.65, 30.0)) | {Season.DJF: DecayParameters(0.60, 24.0)},
+    LandCover.GLACIER: {
+        Season.DJF: DecayParameters(0.30, 16.0),
+        Season.MAM: DecayParameters(0.20, 12.0),
+        Season.JJA: DecayParameters(0.05, 6.0),
+        Season.SON: DecayParameters(0.40, 24.0),
+    },
+    LandCover.MEADOW: {
+        Season.DJF: DecayParameters(0.30, 18.0),
+        Season.MAM: DecayParameters(0.20, 12.0),
+        Season.JJA: DecayParameters(0.15, 10.0),
+        Season.SON: DecayParameters(0.25, 14.0),
+    },
+    LandCover.FOREST: {
+        Season.DJF: DecayParameters(0.15, 12.0),
+        Season.MAM: DecayParameters(0.10, 8.0),
+        Season.JJA: DecayParameters(0.10, 6.0),
+        Season.SON: DecayParameters(0.12, 10.0),
+    },
+    LandCover.WATER: _all_year(DecayParameters(0.0, 0.01)),
 }
-
-
-def _months_spanned(reference_date: datetime.date, secondary_date: datetime.date) -> list[int]:
-    """Zero-based months (January = 0) that the interval from reference to secondary touches."""
-    first = reference_date.year * 12 + reference_date.month - 1
-    last = secondary_date.year * 12 + secondary_date.month - 1
-    return sorted({month % 12 for month in range(first, min(last, first + 11) + 1)})
 
 
 def target_coherence(
@@ -252,9 +314,8 @@ def target_coherence(
 ) -> np.ndarray:
     """The true coherence of each pixel for a pair, from its land cover and the season model.
 
-    The seasonal factor of a class is its lowest over the months the interval touches: a pair
-    that spans the start of the melt has lost the glacier's coherence. Longer intervals of the
-    same reference therefore never gain coherence.
+    A pair belongs to the season of its reference date (as the decay product groups pairs), so
+    longer intervals of the same reference never gain coherence.
     """
     if secondary_date <= reference_date:
         raise ValueError(
@@ -267,14 +328,10 @@ def target_coherence(
             f"0..{len(LandCover) - 1}"
         )
     baseline_days = (secondary_date - reference_date).days
-    months = _months_spanned(reference_date, secondary_date)
+    season = Season.of(reference_date)
     coherence_of_class = np.empty(len(LandCover), dtype=np.float32)
-    for land_class, model in _SEASON_MODEL.items():
-        decay = math.exp(-baseline_days / model.decorrelation_days)
-        season = min(model.season_factor[month] for month in months)
-        coherence_of_class[land_class] = season * (
-            model.long_term + (model.short_term - model.long_term) * decay
-        )
+    for land_class, parameters in SEASON_MODEL.items():
+        coherence_of_class[land_class] = parameters[season].coherence(baseline_days)
     return coherence_of_class[land_cover]
 
 
@@ -318,15 +375,22 @@ def compute_pair_coherence(
     secondary_date: datetime.date,
     window_rg: int = 21,
     window_az: int = 5,
-    max_shape: tuple[int, int] = DEFAULT_SCENE_SHAPE,
+    pixel_size: float = CDSE_PIXEL_SIZE,
+    max_shape: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, SceneGrid]:
     """The estimated coherence of one pair of one burst, as the backend delivers it.
 
     Returns float32 coherence on the burst's grid, NaN outside the footprint, and the grid.
     """
-    grid = scene_grid_for_footprint(footprint_lonlat, max_shape=max_shape)
+    grid = scene_grid_for_footprint(footprint_lonlat, pixel_size=pixel_size, max_shape=max_shape)
     truth = target_coherence(land_cover_map(burst_key, grid), reference_date, secondary_date)
     reference, secondary = synthetic_slc_pair(burst_key, reference_date, secondary_date, truth)
     coherence = boxcar_coherence(reference, secondary, window_rg, window_az)
-    coherence[~footprint_mask(footprint_lonlat, grid)] = np.nan
+    coherence[~_footprint_mask_cached(footprint_lonlat.wkb, grid)] = np.nan
     return coherence, grid
+
+
+@lru_cache(maxsize=4)
+def _footprint_mask_cached(footprint_wkb: bytes, grid: SceneGrid) -> np.ndarray:
+    """:func:`footprint_mask` once per burst and grid: every pair of a job needs the same one."""
+    return footprint_mask(shapely.from_wkb(footprint_wkb), grid)

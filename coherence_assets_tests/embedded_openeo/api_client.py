@@ -11,7 +11,7 @@ from typing import Any
 import requests
 
 from coherence_assets.jobs.processes import APEX_NAMESPACE
-from embedded_openeo.config import BackendConfig
+from embedded_openeo.config import CDSE_PIXEL_SIZE, BackendConfig
 from embedded_openeo.server import running_backend
 
 FAST_SCENE = (64, 128)
@@ -28,10 +28,11 @@ APEX_ARGUMENTS: dict[str, Any] = {
 
 
 def fast_config(data_dir: Path, **overrides: Any) -> BackendConfig:
-    """Small scenes, no start rate limit, a free port, faults allowed: what most tests want."""
+    """Small scenes at CDSE's 20 m, no start rate limit, a free port, faults allowed: what most tests want."""
     settings: dict[str, Any] = {
         "data_dir": data_dir,
         "port": 0,
+        "pixel_size": CDSE_PIXEL_SIZE,
         "scene_shape": FAST_SCENE,
         "min_seconds_between_starts": 0.0,
         "allow_faults": True,

@@ -10,7 +10,6 @@ from scipy import ndimage
 from coherence_assets.settings import packaged_demo_bursts_file
 from embedded_openeo.coherence_estimator import expected_decorrelated_coherence
 from embedded_openeo.synthetic_scene import (
-    DEFAULT_SCENE_SHAPE,
     LandCover,
     SceneGrid,
     compute_pair_coherence,
@@ -24,6 +23,8 @@ from embedded_openeo.synthetic_scene import (
 BURST = "t015_030343_iw2"
 SUMMER = datetime.date(2023, 7, 3)
 SUMMER_12_DAYS = datetime.date(2023, 7, 15)
+# Whole bursts at 20 m are 8 million pixels; the scene's behaviour does not depend on the spacing.
+COARSE = 40.0
 
 
 @cache
@@ -35,7 +36,7 @@ def demo_footprint() -> shapely.Polygon:
 
 @cache
 def demo_grid() -> SceneGrid:
-    return scene_grid_for_footprint(demo_footprint())
+    return scene_grid_for_footprint(demo_footprint(), pixel_size=COARSE)
 
 
 @cache
@@ -49,18 +50,20 @@ def small_footprint() -> shapely.Polygon:
 
 
 def test_grid_is_20_m_utm_32n_with_an_origin_on_multiples_of_20_m():
-    grid = demo_grid()
+    grid = scene_grid_for_footprint(demo_footprint())
 
     assert grid.crs_epsg == 32632
     assert (grid.transform.a, grid.transform.e) == (20.0, -20.0)
     assert grid.transform.c % 20 == 0 and grid.transform.f % 20 == 0
 
 
-def test_grid_of_a_large_burst_is_cropped_to_the_default_shape_inside_its_bounding_box():
-    full = scene_grid_for_footprint(demo_footprint(), max_shape=(10**6, 10**6))
-    cropped = demo_grid()
+def test_grid_covers_the_whole_burst_and_a_max_shape_crops_it_inside_its_bounding_box():
+    full = scene_grid_for_footprint(demo_footprint())
+    cropped = scene_grid_for_footprint(demo_footprint(), max_shape=(400, 800))
 
-    assert cropped.shape == DEFAULT_SCENE_SHAPE
+    # the whole tilted burst, about 85 km x 20 km, in its UTM bounding box
+    assert full.width * 20 > 80_000 and full.height * 20 > 20_000
+    assert cropped.shape == (400, 800)
     assert full.width > cropped.width and full.height > cropped.height
     assert full.transform.c <= cropped.transform.c
     assert cropped.transform.c + 20 * cropped.width <= full.transform.c + 20 * full.width
@@ -70,6 +73,14 @@ def test_grid_of_a_large_burst_is_cropped_to_the_default_shape_inside_its_boundi
 
 def test_grid_of_a_burst_is_the_same_on_every_call():
     assert scene_grid_for_footprint(demo_footprint()) == scene_grid_for_footprint(demo_footprint())
+
+
+def test_a_coarser_spacing_covers_the_same_box():
+    fine, coarse = scene_grid_for_footprint(demo_footprint()), demo_grid()
+
+    assert coarse.transform.a == COARSE
+    assert abs(fine.width * 20 - coarse.width * COARSE) <= COARSE
+    assert abs(fine.height * 20 - coarse.height * COARSE) <= COARSE
 
 
 def test_grid_of_a_southern_footprint_is_in_a_southern_utm_zone():
@@ -198,8 +209,10 @@ def test_slc_pair_rejects_coherence_above_one():
 
 
 def test_pair_coherence_is_float32_on_the_burst_grid_and_the_same_on_every_call():
-    coherence, grid = compute_pair_coherence(BURST, demo_footprint(), SUMMER, SUMMER_12_DAYS)
-    again, _ = compute_pair_coherence(BURST, demo_footprint(), SUMMER, SUMMER_12_DAYS)
+    coherence, grid = compute_pair_coherence(
+        BURST, demo_footprint(), SUMMER, SUMMER_12_DAYS, pixel_size=COARSE
+    )
+    again, _ = compute_pair_coherence(BURST, demo_footprint(), SUMMER, SUMMER_12_DAYS, pixel_size=COARSE)
 
     assert grid == demo_grid()
     assert coherence.dtype == np.float32
@@ -208,9 +221,13 @@ def test_pair_coherence_is_float32_on_the_burst_grid_and_the_same_on_every_call(
 
 
 def test_pair_coherence_differs_between_dates():
-    coherence, _ = compute_pair_coherence(BURST, demo_footprint(), SUMMER, SUMMER_12_DAYS)
+    coherence, _ = compute_pair_coherence(BURST, demo_footprint(), SUMMER, SUMMER_12_DAYS, pixel_size=COARSE)
     later, _ = compute_pair_coherence(
-        BURST, demo_footprint(), SUMMER_12_DAYS, SUMMER_12_DAYS + datetime.timedelta(days=12)
+        BURST,
+        demo_footprint(),
+        SUMMER_12_DAYS,
+        SUMMER_12_DAYS + datetime.timedelta(days=12),
+        pixel_size=COARSE,
     )
 
     assert not np.array_equal(coherence, later, equal_nan=True)
@@ -226,15 +243,27 @@ def test_pair_coherence_is_nan_outside_the_footprint_only():
     "land_class", [LandCover.ROCK, LandCover.MEADOW, LandCover.WATER], ids=lambda land_class: land_class.name
 )
 def test_estimate_inside_a_class_matches_its_true_coherence(land_class: LandCover):
-    coherence, _ = compute_pair_coherence(BURST, demo_footprint(), SUMMER, SUMMER_12_DAYS)
+    coherence, _ = compute_pair_coherence(BURST, demo_footprint(), SUMMER, SUMMER_12_DAYS, pixel_size=COARSE)
     # Only pixels whose whole 21 x 5 window lies in the class, away from the scene edges.
     pure = ndimage.binary_erosion(demo_land_cover() == land_class, np.ones((5, 21)), border_value=0)
+    pure &= np.isfinite(coherence)  # the whole burst's box: NaN outside its footprint
 
     truth = true_coherence_of(land_class, SUMMER, 12)
     # The boxcar estimate is biased upwards, most at low coherence; water sits at the theoretical floor.
     expected = expected_decorrelated_coherence(105) if truth == 0 else truth
     assert pure.sum() > 500
     assert float(coherence[pure].mean()) == pytest.approx(expected, abs=0.1 * expected + 0.005)
+
+
+def test_a_whole_burst_scene_is_nan_outside_the_swath_and_valid_inside():
+    coherence, grid = compute_pair_coherence(
+        BURST, demo_footprint(), SUMMER, SUMMER_12_DAYS, pixel_size=COARSE
+    )
+
+    inside = footprint_mask(demo_footprint(), grid)
+    assert 0.3 < np.isnan(coherence).mean() < 0.7  # a tilted burst fills about half its bounding box
+    assert np.isnan(coherence[~inside]).all()
+    assert np.isfinite(coherence[inside]).mean() > 0.99
 
 
 def test_unknown_land_cover_code_is_rejected():
