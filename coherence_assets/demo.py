@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
+from collections.abc import Iterable
 
 import dagster as dg
 import pandas as pd
@@ -31,11 +33,32 @@ QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}
 TICK_SECONDS = 3.0
 
 
+# The demo's instance, also what `dagster dev` runs with this DAGSTER_HOME: a UI backfill launches a
+# run per partition at once, more than a small machine carries, so at most 4 run and the rest queue;
+# and no telemetry (nor its banner on the demo's first run).
+DEMO_INSTANCE_YAML = """\
+concurrency:
+  runs:
+    max_concurrent_runs: 4
+telemetry:
+  enabled: false
+"""
+
+
+def job_counts(statuses: Iterable[str]) -> str:
+    """``2 created, 4 finished``: how many jobs are in each status, for a person to read."""
+    counted = Counter(statuses)
+    return ", ".join(f"{counted[status]} {status}" for status in sorted(counted)) or "none"
+
+
 def demo_instance() -> dg.DagsterInstance:
-    """The instance in ``DAGSTER_HOME`` (default ``./.dagster_home``), created if needed."""
+    """The instance in ``DAGSTER_HOME`` (default ``./.dagster_home``), created with
+    :data:`DEMO_INSTANCE_YAML` if needed; a ``dagster.yaml`` someone wrote is left as it is."""
     home = dagster_home()
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch()  # an empty file: the defaults, stored in DAGSTER_HOME, said explicitly
+    config = home / "dagster.yaml"
+    if not config.exists() or not config.read_text().strip():
+        config.write_text(DEMO_INSTANCE_YAML)
     return dg.DagsterInstance.get()
 
 
@@ -162,7 +185,7 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
         ).success
     ]
     print("3. waiting for jobs (the sensor starts them as slots free up, then downloads)", flush=True)
-    cursor, deadline, counts = None, time.monotonic() + timeout_seconds, {}
+    cursor, deadline, counts = None, time.monotonic() + timeout_seconds, "none yet"
     while True:
         try:
             cursor, launched = tick(defs, instance, cursor)
@@ -172,10 +195,8 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
             # embedded one from its own folder), and the deadline bounds the wait.
             print(f"  the openEO backend did not answer ({type(error).__name__}); trying again", flush=True)
         else:
-            counts = {
-                status: list(statuses.values()).count(status) for status in sorted(set(statuses.values()))
-            }
-            print(f"  jobs: {counts or 'none'}", flush=True)
+            counts = job_counts(statuses.values())
+            print(f"  jobs: {counts}", flush=True)
             # failed downloads and resubmissions the sensor requests again
             pending = TickCursor.from_json(cursor)
             retrying = pending.downloads or pending.resubmits
@@ -184,7 +205,7 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
         if time.monotonic() > deadline:
             print_stuck(defs, cursor)
             raise SetupError(
-                f"gave up waiting for jobs after {timeout_seconds:.0f} s ({counts}); re-run the demo to continue "
+                f"gave up waiting for jobs after {timeout_seconds:.0f} s (jobs: {counts}); re-run the demo to continue "
                 "where it stopped, or give it longer with --timeout"
             )
         time.sleep(TICK_SECONDS)

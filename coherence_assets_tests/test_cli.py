@@ -234,3 +234,27 @@ def test_demo_refuses_an_embedded_backend_of_another_folder_in_one_line_naming_b
     )
     assert len(completed.stderr.strip().splitlines()) == 1
     assert not (project / ".coherence-backend").exists()
+
+
+def test_the_demo_instance_caps_concurrent_runs_and_sends_no_telemetry_but_keeps_a_users_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    from coherence_assets.demo import demo_instance
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "new_home"))
+    with demo_instance() as instance:
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 4
+        assert not instance.telemetry_enabled
+    own = tmp_path / "own_home"
+    own.mkdir()
+    (own / "dagster.yaml").write_text("concurrency:\n  runs:\n    max_concurrent_runs: 7\n")
+    monkeypatch.setenv("DAGSTER_HOME", str(own))
+    with demo_instance() as instance:
+        assert instance.get_concurrency_config().run_queue_config.max_concurrent_runs == 7
+
+
+def test_the_demo_prints_job_counts_for_a_person_not_a_python_dict():
+    from coherence_assets.demo import job_counts
+
+    assert job_counts(["finished", "created", "finished"]) == "1 created, 2 finished"
+    assert job_counts([]) == "none"
