@@ -52,7 +52,10 @@ def control_backend(arguments: argparse.Namespace) -> int:
         print(f"no embedded backend is running from {data_dir} (no live process in its backend.pid)")
         return 0 if arguments.action == "stop" else 3
     if arguments.action == "status":
-        print(f"embedded backend running: pid {backend.pid}, state in {data_dir}, log {backend.log_path}")
+        print(
+            f"embedded backend running at {backend.url or 'an unknown address'}: pid {backend.pid}, "
+            f"state in {data_dir}, log {backend.log_path}"
+        )
         return 0
     if not stop_backend(backend):
         raise SetupError(f"the embedded backend (pid {backend.pid}) did not stop; see {backend.log_path}")

@@ -94,13 +94,13 @@ def test_a_backfill_into_a_folder_that_does_not_exist_is_refused_in_one_line(tmp
 
 def test_backend_status_and_stop_find_the_background_backend_by_its_pid_file(tmp_path: Path):
     data_dir = tmp_path / "backend"
-    ensure_local_backend("127.0.0.1", free_port(), data_dir)  # detached, as the demo starts it
+    url = ensure_local_backend("127.0.0.1", free_port(), data_dir)  # detached, as the demo starts it
 
     status = run_cli("backend", "status", "--data-dir", str(data_dir), cwd=tmp_path)
     stop = run_cli("backend", "stop", "--data-dir", str(data_dir), cwd=tmp_path)
     after = run_cli("backend", "status", "--data-dir", str(data_dir), cwd=tmp_path)
 
-    assert status.returncode == 0 and "running" in status.stdout, status.stdout + status.stderr
+    assert status.returncode == 0 and f"running at {url}:" in status.stdout, status.stdout + status.stderr
     assert stop.returncode == 0 and "stopped" in stop.stdout, stop.stdout + stop.stderr
     assert after.returncode == 3 and "no embedded backend is running" in after.stdout
     assert not (data_dir / "backend.pid").exists()

@@ -6,6 +6,7 @@ its jobs); these let a user see it and stop it without hunting for the process.
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import time
@@ -21,6 +22,7 @@ STOP_TIMEOUT_SECONDS = 15.0
 class BackendProcess:
     pid: int
     data_dir: Path
+    url: str | None = None  # from its command line's --host and --port, as the project starts it
 
     @property
     def log_path(self) -> Path:
@@ -31,12 +33,19 @@ def background_backend(data_dir: Path) -> BackendProcess | None:
     """The backend serving from ``data_dir``, if its pid file names a live backend process."""
     try:
         pid = int((data_dir / PID_FILE_NAME).read_text().strip())
-        command_line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
     except (OSError, ValueError):
         return None
+    command_line = " ".join(arguments)
     # a stale pid file may name a pid reused by another program: never signal that one
     is_backend = BACKEND_MODULE in command_line or "coherence-assets backend" in command_line
-    return BackendProcess(pid, data_dir) if is_backend else None
+    if not is_backend:
+        return None
+    options = dict(itertools.pairwise(arguments))
+    url = (
+        f"http://{options['--host']}:{options['--port']}" if {"--host", "--port"} <= options.keys() else None
+    )
+    return BackendProcess(pid, data_dir, url)
 
 
 def stop_backend(backend: BackendProcess, timeout: float = STOP_TIMEOUT_SECONDS) -> bool:
