@@ -238,7 +238,8 @@ def stack_coherence_cube(
         return _summarise(existing, cube_path, added=0, rewrite_reason=None)
     layout = _Layout(leading, spatial_chunk, series_chunks, attributes)
     rewrite_reason = _store_new_pairs(fs, cube_path, existing, new, layout, outdated)
-    log.info("stacked %d new pairs into %s (%s)", len(new), cube_path, rewrite_reason or "appended")
+    how = rewrite_reason or ("a new cube" if existing is None else "appended")
+    log.info("stacked %d new pairs into %s (%s)", len(new), cube_path, how)
     return _summarise(
         _open_dataset(open_zarr_store(fs, cube_path)),
         cube_path,

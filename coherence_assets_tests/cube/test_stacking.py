@@ -126,10 +126,14 @@ def test_values_are_stored_exactly_and_no_data_stays_nan_never_zero(tmp_path):
     )
 
 
-def test_new_window_is_appended_without_touching_old_chunks(tmp_path):
+def test_new_window_is_appended_without_touching_old_chunks(tmp_path, caplog):
     cube = cube_path(tmp_path)
     july = make_rasters(tmp_path, "2023-07-01", JULY)
-    stack_coherence_cube(LOCAL, july, cube, spatial_chunk=CHUNK)
+    with caplog.at_level("INFO"):
+        stack_coherence_cube(LOCAL, july, cube, spatial_chunk=CHUNK)
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(message.endswith("(a new cube)") for message in messages), messages
+    assert not any("(appended)" in message for message in messages), messages
     old_chunks = file_states(f"{cube}/coherence/c")
 
     october = make_rasters(tmp_path, "2023-10-01", OCTOBER, level=0.2)
