@@ -21,12 +21,13 @@ from coherence_assets.cube.stacking import find_pair_rasters, open_coherence_cub
 from coherence_assets.defs.catalogue_versions import recorded_burst_file_version
 from coherence_assets.defs.sensor_ticks import evaluate_sensor, launch_requested_runs, record_asset_events
 from coherence_assets.defs.sensors import JOB_SENSOR
-from coherence_assets.jobs.ledger import TERMINAL
-from coherence_assets.jobs.ledger_index import read_all_ledgers, read_done_index
+from coherence_assets.jobs.ledger import TERMINAL, CorruptLedgerError, JobRecord, Ledger
+from coherence_assets.jobs.ledger_index import read_done_index
 from coherence_assets.jobs.tick import TickCursor, stuck_work
 from coherence_assets.partition_keys import partition_key
 from coherence_assets.preflight import SetupError
 from coherence_assets.settings import dagster_home
+from coherence_assets.storage import DataStore
 
 # The demo prints one line per run; a failure's trace stays in the run's event log (the UI shows it).
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -100,23 +101,40 @@ def tick(defs: dg.Definitions, instance: dg.DagsterInstance, cursor: str | None)
     return data.cursor, len(launched)
 
 
-def job_statuses(window: str, defs: dg.Definitions) -> dict[str, str]:
-    """Current backend status of every job of the window's ledgers."""
-    from coherence_assets.jobs.listing import list_all_jobs
+def job_statuses(window: str, bursts: list[str], defs: dg.Definitions) -> dict[str, str]:
+    """Current backend status of every job of the window's ledgers of ``bursts``.
 
-    backend = defs.resources["openeo_backend"]
-    listing = list_all_jobs(backend.connect())
-    ledgers = [
-        ledger for ledger in read_all_ledgers(defs.resources["storage"].store) if ledger.window == window
+    The listing is read only as far as those jobs (as the sensor reads it), so a tick of the demo
+    costs the same on an account with years of jobs as on an empty one.
+    """
+    from coherence_assets.jobs.listing import JobListing, list_jobs_until_seen
+
+    store = defs.resources["storage"].store
+    records = [
+        record
+        for burst in bursts
+        for record in _ledger_jobs(store, burst, window)
+        if record.job_id is not None
     ]
+    awaited = {record.job_id for record in records if record.status not in TERMINAL}
+    listing = (
+        list_jobs_until_seen(defs.resources["openeo_backend"].connect(), awaited) if awaited else JobListing()
+    )
     return {
         # a job the backend no longer lists keeps the fate the sensor wrote into its ledger
-        record.job_id: listing.get(record.job_id, {}).get("status")
+        record.job_id: listing.jobs.get(record.job_id, {}).get("status")
         or (record.status if record.status in TERMINAL else "unknown")
-        for ledger in ledgers
-        for record in ledger.jobs
-        if record.job_id
+        for record in records
     }
+
+
+def _ledger_jobs(store: DataStore, burst: str, window: str) -> list[JobRecord]:
+    """The jobs of a partition's ledger; none while it has no ledger, or a corrupt one (the sensor reports it)."""
+    path = store.coherence_job_path(burst, window)
+    try:
+        return Ledger.from_bytes(store.read_bytes(path), path).jobs
+    except (FileNotFoundError, CorruptLedgerError):
+        return []
 
 
 def print_summary(defs: dg.Definitions, bursts: list[str]) -> None:
@@ -189,7 +207,7 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
     while True:
         try:
             cursor, launched = tick(defs, instance, cursor)
-            statuses = job_statuses(window, defs)
+            statuses = job_statuses(window, bursts, defs)
         except requests.RequestException as error:
             # The backend went away mid-request; the next connect() finds it again (or starts the
             # embedded one from its own folder), and the deadline bounds the wait.

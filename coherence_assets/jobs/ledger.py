@@ -61,6 +61,7 @@ class JobRecord:
     status: str = NOT_CREATED
     submitted_at: str = ""
     namespace: str | None = None  # where the process was taken from: the APEx UDP at a pinned commit
+    entered_at: str = ""  # when the record was entered (before its create): the job cannot be older
 
     def to_json(self) -> dict[str, Any]:
         document = asdict(self)

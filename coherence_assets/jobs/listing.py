@@ -1,15 +1,20 @@
-"""The backend's job listing: one listing serves every job the project tracks.
+"""The backend's job listing, read only as far as the caller's own jobs.
 
 Polling each job separately costs one request per job and tick; CDSE pages ``GET /jobs``
 with ``limit`` and a ``next`` link, newest first, and the seed notebook lost every job past
-page one. The sensor reads pages only until it has seen every job it still waits for, so a
-tick's cost follows the active work, not the account's history; when only a few awaited jobs
-are older than the first page, it describes those directly instead of paging back to them.
+page one. An account holds thousands of jobs after a year (other clients', and our own past
+ones), so nothing here reads every page: the sensor reads pages only until it has seen every
+job it still waits for, describing directly the few awaited jobs older than the first page;
+a run that knows its jobs describes them by id (:func:`describe_jobs`); a run that looks for
+a job it entered but never recorded reads only the pages of jobs created since it entered it
+(:func:`list_jobs_created_since`). Only rebuilding a corrupt ledger, which knows nothing,
+reads every page (:func:`list_all_jobs`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import datetime as dt
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +43,28 @@ class JobListing:
         return job_id not in self.jobs and (self.complete or job_id in self.unknown)
 
 
+def _pages(
+    connection: openeo.Connection, listing: JobListing, page_size: int
+) -> Iterator[list[dict[str, Any]]]:
+    """The listing's pages, newest first, each entered in ``listing`` (and counted) before it is yielded.
+
+    ``listing.complete`` is true once the last page was yielded.
+    """
+    next_url: str | None = "/jobs"
+    params: dict[str, Any] | None = {"limit": page_size}
+    while next_url:
+        response = connection.get(next_url, params=params, expected_status=200).json()
+        listing.requests += 1
+        params = None  # the next link carries its own query
+        jobs = response.get("jobs", [])
+        listing.jobs.update((job["id"], job) for job in jobs)
+        next_url = next(
+            (link["href"] for link in response.get("links", []) if link.get("rel") == "next"), None
+        )
+        listing.complete = next_url is None
+        yield jobs
+
+
 def list_jobs_until_seen(
     connection: openeo.Connection,
     awaited: Collection[str] | None = None,
@@ -51,29 +78,19 @@ def list_jobs_until_seen(
     """
     listing = JobListing()
     missing = None if awaited is None else set(awaited)
-    next_url: str | None = "/jobs"
-    params: dict[str, Any] | None = {"limit": page_size}
-    while next_url:
-        response = connection.get(next_url, params=params, expected_status=200).json()
-        listing.requests += 1
-        params = None  # the next link carries its own query
-        for job in response.get("jobs", []):
-            listing.jobs[job["id"]] = job
-        next_url = next(
-            (link["href"] for link in response.get("links", []) if link.get("rel") == "next"), None
-        )
-        if missing is not None:
-            missing -= listing.jobs.keys()
-            if not missing:
-                break
-            if next_url and len(missing) <= describe_at_most:
-                _describe(connection, missing, listing)
-                break
-    listing.complete = next_url is None
+    for _ in _pages(connection, listing, page_size):
+        if missing is None:
+            continue
+        missing -= listing.jobs.keys()
+        if not missing:
+            break
+        if not listing.complete and len(missing) <= describe_at_most:
+            _describe(connection, missing, listing)
+            break
     return listing
 
 
-def _describe(connection: openeo.Connection, job_ids: set[str], listing: JobListing) -> None:
+def _describe(connection: openeo.Connection, job_ids: Iterable[str], listing: JobListing) -> None:
     for job_id in sorted(job_ids):
         listing.requests += 1
         try:
@@ -84,6 +101,40 @@ def _describe(connection: openeo.Connection, job_ids: set[str], listing: JobList
             listing.unknown.add(job_id)
 
 
+def describe_jobs(connection: openeo.Connection, job_ids: Iterable[str]) -> JobListing:
+    """Each job by id (``GET /jobs/{id}``): one request per job, whatever the account's history.
+
+    A job the backend does not know (404) is left out of ``jobs`` and named in ``unknown``.
+    """
+    listing = JobListing()
+    _describe(connection, set(job_ids), listing)
+    return listing
+
+
+def list_jobs_created_since(
+    connection: openeo.Connection, since: dt.datetime | None, page_size: int = PAGE_SIZE
+) -> JobListing:
+    """The first page, then further pages while they still reach back to jobs created at or after ``since``.
+
+    ``since=None`` reads the first page only. A page whose oldest job has no readable ``created``
+    does not prove that the rest is older, so the next page is read too.
+    """
+    listing = JobListing()
+    for jobs in _pages(connection, listing, page_size):
+        oldest = _created(jobs[-1]) if jobs else None
+        if since is None or (oldest is not None and oldest < since):
+            break
+    return listing
+
+
+def _created(job: dict[str, Any]) -> dt.datetime | None:
+    try:
+        created = dt.datetime.fromisoformat(job["created"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return created if created.tzinfo else created.replace(tzinfo=dt.UTC)
+
+
 def list_all_jobs(connection: openeo.Connection, page_size: int = PAGE_SIZE) -> dict[str, dict[str, Any]]:
-    """Every job of the user by id, following ``next`` links to the last page."""
+    """Every job of the user by id, following ``next`` links to the last page: the account's whole history."""
     return list_jobs_until_seen(connection, None, page_size).jobs

@@ -29,6 +29,7 @@ from coherence_assets.jobs.submission import (
     SubmissionPlan,
     create_job,
     enter_job,
+    ledger_jobs_on_backend,
     plan_submissions,
     refresh_statuses,
 )
@@ -85,15 +86,15 @@ def submit_partition(
             return PartitionSubmission(ledger, path, pairs)
 
         connection = connect()
-        backend_jobs = list_all_jobs(connection)
+        backend_jobs = ledger_jobs_on_backend(connection, ledger, first_page=start_jobs_now).jobs
         refresh_statuses(ledger, backend_jobs)
         plan = plan_submissions(ledger, pairs, max_attempts)
         # the APEx commit recorded for the partition (resubmissions run the same code), or main's now
         request = pin_apex_commit(make_request(), ledger)
         check_process_offered(connection, request.process)  # before anything is entered in the ledger
         burst_key = BurstKey.parse(burst)
-        # Entered by a run that died before its create reached the backend (the listing has no job of that
-        # title, or refresh_statuses would have adopted it): its pairs count as covered, so create it now.
+        # Entered by a run that died before its create reached the backend (no job of that title was created
+        # since, or refresh_statuses would have adopted it): its pairs count as covered, so create it now.
         unsent = [record for record in ledger.jobs if record.status == NOT_CREATED]
         for record in unsent:
             log.warning(f"{burst} {window}: creating {record.title}, entered by an interrupted run")

@@ -26,9 +26,11 @@ from coherence_assets.jobs.ledger import (
     IN_FLIGHT,
     LOST,
     NOT_CREATED,
+    TERMINAL,
     JobRecord,
     Ledger,
 )
+from coherence_assets.jobs.listing import JobListing, describe_jobs, list_jobs_created_since
 from coherence_assets.jobs.processes import CoherenceRequest, coherence_process_graph, process_arguments
 from coherence_assets.pairs.pair import Pair
 
@@ -76,6 +78,39 @@ def parse_job_title(title: str | None) -> TitledSubmission | None:
         return None
     burst = BurstKey(int(match["orbit"]), int(match["burst_id"]), match["subswath"])
     return TitledSubmission(str(burst), match["window"], match["submission_id"])
+
+
+# how much earlier than its ledger entry a job may look created: the backend's clock is not ours
+CLOCK_SKEW = dt.timedelta(minutes=15)
+
+
+def ledger_jobs_on_backend(connection: openeo.Connection, ledger: Ledger, first_page: bool) -> JobListing:
+    """What the backend says of the ledger's jobs, at a cost that does not grow with the account's history.
+
+    Jobs that may still change are described by id; a record still waiting for its job id (its run
+    died around the create) is looked for by title in the listing's pages of jobs created since it
+    was entered. ``first_page`` adds the listing's first page, which shows the jobs that occupy the
+    backend's slots (see ``jobs.starter``).
+    """
+    listing = describe_jobs(
+        connection, [job.job_id for job in ledger.jobs if job.job_id and job.status not in TERMINAL]
+    )
+    unsent = [job for job in ledger.jobs if job.job_id is None]
+    if unsent or first_page:
+        recent = list_jobs_created_since(connection, _entered_since(unsent))
+        listing.jobs = {**recent.jobs, **listing.jobs}
+        listing.requests += recent.requests
+    return listing
+
+
+def _entered_since(records: list[JobRecord]) -> dt.datetime | None:
+    """When the oldest of the records was entered, less the clock skew; the beginning of time when a record
+    does not say (entered by an older version); ``None`` without records."""
+    if not records:
+        return None
+    if not all(record.entered_at for record in records):
+        return dt.datetime.min.replace(tzinfo=dt.UTC)
+    return min(dt.datetime.fromisoformat(record.entered_at) for record in records) - CLOCK_SKEW
 
 
 def refresh_statuses(ledger: Ledger, backend_jobs: dict[str, dict[str, Any]]) -> None:
@@ -141,6 +176,7 @@ def enter_job(
         replaces=replaces,
         namespace=request.namespace,
     )
+    record.entered_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     ledger.jobs.append(record)
     return record
 

@@ -1,6 +1,6 @@
 """A partition's rasters: download what its finished jobs produced, validate, and say what is missing.
 
-The whole ``coherence_rasters`` step without Dagster: which jobs finished (the backend's listing),
+The whole ``coherence_rasters`` step without Dagster: which jobs finished (each described by id),
 which result asset holds which pair (STAC dates, then names), the downloads (resumed from
 ``.part`` files), the validation of every raster present, and the ``every_pair_has_a_raster``
 verdict: a pair without a raster is *waiting* while its job is queued or running, *missing*
@@ -17,8 +17,8 @@ from typing import Any
 import openeo
 
 from coherence_assets.http_session import retrying_session
-from coherence_assets.jobs.ledger import FINISHED, IN_FLIGHT, Ledger
-from coherence_assets.jobs.listing import list_all_jobs
+from coherence_assets.jobs.ledger import FINISHED, IN_FLIGHT, TERMINAL, Ledger
+from coherence_assets.jobs.listing import describe_jobs
 from coherence_assets.pairs.pair import Pair, format_pair
 from coherence_assets.partition_inputs import read_ledger, read_pairs
 from coherence_assets.partition_keys import partition_key
@@ -109,7 +109,12 @@ def download_partition_rasters(
 ) -> PartitionRasters:
     """Download the rasters of the ledger's finished jobs into the partition's folder and validate them."""
     folder = store.coherence_rasters_dir(ledger.burst, ledger.window)
-    statuses = {job_id: job["status"] for job_id, job in list_all_jobs(connection).items()}
+    # by id, never from the listing: the run pays for its own jobs, not for the account's history
+    described = describe_jobs(
+        connection,
+        [job.job_id for job in ledger.jobs if job.job_id and job.status not in TERMINAL - {FINISHED}],
+    ).jobs
+    statuses = {job_id: job["status"] for job_id, job in described.items()}
     downloads: list[DownloadJob] = []
     usage: dict[str, dict[str, Any]] = {}
     for job in ledger.jobs:
@@ -130,7 +135,7 @@ def download_partition_rasters(
             DownloadJob(asset.href, f"{folder}/{raster_file_name(*pair)}", asset.size)
             for pair, asset in matches.matched.items()
         ]
-        description = connection.job(job.job_id).describe()
+        description = described[job.job_id]
         usage[job.job_id] = {"usage": description.get("usage"), "costs": description.get("costs")}
 
     def report(outcome: DownloadOutcome, done: int, total: int) -> None:
