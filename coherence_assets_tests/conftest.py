@@ -8,7 +8,7 @@ import pytest
 import requests
 from urllib3.util.retry import Retry
 
-from embedded_openeo.config import BackendConfig
+from embedded_openeo.config import CDSE_PIXEL_SIZE, BackendConfig
 from embedded_openeo.server import running_backend
 
 pytest_plugins = ["coherence_assets_tests.s3_server"]  # the s3_server and s3_env fixtures
@@ -39,6 +39,7 @@ def start_backend(data_dir: Path, **overrides) -> Iterator[LiveBackend]:
         data_dir=data_dir,
         port=0,
         scene_shape=SMALL_SCENE,
+        pixel_size=CDSE_PIXEL_SIZE,
         **{"allow_faults": True, "min_seconds_between_starts": 0, **overrides},
     )
     with running_backend(config) as url:

@@ -37,7 +37,7 @@ from coherence_assets.partition_keys import split_partition_key
 from coherence_assets.settings import LOCAL_GITHUB_API_PATH, Settings, packaged_demo_bursts_file
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import SMALL_SCENE, LiveBackend
-from embedded_openeo.config import BackendConfig
+from embedded_openeo.config import CDSE_PIXEL_SIZE, BackendConfig
 from embedded_openeo.server import running_backend
 
 BURST = "t015_030343_iw2"
@@ -115,6 +115,7 @@ class RestartableBackend:
         self.overrides = {
             "min_seconds_between_starts": 0,
             "scene_shape": SMALL_SCENE,
+            "pixel_size": CDSE_PIXEL_SIZE,
             "allow_faults": True,
             **overrides,
         }
