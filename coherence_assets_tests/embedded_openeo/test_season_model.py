@@ -90,7 +90,6 @@ def class_means_by_baseline() -> dict[LandCover, list[float]]:
     return means
 
 
-@pytest.mark.slow  # four whole-burst pairs, shared with the fit below
 @pytest.mark.parametrize("land_class", list(LandCover), ids=lambda land_class: land_class.name)
 def test_class_means_follow_the_season_model_at_every_baseline(land_class: LandCover) -> None:
     model = SEASON_MODEL[land_class][Season.of(AUTUMN)]
