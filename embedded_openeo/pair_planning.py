@@ -90,8 +90,8 @@ def catalogue_bounds(extent: TemporalExtent) -> tuple[datetime | None, datetime 
     def bound(value: str | None, end_of_day: bool) -> datetime | None:
         if value is None:
             return None
-        if "T" not in value.upper():
-            day = date.fromisoformat(value[:10])
+        if len(value) == len("YYYY-MM-DD"):  # processes.py let through dates and RFC 3339 date-times only
+            day = date.fromisoformat(value)
             return _day_bounds(day, day)[1 if end_of_day else 0]
         return _as_utc(datetime.fromisoformat(value.upper().replace("Z", "+00:00")))
 

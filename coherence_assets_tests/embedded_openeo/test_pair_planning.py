@@ -119,6 +119,10 @@ def test_date_times_and_null_ends_are_asked_as_given_and_dates_cover_their_whole
         datetime(2023, 7, 27, 23, 59, 59, tzinfo=UTC),
     )
     assert catalogue_bounds(("2023-07-01T12:00:00Z", None)) == (datetime(2023, 7, 1, 12, tzinfo=UTC), None)
+    assert catalogue_bounds(("2023-07-01 12:00:00+02:00", "2023-07-02t00:00:00z")) == (
+        datetime(2023, 7, 1, 10, tzinfo=UTC),
+        datetime(2023, 7, 2, tzinfo=UTC),
+    )
     only_after_the_first = _request(temporal_extent=("2023-07-03T18:00:00Z", None), temporal_baseline=12)
     assert [
         pair.reference["ParentProductName"] for pair in plan_pairs(only_after_the_first, FakeArchive())
