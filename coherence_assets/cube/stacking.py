@@ -6,8 +6,14 @@ where there is no data. One store holds it in two chunk layouts, because no sing
 serves both reads users make:
 
 - the root group, chunked ``(1, 512, 512)``: one date's image reads a few chunks;
-- the group ``timeseries``, the same dataset chunked ``(64, 64, 64)``: one pixel's series
-  reads one chunk per 64 pairs instead of one per pair.
+- the group ``timeseries``, the same dataset chunked ``(256, 32, 32)``: one pixel's series
+  reads one chunk per 256 pairs instead of one per pair.
+
+The store is Zarr format 2, both layouts compressed with Blosc (zstd, bit shuffle): GDAL 3.10
+(rasterio's wheels, QGIS) reads format 2 but not format 3's mandatory ``bytes`` codec, and
+compressed, the NaN padding of a partly filled time chunk costs next to nothing, so the store
+stays about twice its GeoTIFFs at any number of pairs. The attributes follow CF-1.8: ``time``
+has ``time_bnds`` (reference and secondary acquisition of each pair) as its cell bounds.
 
 Pairs are stored sorted by reference (then secondary) date in both, so ``time`` increases in
 the store and ``xr.open_zarr`` needs no sorting.
@@ -17,7 +23,7 @@ Growing the cube:
 - Pairs already in the store are skipped, so re-stacking the same rasters writes nothing.
 - New pairs that all come after the last stored one are appended: the image layout gets new
   chunks only; the time-series layout rewrites the last, partly filled time chunk of each
-  tile (at most 63 old pairs) and adds new ones.
+  tile (at most 255 old pairs) and adds new ones.
 - Anything else rewrites the whole cube into a sibling store that then replaces it: a window
   that lands before stored pairs (a backfill), a raster reaching beyond the cube's extent (the
   union grid grows; old pixels padded with NaN), or a store of an older layout. That costs
@@ -29,8 +35,8 @@ Growing the cube:
 
 Each raster is opened once per stacking and decoded once: it is read in 512 x 512 tiles, and
 the same blocks are validated (structure, coherence range) and written to both layouts.
-Memory is bounded by two buffers of 64 pairs x one tile (128 MB), whatever the number of pairs
-and the size of the burst.
+Memory is bounded by two buffers of at most 128 pairs x one tile (256 MB), whatever the number
+of pairs and the size of the burst.
 """
 
 from __future__ import annotations
@@ -57,9 +63,9 @@ import xarray as xr
 import zarr
 from affine import Affine
 from fsspec.implementations.local import LocalFileSystem
+from numcodecs import Blosc
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
-from zarr.codecs import BloscCodec
 
 from coherence_assets.cube.grid_alignment import RasterGrid, pixel_offset, union_grid
 from coherence_assets.pairs.pair import Pair
@@ -80,34 +86,46 @@ TIME_DIM = "time"
 PAIR_DIM = "pair"
 SERIES_GROUP = "timeseries"
 DEFAULT_SPATIAL_CHUNK = 512
-# (pairs, pixels): a pixel's series over 64 pairs is one 1 MB chunk (dask's per-chunk cost, not
-# bytes, dominates such small reads), and an in-order append rewrites at most 63 pairs of it.
-DEFAULT_SERIES_CHUNKS = (64, 64)
-# LZ4 with byte shuffle: coherence compresses about as well as with zstd, and encodes and
-# decodes several times faster, which both reads and stacking feel.
-COMPRESSORS = (BloscCodec(cname="lz4", clevel=5, shuffle="shuffle"),)
-# The time-series copy exists for speed: uncompressed, it costs stacking a quarter less CPU
-# and reads need no decoding, for about 30 % more space than compressed (float32 coherence
-# compresses poorly anyway).
-SERIES_COMPRESSORS = None
+# (pairs, pixels): a pixel's series over 256 pairs (ten years of 12-day pairs) is one 1 MB
+# chunk: the number of chunks, not their bytes, sets the cost of such small reads.
+DEFAULT_SERIES_CHUNKS = (256, 32)
+ZARR_FORMAT = 2
+# zstd with bit shuffle: each layout a little smaller than the deflate GeoTIFFs (LZ4 is 10 %
+# larger, which two layouts cannot afford), and still fast to decode. GDAL reads Blosc.
+COMPRESSOR = Blosc(cname="zstd", clevel=5, shuffle=Blosc.BITSHUFFLE)
 COMPLETE_PAIR_COUNT_ATTR = "complete_pair_count"
+BOUNDS_DIM = "bnds"
+_TIME_BOUNDS = "time_bnds"
+# chunk files in folders per leading index ("3/0/1"), not thousands side by side; GDAL reads both
+_SEPARATOR_KEY = "chunk_key_encoding"
+_CHUNK_KEY_ENCODING = {"name": "v2", "separator": "/"}
 REWRITE_SUFFIX = ".rewrite"
+_GROUP_METADATA = ".zgroup"
+# format 3 stores, written before the cube moved to format 2, are rewritten when next stacked
+_FORMAT_3_METADATA = "zarr.json"
+# Pairs read and written together at most: half a time chunk of the time-series layout, which
+# is then written in two steps (the second one re-encodes the chunk), for half the memory.
+_BATCH_PAIRS = 128
 # GeoTIFFs of one batch decoded at once; more threads than cores only add memory.
 _READ_THREADS = min(4, os.cpu_count() or 1)
 # Leading-dim coordinates are tiny; large chunks keep them to a few objects in the store.
 _COORDINATE_CHUNK = 1024
 _EPOCH = np.datetime64("1970-01-01", "D")
-_DATE_ENCODING = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int64"}
+# int32 days: CF-1.8 knows no 64-bit integers, and days since 1970 fit in 32 bits for millennia
+_DATE_ENCODING = {"units": "days since 1970-01-01", "calendar": "proleptic_gregorian", "dtype": "int32"}
+# No valid_min/valid_max: Zarr keeps attributes as JSON, without a type, so every export would
+# write them as double, which CF forbids for float data; the range is in the comment instead.
 _COHERENCE_ATTRS = {
     "long_name": "interferometric coherence",
     "units": "1",
-    "valid_min": 0.0,
-    "valid_max": 1.0,
+    "comment": "magnitude of the complex correlation of the pair's two acquisitions, from 0 to 1",
 }
 _GLOBAL_ATTRS = {
     "Conventions": "CF-1.8",
     "title": "Sentinel-1 InSAR coherence time series of one burst",
     "source": "coherence-assets",
+    # CF asks for an audit trail; the provenance passed as global_attributes replaces it
+    "history": "stacked by coherence-assets from Sentinel-1 coherence GeoTIFFs, one per pair",
 }
 
 Chunks = tuple[int, int, int]
@@ -164,13 +182,23 @@ def open_coherence_cube(
     """The stored cube, lazily, in the chunk layout that suits the read.
 
     ``"image"`` (the store's root, what plain ``xr.open_zarr`` gives) for maps of a few dates,
-    ``"timeseries"`` for the series of a few pixels or areas. Both hold the same values.
+    ``"timeseries"`` for the series of a few pixels or areas. Both hold the same values. The
+    time-series layout comes with dask chunks along every pair: one task reads a pixel's whole
+    series, whatever the number of time chunks it spans.
     """
     if layout not in ("image", "timeseries"):
         raise ValueError(f"layout must be 'image' or 'timeseries', got {layout!r}")
-    return _open_dataset(
-        open_zarr_store(fs, cube_path), group=SERIES_GROUP if layout == "timeseries" else None
-    )
+    if layout == "image":
+        dataset = _open_dataset(open_zarr_store(fs, cube_path))
+    else:
+        dataset = _open_dataset(
+            open_zarr_store(fs, cube_path), group=SERIES_GROUP, chunks={TIME_DIM: -1, PAIR_DIM: -1}
+        )
+    # xarray gives float variables without a _FillValue one when it writes them (to_netcdf too);
+    # CF forbids it on coordinate variables, which never miss a value.
+    for name in ("x", "y"):
+        dataset[name].encoding["_FillValue"] = None
+    return dataset
 
 
 def stack_coherence_cube(
@@ -420,8 +448,8 @@ def _build_store(
     )
     image_chunks, series_chunks = layout.image_chunks(target), layout.series_chunks_for(target)
     try:
-        _write_template(template, store, image_chunks, COMPRESSORS, group=None)
-        _write_template(template, store, series_chunks, SERIES_COMPRESSORS, group=SERIES_GROUP)
+        _write_template(template, store, image_chunks, group=None)
+        _write_template(template, store, series_chunks, group=SERIES_GROUP)
         root = zarr.open_group(store, mode="r+", use_consolidated=False)
         _write_layers(root, 0, layers)
     except BaseException:
@@ -455,8 +483,8 @@ def _append(
 def _write_layers(root: zarr.Group, start: int, layers: Sequence[_Layer]) -> None:
     """Fill entries ``start`` onwards of both layouts with ``layers``, then their coordinates.
 
-    Layers go in batches that end on the time-series layout's chunk boundaries, so each of its
-    chunks is written once per stacking; each batch is read in tiles that cover whole chunks of
+    Layers go in batches of at most ``_BATCH_PAIRS`` that end on the time-series layout's chunk
+    boundaries, so each of its chunks is written once or twice per stacking; each batch is read in tiles that cover whole chunks of
     both layouts, so memory does not grow with the burst's width either. One tile is written
     while the next is read, into a second buffer.
     """
@@ -464,12 +492,13 @@ def _write_layers(root: zarr.Group, start: int, layers: Sequence[_Layer]) -> Non
     height, width = image.shape[1:]
     tile_height = math.lcm(image.chunks[1], series.chunks[1])
     tile_width = math.lcm(image.chunks[2], series.chunks[2])
-    buffer_shape = (min(series.chunks[0], len(layers)), min(tile_height, height), min(tile_width, width))
+    batch_pairs = min(series.chunks[0], _BATCH_PAIRS)
+    buffer_shape = (min(batch_pairs, len(layers)), min(tile_height, height), min(tile_width, width))
     buffers = [np.empty(buffer_shape, dtype=np.float32) for _ in range(2)]
     tiles_read = 0
     pending_write: Future | None = None
     with ThreadPoolExecutor(_READ_THREADS) as readers, ThreadPoolExecutor(1) as writer:
-        for batch_start, batch in _batches(start, layers, series.chunks[0]):
+        for batch_start, batch in _batches(start, layers, batch_pairs):
             positions = slice(batch_start, batch_start + len(batch))
             with ExitStack() as opened:
                 for layer in batch:
@@ -528,9 +557,14 @@ def _batches(start: int, layers: Sequence[_Layer], chunk: int) -> Iterator[tuple
 def _write_coordinates(root: zarr.Group, start: int, layers: Sequence[_Layer]) -> None:
     reference = np.array([layer.pair[0] for layer in layers], dtype="datetime64[D]")
     secondary = np.array([layer.pair[1] for layer in layers], dtype="datetime64[D]")
+    reference_days, secondary_days = (
+        (reference - _EPOCH).astype(np.int32),
+        (secondary - _EPOCH).astype(np.int32),
+    )
     values = {
-        TIME_DIM: (reference - _EPOCH).astype(np.int64),
-        "secondary_time": (secondary - _EPOCH).astype(np.int64),
+        TIME_DIM: reference_days,
+        "secondary_time": secondary_days,
+        _TIME_BOUNDS: np.column_stack([reference_days, secondary_days]),
         "temporal_baseline": (secondary - reference).astype(np.int32),
         "mean_coherence": np.array([layer.mean_coherence for layer in layers], dtype=np.float32),
     }
@@ -542,19 +576,22 @@ def _write_coordinates(root: zarr.Group, start: int, layers: Sequence[_Layer]) -
 
 def _leading_arrays(root: zarr.Group) -> list[zarr.Array]:
     """The arrays of both layouts that run along the leading (pair) dimension."""
-    leading = root[VARIABLE].metadata.dimension_names[0]
+    leading = _dimension_names(root[VARIABLE])[0]
     groups = [root, *([root[SERIES_GROUP]] if SERIES_GROUP in root else [])]
     return [
-        array
-        for group in groups
-        for _, array in group.arrays()
-        if (array.metadata.dimension_names or ())[:1] == (leading,)
+        array for group in groups for _, array in group.arrays() if _dimension_names(array)[:1] == (leading,)
     ]
 
 
+def _dimension_names(array: zarr.Array) -> tuple[str, ...]:
+    """Format 3 keeps them in the metadata, format 2 in xarray's ``_ARRAY_DIMENSIONS`` attribute."""
+    names = getattr(array.metadata, "dimension_names", None) or array.attrs.get("_ARRAY_DIMENSIONS")
+    return tuple(names or ())
+
+
 def _outdated_layout(fs: fsspec.AbstractFileSystem, cube_path: str, existing: xr.Dataset) -> bool:
-    """True for a store written before the time-series layout existed or appended out of order."""
-    has_series = fs.exists(posixpath.join(cube_path, SERIES_GROUP, "zarr.json"))
+    """True for a store of an older layout (format 3, no time-series layout) or appended out of order."""
+    has_series = fs.exists(posixpath.join(cube_path, SERIES_GROUP, _GROUP_METADATA))
     order = np.lexsort((existing["secondary_time"].values, existing[TIME_DIM].values))
     return not has_series or not np.array_equal(order, np.arange(order.size))
 
@@ -570,7 +607,13 @@ def _coherence_dataset(
     secondary = np.asarray(secondary_dates, dtype="datetime64[ns]")
     baseline = ((secondary - reference) // np.timedelta64(1, "D")).astype(np.int32)
     coords = {
-        TIME_DIM: (leading, reference, {"standard_name": "time", "long_name": "reference acquisition date"}),
+        TIME_DIM: (
+            leading,
+            reference,
+            {"standard_name": "time", "long_name": "reference acquisition date", "bounds": _TIME_BOUNDS},
+        ),
+        # CF cell bounds: each pair's coherence describes the interval between its two acquisitions
+        _TIME_BOUNDS: ((leading, BOUNDS_DIM), np.column_stack([reference, secondary])),
         "secondary_time": (leading, secondary, {"long_name": "secondary acquisition date"}),
         "temporal_baseline": (
             leading,
@@ -598,29 +641,33 @@ def _coherence_dataset(
     # keep it an attribute so it reaches the store.
     grid_mapping = dataset[VARIABLE].encoding.pop("grid_mapping")
     dataset[VARIABLE].attrs["grid_mapping"] = grid_mapping
+    dataset[grid_mapping].attrs["long_name"] = "coordinate reference system of the UTM grid"
     return dataset
 
 
 def _write_template(
-    template: xr.Dataset,
-    store: zarr.abc.store.Store | str,
-    chunks: Chunks,
-    compressors: tuple[BloscCodec, ...] | None,
-    group: str | None,
+    template: xr.Dataset, store: zarr.abc.store.Store | str, chunks: Chunks, group: str | None
 ) -> None:
     """Metadata and coordinates of one layout; ``coherence`` itself is filled by :func:`_write_layers`."""
-    coordinate_encoding = {"chunks": (_COORDINATE_CHUNK,)}
+    coordinate_encoding = {"chunks": (_COORDINATE_CHUNK,), _SEPARATOR_KEY: _CHUNK_KEY_ENCODING}
+    # Coordinates never miss a value: no _FillValue, which CF does not allow on them.
+    no_fill = {"_FillValue": None}
     encoding = {
         VARIABLE: {
             "chunks": chunks,
             "_FillValue": np.float32(np.nan),
             "dtype": "float32",
-            "compressors": compressors,
+            "compressors": (COMPRESSOR,),
+            _SEPARATOR_KEY: _CHUNK_KEY_ENCODING,
         },
         TIME_DIM: {**_DATE_ENCODING, **coordinate_encoding},
+        _TIME_BOUNDS: {**_DATE_ENCODING, **coordinate_encoding, "chunks": (_COORDINATE_CHUNK, 2)},
         "secondary_time": {**_DATE_ENCODING, **coordinate_encoding},
         "temporal_baseline": {"dtype": "int32", **coordinate_encoding},
         "mean_coherence": {"dtype": "float32", **coordinate_encoding},
+        "x": no_fill,
+        "y": no_fill,
+        "spatial_ref": {"dtype": "int32"},
     }
     # compute=False writes every array's metadata and the in-memory coordinates, not the
     # placeholder, which is one dask chunk (a graph of one task, whatever the cube's size) that
@@ -630,7 +677,7 @@ def _write_template(
         group=group,
         mode="w-",
         encoding=encoding,
-        zarr_format=3,
+        zarr_format=ZARR_FORMAT,
         consolidated=False,
         compute=False,
         safe_chunks=False,
@@ -661,12 +708,12 @@ def _open_committed(
 ) -> xr.Dataset | None:
     """The cube as last committed, undoing an interrupted write first; None if there is none."""
     rewrite_path = cube_path + REWRITE_SUFFIX
-    if not fs.exists(posixpath.join(cube_path, "zarr.json")) and _is_committed(fs, rewrite_path):
+    if not _has_group(fs, cube_path) and _is_committed(fs, rewrite_path):
         log.warning("cube %s was interrupted while its rewrite replaced it; finishing the swap", cube_path)
         if fs.exists(cube_path):
             fs.rm(cube_path, recursive=True)
         move_tree(fs, rewrite_path, cube_path)
-    if not fs.exists(posixpath.join(cube_path, "zarr.json")):
+    if not _has_group(fs, cube_path):
         return None
     group = zarr.open_group(store, mode="r+", use_consolidated=False)
     committed = group.attrs.get(COMPLETE_PAIR_COUNT_ATTR)
@@ -687,16 +734,24 @@ def _open_committed(
     return _open_dataset(store)
 
 
+def _has_group(fs: fsspec.AbstractFileSystem, path: str) -> bool:
+    return any(fs.exists(posixpath.join(path, name)) for name in (_GROUP_METADATA, _FORMAT_3_METADATA))
+
+
 def _is_committed(fs: fsspec.AbstractFileSystem, path: str) -> bool:
-    if not fs.exists(posixpath.join(path, "zarr.json")):
+    if not _has_group(fs, path):
         return False
     group = zarr.open_group(open_zarr_store(fs, path), mode="r", use_consolidated=False)
     return COMPLETE_PAIR_COUNT_ATTR in group.attrs
 
 
-def _open_dataset(store: zarr.abc.store.Store | str, group: str | None = None) -> xr.Dataset:
+def _open_dataset(
+    store: zarr.abc.store.Store | str, group: str | None = None, chunks: dict[str, int] | None = None
+) -> xr.Dataset:
+    """The stored dataset, lazily; ``chunks`` merges zarr chunks into larger dask chunks along those dims."""
     # decode_timedelta=False: temporal_baseline is an integer number of days, not a timedelta.
-    return xr.open_zarr(store, group=group, consolidated=False, decode_timedelta=False)
+    options = {"chunks": chunks} if chunks else {}
+    return xr.open_zarr(store, group=group, consolidated=False, decode_timedelta=False, **options)
 
 
 def open_zarr_store(fs: fsspec.AbstractFileSystem, path: str) -> zarr.abc.store.Store | str:

@@ -60,10 +60,12 @@ def cube_path(root: Path) -> str:
 
 
 def file_states(folder: str) -> dict[str, tuple[int, bytes]]:
-    """Every file under ``folder`` with its modification time and content."""
+    """Every chunk file under ``folder`` (not the metadata, such as .zarray) with its modification time and content."""
     states = {}
     for directory, _, names in os.walk(folder):
         for name in names:
+            if name.startswith("."):
+                continue
             path = os.path.join(directory, name)
             states[path] = (os.stat(path).st_mtime_ns, Path(path).read_bytes())
     return states
@@ -134,16 +136,16 @@ def test_new_window_is_appended_without_touching_old_chunks(tmp_path, caplog):
     messages = [record.getMessage() for record in caplog.records]
     assert any(message.endswith("(a new cube)") for message in messages), messages
     assert not any("(appended)" in message for message in messages), messages
-    old_chunks = file_states(f"{cube}/coherence/c")
+    old_chunks = file_states(f"{cube}/coherence")
 
     october = make_rasters(tmp_path, "2023-10-01", OCTOBER, level=0.2)
     # A different chunk size now must not change how the existing store is chunked.
     summary = stack_coherence_cube(LOCAL, july + october, cube, spatial_chunk=CHUNK // 2)
 
     assert (summary.added_pairs, summary.pair_count, summary.rewritten) == (1, 3, False)
-    new_chunks = file_states(f"{cube}/coherence/c")
+    new_chunks = file_states(f"{cube}/coherence")
     assert {path: new_chunks[path] for path in old_chunks} == old_chunks
-    assert any(path.startswith(f"{cube}/coherence/c/2/") for path in new_chunks)
+    assert any(path.startswith(f"{cube}/coherence/2/") for path in new_chunks)
     stored = open_coherence_cube(LOCAL, cube)
     np.testing.assert_array_equal(stored["coherence"].isel(time=2).values, coherence_values(level=0.2))
 
@@ -258,7 +260,7 @@ def test_interrupted_append_is_truncated_before_appending_again(tmp_path):
     # What a crash mid-append leaves: arrays already grown, their new entries never written.
     group = zarr.open_group(cube, mode="r+", use_consolidated=False)
     for _, array in group.arrays():
-        if (array.metadata.dimension_names or ())[:1] == ("time",):
+        if array.attrs["_ARRAY_DIMENSIONS"][:1] == ["time"]:
             array.resize((array.shape[0] + 1, *array.shape[1:]))
 
     october = make_rasters(tmp_path, "2023-10-01", OCTOBER, level=0.2)
@@ -345,8 +347,8 @@ def test_in_order_append_leaves_complete_chunks_of_both_layouts_untouched(tmp_pa
     cube = cube_path(tmp_path)
     july = make_rasters(tmp_path, "2023-07-01", JULY)
     stack_coherence_cube(LOCAL, july, cube, spatial_chunk=CHUNK, series_chunks=(2, 8))
-    image_chunks = file_states(f"{cube}/coherence/c")
-    series_chunks = file_states(f"{cube}/timeseries/coherence/c")
+    image_chunks = file_states(f"{cube}/coherence")
+    series_chunks = file_states(f"{cube}/timeseries/coherence")
     assert image_chunks and series_chunks
 
     october = make_rasters(tmp_path, "2023-10-01", OCTOBER, level=0.2)
@@ -354,8 +356,8 @@ def test_in_order_append_leaves_complete_chunks_of_both_layouts_untouched(tmp_pa
 
     assert summary.rewritten is False
     after_image, after_series = (
-        file_states(f"{cube}/coherence/c"),
-        file_states(f"{cube}/timeseries/coherence/c"),
+        file_states(f"{cube}/coherence"),
+        file_states(f"{cube}/timeseries/coherence"),
     )
     assert {path: after_image[path] for path in image_chunks} == image_chunks
     # The two July pairs fill the first time chunk of every tile: October starts a new one.
