@@ -6,15 +6,18 @@ predictor, 256 x 256 tiles: what the embedded backend writes):
 - **Stacking** :func:`stack_coherence_cube` into a new cube, against the floor: rasterio reads of
   the same GeoTIFFs plus writing one Zarr array with the cube's image chunks and codec. A second
   floor also writes the time-series layout directly, to show what the second layout costs.
-- **Reads** through ``xr.open_zarr`` (dask, as users read): one pixel's full series from the
-  cube's ``timeseries`` group and one date's full image from its root, each against the fastest
-  of several single chunk layouts of the same data written beside it (with the same codec as
-  the cube layout it is held against), read the same way.
+- **Size**: the store's bytes on disk against the GeoTIFFs' it was stacked from.
+- **Reads** through :func:`open_coherence_cube` (dask, as the project and users read): one
+  pixel's full series from the cube's ``timeseries`` group and one date's full image from its
+  root, each against the fastest of several single chunk layouts of the same data written
+  beside it (same Zarr format and codec), read with plain ``xr.open_zarr``. The series is also
+  read with plain ``xr.open_zarr`` of the group, whose dask chunks are the zarr chunks.
 
 Each figure is the best of ``--repeats`` (stacking) or the median over ``--reads`` random pixels
-and dates (reads). Ratios above 1 mean the cube is slower.
+and dates (reads). Ratios above 1 mean the cube is slower. Every pair count of ``--pairs`` is
+measured in turn.
 
-Run: ``.venv/bin/python benchmarks/cube_stacking.py [--pairs 120] [--size 1000] [--repeats 3]``
+Run: ``.venv/bin/python benchmarks/cube_stacking.py [--pairs 240 500] [--size 1000] [--repeats 3]``
 """
 
 from __future__ import annotations
@@ -36,10 +39,11 @@ import zarr
 from affine import Affine
 
 from coherence_assets.cube.stacking import (
-    COMPRESSORS,
+    COMPRESSOR,
     DEFAULT_SERIES_CHUNKS,
     DEFAULT_SPATIAL_CHUNK,
-    SERIES_COMPRESSORS,
+    SERIES_GROUP,
+    ZARR_FORMAT,
     PairRaster,
     open_coherence_cube,
     stack_coherence_cube,
@@ -90,10 +94,9 @@ def stack_cube(rasters: list[PairRaster], target: Path) -> None:
 def floor(rasters: list[PairRaster], target: Path, size: int, series_too: bool = False) -> None:
     """Read every GeoTIFF with rasterio and write it to Zarr directly, nothing else."""
     chunk = min(DEFAULT_SPATIAL_CHUNK, size)
-    layouts = [((1, chunk, chunk), COMPRESSORS)]
+    layouts = [(1, chunk, chunk)]
     if series_too:
-        series_chunks = (DEFAULT_SERIES_CHUNKS[0], *(min(DEFAULT_SERIES_CHUNKS[1], size),) * 2)
-        layouts.append((series_chunks, SERIES_COMPRESSORS))
+        layouts.append((DEFAULT_SERIES_CHUNKS[0], *(min(DEFAULT_SERIES_CHUNKS[1], size),) * 2))
     arrays = [
         zarr.create_array(
             str(target / f"layout{index}"),
@@ -101,9 +104,10 @@ def floor(rasters: list[PairRaster], target: Path, size: int, series_too: bool =
             chunks=chunks,
             dtype="float32",
             fill_value=np.nan,
-            compressors=compressors,
+            compressors=COMPRESSOR,
+            zarr_format=ZARR_FORMAT,
         )
-        for index, (chunks, compressors) in enumerate(layouts)
+        for index, chunks in enumerate(layouts)
     ]
     if not series_too:
         for index, raster in enumerate(rasters):
@@ -134,7 +138,7 @@ def best_seconds(action: Callable[[Path], None], workdir: Path, repeats: int) ->
     return best
 
 
-def write_reference(cube: xr.Dataset, path: Path, chunks: tuple[int, int, int], compressors) -> xr.Dataset:
+def write_reference(cube: xr.Dataset, path: Path, chunks: tuple[int, int, int]) -> xr.Dataset:
     """The cube's values in one other chunk layout, opened as users open the cube."""
     coherence = (
         cube["coherence"].drop_encoding().chunk(dict(zip(cube["coherence"].dims, chunks, strict=True)))
@@ -142,9 +146,9 @@ def write_reference(cube: xr.Dataset, path: Path, chunks: tuple[int, int, int], 
     coherence.to_dataset().to_zarr(
         path,
         mode="w",
-        zarr_format=3,
+        zarr_format=ZARR_FORMAT,
         consolidated=False,
-        encoding={"coherence": {"chunks": chunks, "compressors": compressors}},
+        encoding={"coherence": {"chunks": chunks, "compressors": (COMPRESSOR,)}},
     )
     return xr.open_zarr(path, consolidated=False, decode_timedelta=False)
 
@@ -161,9 +165,83 @@ def median_read_ms(datasets: dict[str, xr.Dataset], selections: list[dict[str, i
     return {name: 1000 * statistics.median(values) for name, values in seconds.items()}
 
 
+def measure(rasters: list[PairRaster], size: int, repeats: int, reads: int, workdir: Path) -> None:
+    """Stacking, size and reads of a cube of ``rasters``, printed against their floors."""
+    pairs = len(rasters)
+    print(f"{pairs} pairs of {size} x {size} float32 GeoTIFFs (deflate, 256 x 256 tiles)")
+    # Interleaved, so that drifting machine load hits all methods alike.
+    timings: dict[str, float] = {"cube": float("inf"), "floor": float("inf"), "floor2": float("inf")}
+    for _ in range(repeats):
+        timings["floor"] = min(
+            timings["floor"], best_seconds(lambda path: floor(rasters, path, size), workdir, 1)
+        )
+        timings["cube"] = min(
+            timings["cube"], best_seconds(lambda path: stack_cube(rasters, path), workdir, 1)
+        )
+        timings["floor2"] = min(
+            timings["floor2"],
+            best_seconds(lambda path: floor(rasters, path, size, series_too=True), workdir, 1),
+        )
+    print(
+        f"stacking: cube {timings['cube']:.2f} s, floor {timings['floor']:.2f} s "
+        f"(rasterio reads + one zarr array, same chunks and codec): ratio {timings['cube'] / timings['floor']:.2f}"
+    )
+    print(
+        f"  floor writing both layouts directly {timings['floor2']:.2f} s: "
+        f"ratio {timings['cube'] / timings['floor2']:.2f}"
+    )
+
+    cube_path = workdir / "cube.zarr"
+    stack_cube(rasters, cube_path)
+    geotiffs = sum(Path(raster.path).stat().st_size for raster in rasters)
+    series_bytes = LOCAL.du(str(cube_path / SERIES_GROUP))
+    store_bytes = LOCAL.du(str(cube_path))
+    print(
+        f"size: store {store_bytes / 1e6:.1f} MB (time-series layout {series_bytes / 1e6:.1f} MB), "
+        f"GeoTIFFs {geotiffs / 1e6:.1f} MB: ratio {store_bytes / geotiffs:.2f}"
+    )
+
+    image = open_coherence_cube(LOCAL, str(cube_path))
+    series = open_coherence_cube(LOCAL, str(cube_path), layout="timeseries")
+    plain_series = xr.open_zarr(cube_path, group=SERIES_GROUP, consolidated=False, decode_timedelta=False)
+    rng = np.random.default_rng(1)
+    pixels = [{"y": int(y), "x": int(x)} for y, x in rng.integers(0, size, size=(reads, 2), endpoint=False)]
+    dates = [{"time": int(t)} for t in rng.integers(0, pairs, size=reads)]
+    pixel_layouts = [(pairs, side, side) for side in (16, 32, 64, 128, 256) if side <= size]
+    image_layouts = [(1, size, size), (1, 256, 256), (1, 1024, 1024)]
+    references = {
+        chunks: write_reference(image, workdir / f"reference-{'x'.join(map(str, chunks))}.zarr", chunks)
+        for chunks in [*pixel_layouts, *image_layouts]
+    }
+    for read, selections, ours, extra, layouts in (
+        ("one pixel's series", pixels, series, {"plain": plain_series}, pixel_layouts),
+        ("one date's image", dates, image, {}, image_layouts),
+    ):
+        candidates = {str(chunks): references[chunks] for chunks in layouts}
+        timings = median_read_ms({"cube": ours, **extra, **candidates}, selections)
+        ours_ms, plain_ms = timings.pop("cube"), timings.pop("plain", None)
+        best = min(timings, key=timings.get)
+        print(
+            f"{read}: cube {ours_ms:.1f} ms ({ours['coherence'].encoding['chunks']} chunks), best single "
+            f"layout {best} {timings[best]:.1f} ms: ratio {ours_ms / timings[best]:.2f}"
+        )
+        others = ", ".join(f"{chunks} {ms:.1f} ms" for chunks, ms in timings.items() if chunks != best)
+        print(f"  other layouts: {others}")
+        if plain_ms is not None:
+            print(
+                f"  the cube's series through plain xr.open_zarr (dask chunks = zarr chunks) {plain_ms:.1f} ms: "
+                f"ratio {plain_ms / timings[best]:.2f}"
+            )
+    shutil.rmtree(cube_path)
+    for path in workdir.glob("reference-*.zarr"):
+        shutil.rmtree(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=120, help="number of pairs (GeoTIFFs)")
+    parser.add_argument(
+        "--pairs", type=int, nargs="+", default=[240, 500], help="numbers of pairs (GeoTIFFs), each measured"
+    )
     parser.add_argument("--size", type=int, default=1000, help="rows and columns of each GeoTIFF")
     parser.add_argument("--repeats", type=int, default=3, help="stacking runs per method; the best counts")
     parser.add_argument("--reads", type=int, default=25, help="random pixels and dates read per layout")
@@ -175,68 +253,9 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="cube-bench-", dir=args.workdir))
     try:
         (workdir / "rasters").mkdir()
-        rasters = write_rasters(workdir / "rasters", args.pairs, args.size)
-        print(f"{args.pairs} pairs of {args.size} x {args.size} float32 GeoTIFFs (deflate, 256 x 256 tiles)")
-
-        # Interleaved, so that drifting machine load hits all methods alike.
-        timings: dict[str, float] = {"cube": float("inf"), "floor": float("inf"), "floor2": float("inf")}
-        for _ in range(args.repeats):
-            timings["floor"] = min(
-                timings["floor"], best_seconds(lambda path: floor(rasters, path, args.size), workdir, 1)
-            )
-            timings["cube"] = min(
-                timings["cube"], best_seconds(lambda path: stack_cube(rasters, path), workdir, 1)
-            )
-            timings["floor2"] = min(
-                timings["floor2"],
-                best_seconds(lambda path: floor(rasters, path, args.size, series_too=True), workdir, 1),
-            )
-        print(
-            f"stacking: cube {timings['cube']:.2f} s, floor {timings['floor']:.2f} s "
-            f"(rasterio reads + one zarr array, same chunks and codec): ratio {timings['cube'] / timings['floor']:.2f}"
-        )
-        print(
-            f"  floor writing both layouts directly {timings['floor2']:.2f} s: "
-            f"ratio {timings['cube'] / timings['floor2']:.2f}"
-        )
-
-        cube_path = workdir / "cube.zarr"
-        stack_cube(rasters, cube_path)
-        image = open_coherence_cube(LOCAL, str(cube_path))
-        series = open_coherence_cube(LOCAL, str(cube_path), layout="timeseries")
-        rng = np.random.default_rng(1)
-        pixels = [
-            {"y": int(y), "x": int(x)}
-            for y, x in rng.integers(0, args.size, size=(args.reads, 2), endpoint=False)
-        ]
-        dates = [{"time": int(t)} for t in rng.integers(0, args.pairs, size=args.reads)]
-        pixel_layouts = [(args.pairs, side, side) for side in (32, 64, 128, 256) if side <= args.size]
-        image_layouts = [(1, args.size, args.size), (1, 256, 256), (1, 1024, 1024)]
-        # Each reference has the codec of the cube layout it is held against: layouts compete, not codecs.
-        references = {
-            chunks: write_reference(
-                image, workdir / f"reference-{'x'.join(map(str, chunks))}.zarr", chunks, compressors
-            )
-            for chunks, compressors in [
-                *((chunks, SERIES_COMPRESSORS) for chunks in pixel_layouts),
-                *((chunks, COMPRESSORS) for chunks in image_layouts),
-            ]
-        }
-
-        for read, selections, ours, other_layout, layouts in (
-            ("one pixel's series", pixels, series, image, pixel_layouts),
-            ("one date's image", dates, image, series, image_layouts),
-        ):
-            candidates = {str(chunks): references[chunks] for chunks in layouts}
-            timings = median_read_ms({"cube": ours, "other": other_layout, **candidates}, selections)
-            ours_ms, other_ms = timings.pop("cube"), timings.pop("other")
-            best = min(timings, key=timings.get)
-            print(
-                f"{read}: cube {ours_ms:.1f} ms ({ours['coherence'].encoding['chunks']} chunks), best single "
-                f"layout {best} {timings[best]:.1f} ms: ratio {ours_ms / timings[best]:.2f}"
-            )
-            others = ", ".join(f"{chunks} {ms:.1f} ms" for chunks, ms in timings.items() if chunks != best)
-            print(f"  other layouts: {others}; from the cube's other layout {other_ms:.1f} ms")
+        rasters = write_rasters(workdir / "rasters", max(args.pairs), args.size)
+        for pairs in args.pairs:
+            measure(rasters[:pairs], args.size, args.repeats, args.reads, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
