@@ -84,6 +84,56 @@ def add_backfill_command(commands: argparse._SubParsersAction) -> None:
     backfill.set_defaults(handler=run_backfill)
 
 
+def find_bursts_for_aoi(arguments: argparse.Namespace) -> int:
+    from coherence_assets.aoi.areas import AoiFileError, load_areas_of_interest
+    from coherence_assets.bursts.aoi_bursts import (
+        NoBurstError,
+        bursts_for_aois,
+        last_full_quarter,
+        write_burst_file,
+    )
+    from coherence_assets.catalogue.odata_client import CatalogueError
+
+    window = arguments.window or last_full_quarter(dt.datetime.now(dt.UTC).date())
+    try:
+        aois = load_areas_of_interest(arguments.aoi_file)
+        from coherence_assets.definitions import (
+            defs,  # the catalogue as the assets reach it (embedded or CDSE)
+        )
+
+        found = bursts_for_aois(aois, defs.resources["catalogue"].client(), window, arguments.orbit)
+    except (AoiFileError, NoBurstError, CatalogueError, ValueError) as error:
+        raise SetupError(str(error)) from None
+    write_burst_file(found.bursts, arguments.output)
+    per_orbit = found.bursts["orbit_direction"].str.lower().value_counts().to_dict()
+    print(
+        f"{len(found.bursts)} burst(s) ({', '.join(f'{count} {name}' for name, count in sorted(per_orbit.items()))}) "
+        f"image {len(aois) - len(found.aois_without_bursts)} of {len(aois)} AOI(s) in window {window}: "
+        f"written to {arguments.output}; use it with COHERENCE_BURSTS_FILE={arguments.output}"
+    )
+    if found.aois_without_bursts:
+        print(f"no burst images AOI(s) {', '.join(found.aois_without_bursts)} in {window}", file=sys.stderr)
+    return 0
+
+
+def add_bursts_for_aoi_command(commands: argparse._SubParsersAction) -> None:
+    command = commands.add_parser(
+        "bursts-for-aoi",
+        help="write the burst file of every IW burst that images the AOIs (burst catalogue, OData.CSC.Intersects)",
+    )
+    command.add_argument(
+        "aoi_file", help="AOIs: GeoJSON, GeoPackage or GeoParquet, any CRS, with an aoi_id column"
+    )
+    command.add_argument("--output", required=True, help="burst file to write (.geojson, .gpkg or .parquet)")
+    command.add_argument(
+        "--window",
+        type=window_argument,
+        help="quarter whose acquisitions are searched (YYYY-MM-DD, its first day); default the last full quarter",
+    )
+    command.add_argument("--orbit", choices=("ascending", "descending", "both"), default="both")
+    command.set_defaults(handler=find_bursts_for_aoi)
+
+
 def login_with_the_project_resource() -> object:
     from coherence_assets.definitions import defs  # loads every asset: only once the cheap checks passed
 
@@ -139,6 +189,7 @@ def parser() -> argparse.ArgumentParser:
     )
     backend.set_defaults(handler=control_backend)
     add_backfill_command(commands)
+    add_bursts_for_aoi_command(commands)
     return root
 
 

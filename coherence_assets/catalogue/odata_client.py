@@ -36,6 +36,7 @@ class BurstAcquisition:
     parent_product_name: str
     platform: str
     orbit_direction: str = ""  # ASCENDING or DESCENDING, as CDSE writes it; empty if the record lacks it
+    footprint: dict[str, Any] | None = None  # GeoJSON geometry (EPSG:4326) of the record's GeoFootprint
 
     @property
     def date(self) -> dt.date:
@@ -55,6 +56,17 @@ def bursts_filter(burst: BurstKey, polarisation: str, start: dt.datetime, end: d
     )
 
 
+def area_filter(area_wkt: str, start: dt.datetime, end: dt.datetime) -> str:
+    """The ``$filter`` for every burst record whose footprint meets ``area_wkt`` (EPSG:4326) in [start, end].
+
+    CDSE's documented geographic query: ``OData.CSC.Intersects(area=geography'SRID=4326;POLYGON((...))')``.
+    """
+    return (
+        f"OData.CSC.Intersects(area=geography'SRID=4326;{area_wkt}')"
+        f" and ContentDate/Start ge {_odata_timestamp(start)} and ContentDate/Start le {_odata_timestamp(end)}"
+    )
+
+
 def _parse_record(record: dict[str, Any]) -> BurstAcquisition:
     return BurstAcquisition(
         record_id=str(record["Id"]),
@@ -66,6 +78,7 @@ def _parse_record(record: dict[str, Any]) -> BurstAcquisition:
         parent_product_name=str(record["ParentProductName"]),
         platform=str(record.get("PlatformSerialIdentifier", "")),
         orbit_direction=str(record.get("OrbitDirection", "")),
+        footprint=record.get("GeoFootprint"),
     )
 
 
@@ -117,8 +130,15 @@ class BurstCatalogueClient:
         self, burst: BurstKey, polarisation: str, start: dt.datetime, end: dt.datetime
     ) -> list[BurstAcquisition]:
         """Every record of one burst in [start, end], over all pages, ordered by acquisition time."""
+        return self._search(bursts_filter(burst, polarisation, start, end))
+
+    def search_area(self, area_wkt: str, start: dt.datetime, end: dt.datetime) -> list[BurstAcquisition]:
+        """Every burst record whose footprint meets ``area_wkt`` (EPSG:4326) in [start, end], over all pages."""
+        return self._search(area_filter(area_wkt, start, end))
+
+    def _search(self, odata_filter: str) -> list[BurstAcquisition]:
         params: dict[str, str] | None = {
-            "$filter": bursts_filter(burst, polarisation, start, end),
+            "$filter": odata_filter,
             "$orderby": "ContentDate/Start asc",
             "$top": str(PAGE_SIZE),
         }
