@@ -16,8 +16,9 @@ from pathlib import Path
 import geopandas as gpd
 import numpy as np
 import shapely
+import shapely.affinity
 from pyproj import Geod
-from shapely.geometry import Polygon
+from shapely.geometry import MultiPolygon, Polygon
 
 from coherence_assets.bursts.burst_ids import (
     BURST_TIMING,
@@ -95,7 +96,7 @@ class BurstRegistry:
         logger.info("burst registry loaded %d mapped bursts from %s", len(mapped), path)
         return cls(mapped)
 
-    def footprint(self, burst_id: int, subswath: str) -> Polygon:
+    def footprint(self, burst_id: int, subswath: str) -> Polygon | MultiPolygon:
         """The mapped polygon of the burst, else its synthetic footprint."""
         if not is_valid_burst(burst_id, subswath):
             raise ValueError(
@@ -123,7 +124,7 @@ class BurstRegistry:
 
 
 @lru_cache(maxsize=4096)
-def synthetic_footprint(burst_id: int, subswath: str) -> Polygon:
+def synthetic_footprint(burst_id: int, subswath: str) -> Polygon | MultiPolygon:
     """A 20 km x 80 km quadrilateral beside the ground track, where the burst's orbit position puts it."""
     relative_orbit, orbit_fraction = orbit_position_of_burst_id(burst_id, subswath)
     nadir_lon, nadir_lat = _nadir(relative_orbit, orbit_fraction)
@@ -136,7 +137,21 @@ def synthetic_footprint(burst_id: int, subswath: str) -> Polygon:
         lon, lat, _ = _GEOD.fwd(centre_lon, centre_lat, heading, along * BURST_LENGTH_M / 2)
         lon, lat, _ = _GEOD.fwd(lon, lat, heading + 90.0, across * SUBSWATH_WIDTH_M / 2)
         corners.append((round(lon, 6), round(lat, 6)))
-    return Polygon(corners)
+    return _split_at_antimeridian(Polygon(corners))
+
+
+def _split_at_antimeridian(footprint: Polygon) -> Polygon | MultiPolygon:
+    """A footprint across ±180° as its two parts, as CDSE's catalogue writes such footprints.
+
+    Read as one ring, its corners at +179.9° and -179.9° would enclose the rest of the world instead.
+    """
+    west, _, east, _ = footprint.bounds
+    if east - west <= 180.0:
+        return footprint
+    shifted = shapely.transform(footprint, lambda xy: xy + [[360.0, 0.0]] * (xy[:, :1] < 0))
+    inside = shifted.intersection(shapely.box(-180.0, -90.0, 180.0, 90.0))
+    beyond = shapely.affinity.translate(shifted.intersection(shapely.box(180.0, -90.0, 540.0, 90.0)), -360.0)
+    return MultiPolygon([inside, beyond])
 
 
 def _nadir(relative_orbit: int, orbit_fraction: float) -> tuple[float, float]:
