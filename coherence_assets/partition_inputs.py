@@ -6,8 +6,6 @@ the domain steps can read them without Dagster.
 
 from __future__ import annotations
 
-import pandas as pd
-
 from coherence_assets.jobs.ledger import Ledger
 from coherence_assets.pairs.pair import Pair
 from coherence_assets.partition_keys import partition_key
@@ -16,6 +14,8 @@ from coherence_assets.storage import DataStore
 
 def read_pairs(store: DataStore, burst: str, window: str) -> list[Pair]:
     """The partition's pairs from ``insar_pairs``, or an error naming that asset and partition."""
+    import pandas as pd  # not at import: the sensor reaches this module, and needs no pandas
+
     with store.open_output(
         store.insar_pairs_path(burst, window), "insar_pairs", partition_key(burst, window)
     ) as stream:

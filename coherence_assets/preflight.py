@@ -7,12 +7,14 @@ Dagster runs; these checks answer in seconds with one line that names the URL an
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import geopandas as gpd
 import requests
 
-from coherence_assets.bursts.burst_map import BurstMapError, load_burst_catalogue
 from coherence_assets.settings import Settings, catalogue_url_required_message
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 # connect, read: a closed port fails at once, a silent host within seconds
 PROBE_TIMEOUT_SECONDS = (3.0, 10.0)
@@ -35,6 +37,9 @@ def check_url_answers(url: str, what: str, remedy: str, params: dict[str, str] |
 
 def check_burst_file(settings: Settings) -> gpd.GeoDataFrame:
     """The validated burst catalogue; the burst file's validation message as a :class:`SetupError`."""
+    # geopandas only here: the definitions import this module for SetupError
+    from coherence_assets.bursts.burst_map import BurstMapError, load_burst_catalogue
+
     try:
         return load_burst_catalogue(settings.bursts_file)
     except BurstMapError as error:

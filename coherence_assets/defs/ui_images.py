@@ -15,8 +15,6 @@ from pathlib import Path
 import dagster as dg
 from dagster._core.storage.local_compute_log_manager import LocalComputeLogManager
 
-from coherence_assets.cube.quicklook import quicklook_markdown
-
 UI_IMAGE_NAMESPACE = "coherence_quicklook"
 
 
@@ -24,6 +22,8 @@ def inline_image_markdown(instance: dg.DagsterInstance, name: str, png: bytes, t
     """Markdown the UI shows inline; a data URL (behind "[Show Markdown]") when logs are not local."""
     manager = instance.compute_log_manager
     if not isinstance(manager, LocalComputeLogManager):
+        from coherence_assets.cube.quicklook import quicklook_markdown  # matplotlib: not at definitions load
+
         return quicklook_markdown(png, title)
     file_base = f"{name}-{hashlib.sha256(png).hexdigest()[:12]}"
     path = Path(manager.get_captured_local_path([UI_IMAGE_NAMESPACE, file_base], "png"))

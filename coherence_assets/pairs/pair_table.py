@@ -11,7 +11,6 @@ import io
 import logging
 from collections.abc import Sequence
 
-import geopandas as gpd
 import pandas as pd
 
 from coherence_assets.bursts.burst_ids import BurstKey
@@ -26,7 +25,8 @@ module_log = logging.getLogger(__name__)
 def require_burst_in_catalogue(store: DataStore, burst: str) -> None:
     """Fail early, with the fix, when a partition names a burst the catalogue does not hold."""
     with store.open_output(store.burst_catalogue_path(), "burst_catalogue") as stream:
-        known = set(gpd.read_parquet(stream, columns=["burst", "geometry"])["burst"])
+        # the burst column alone, as plain Parquet: a submission run need not import geopandas
+        known = set(pd.read_parquet(stream, columns=["burst"])["burst"])
     if burst not in known:
         raise ValueError(
             f"burst {burst} is not in the burst catalogue; add it to the burst file and re-materialise burst_catalogue"

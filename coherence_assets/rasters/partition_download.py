@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import openeo
 
@@ -25,8 +25,10 @@ from coherence_assets.partition_keys import partition_key
 from coherence_assets.rasters.asset_matching import match_assets_to_pairs, raster_file_name, safe_target_path
 from coherence_assets.rasters.download import DownloadJob, DownloadOutcome, download_all
 from coherence_assets.rasters.job_results import job_result_assets
-from coherence_assets.rasters.validation import InvalidRasterError, RasterSummary, validate_coherence_raster
 from coherence_assets.storage import DataStore
+
+if TYPE_CHECKING:
+    from coherence_assets.rasters.validation import RasterSummary
 
 MAX_PARALLEL_DOWNLOADS = 4
 
@@ -157,6 +159,9 @@ def download_partition_rasters(
 
 def validate_present_rasters(store: DataStore, folder: str, pairs: list[Pair]) -> dict[Pair, RasterSummary]:
     """Summaries of the pairs' rasters that exist; a corrupt one is deleted (to be fetched again) and reported."""
+    # rasterio only where rasters are read: the sensor imports this module for present_rasters
+    from coherence_assets.rasters.validation import InvalidRasterError, validate_coherence_raster
+
     summaries: dict[Pair, RasterSummary] = {}
     invalid: list[str] = []
     present = present_rasters(store, folder, pairs)

@@ -1,10 +1,14 @@
 """``burst_catalogue``: the validated burst map (the work is ``bursts.burst_catalogue``), and the ``burst`` partitions it implies."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
-from coherence_assets.bursts.burst_catalogue import StoredBurstCatalogue, store_burst_catalogue
 from coherence_assets.defs.partitions import BURST_DIMENSION, sync_burst_partitions
 from coherence_assets.defs.resources import BurstsFile, CoherenceStorage
+
+if TYPE_CHECKING:
+    from coherence_assets.bursts.burst_catalogue import StoredBurstCatalogue
 
 
 @dg.asset(
@@ -16,6 +20,9 @@ from coherence_assets.defs.resources import BurstsFile, CoherenceStorage
 def burst_catalogue(
     context: dg.AssetExecutionContext, bursts_file: BurstsFile, storage: CoherenceStorage
 ) -> dg.MaterializeResult:
+    # geopandas only here: loading the definitions (daemon, code server, every run) pays only for Dagster
+    from coherence_assets.bursts.burst_catalogue import store_burst_catalogue
+
     stored = store_burst_catalogue(storage.store, bursts_file.path)
     added, removed = sync_burst_partitions(context.instance, stored.burst_keys)
     context.log.info(
@@ -27,7 +34,7 @@ def burst_catalogue(
     )
 
 
-def catalogue_metadata(stored: StoredBurstCatalogue, partitions_added: list[str]) -> dict:
+def catalogue_metadata(stored: "StoredBurstCatalogue", partitions_added: list[str]) -> dict:
     return {
         "bursts": len(stored.catalogue),
         "burst_keys": ", ".join(stored.burst_keys),

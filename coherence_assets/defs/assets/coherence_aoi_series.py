@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from coherence_assets.aoi.series import write_aoi_series
 from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
 from coherence_assets.defs.assets.coherence_cube import coherence_cube
 from coherence_assets.defs.assets.coherence_decay import coherence_decay
@@ -22,6 +21,9 @@ from coherence_assets.defs.ui_images import inline_image_markdown
 def coherence_aoi_series(
     context: dg.AssetExecutionContext, aoi_file: AoiFile, storage: CoherenceStorage
 ) -> dg.MaterializeResult:
+    # geopandas, rioxarray only here (see insar_pairs)
+    from coherence_assets.aoi.series import write_aoi_series
+
     burst, store = context.partition_key, storage.store
     output = write_aoi_series(store, burst, aoi_file.path, log=context.log)
     metadata = {

@@ -1,15 +1,19 @@
 """``coherence_cube``: all pairs of all windows of a burst, stacked into one Zarr cube (the work is ``cube.burst_cube``)."""
 
 import warnings
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import fsspec
 
-from coherence_assets.cube.burst_cube import StackedBurst, stack_burst
 from coherence_assets.defs.assets.coherence_rasters import coherence_rasters
 from coherence_assets.defs.partitions import BURST_DIMENSION, burst_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage
 from coherence_assets.defs.ui_images import inline_image_markdown
+
+if TYPE_CHECKING:
+    import fsspec
+
+    from coherence_assets.cube.burst_cube import StackedBurst
 
 with warnings.catch_warnings():
     # beta in Dagster 1.13, yet the documented way to map a burst to all its burst x window partitions
@@ -32,6 +36,8 @@ with warnings.catch_warnings():
 def coherence_cube(
     context: dg.AssetExecutionContext, storage: CoherenceStorage, coherence: CoherenceParameters
 ) -> dg.MaterializeResult:
+    from coherence_assets.cube.burst_cube import stack_burst  # xarray, zarr, dask only here (see insar_pairs)
+
     burst, store = context.partition_key, storage.store
     pair_dim = len(set(coherence.temporal_baselines_days)) > 1
     stacked = stack_burst(store, burst, pair_dim, log=context.log)
@@ -39,7 +45,7 @@ def coherence_cube(
 
 
 def cube_metadata(
-    instance: dg.DagsterInstance, fs: fsspec.AbstractFileSystem, burst: str, stacked: StackedBurst
+    instance: dg.DagsterInstance, fs: "fsspec.AbstractFileSystem", burst: str, stacked: "StackedBurst"
 ) -> dict:
     summary = stacked.summary
     return {

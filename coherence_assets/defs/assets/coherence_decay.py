@@ -1,9 +1,7 @@
 """``coherence_decay``: per season and pixel, median coherence per baseline and the fitted decay model."""
 
 import dagster as dg
-import pandas as pd
 
-from coherence_assets.decay.burst_decay import decay_burst
 from coherence_assets.defs.assets.coherence_cube import coherence_cube
 from coherence_assets.defs.partitions import burst_partitions
 from coherence_assets.defs.resources import CoherenceStorage
@@ -19,6 +17,10 @@ from coherence_assets.defs.ui_images import inline_image_markdown
     kinds={"zarr", "xarray"},
 )
 def coherence_decay(context: dg.AssetExecutionContext, storage: CoherenceStorage) -> dg.MaterializeResult:
+    import pandas as pd  # this asset's libraries only in its runs (see insar_pairs)
+
+    from coherence_assets.decay.burst_decay import decay_burst
+
     burst, store = context.partition_key, storage.store
     decay = decay_burst(store, burst, log=context.log)
     summary = decay.summary

@@ -5,19 +5,17 @@ materialisation and asset check.
 """
 
 import warnings
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 
 from coherence_assets.defs.assets.coherence_job import coherence_job
 from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
 from coherence_assets.defs.resources import CoherenceStorage, OpenEOBackend
 from coherence_assets.pairs.pair import format_pair
-from coherence_assets.rasters.partition_download import (
-    PartitionRasters,
-    RasterCheck,
-    download_and_check_partition,
-)
+
+if TYPE_CHECKING:
+    from coherence_assets.rasters.partition_download import PartitionRasters, RasterCheck
 
 EVERY_PAIR_HAS_A_RASTER = "every_pair_has_a_raster"
 # Partitioned, so that each execution names its partition in the UI: a preview feature of Dagster
@@ -43,6 +41,8 @@ with warnings.catch_warnings():
 def coherence_rasters(
     context: dg.AssetExecutionContext, storage: CoherenceStorage, openeo_backend: OpenEOBackend
 ):
+    from coherence_assets.rasters.partition_download import download_and_check_partition  # see insar_pairs
+
     burst, window = burst_and_window(context)
     checked = download_and_check_partition(
         storage.store,
@@ -61,7 +61,9 @@ def coherence_rasters(
         raise checked.error
 
 
-def materialisation_metadata(rasters: PartitionRasters) -> dict:
+def materialisation_metadata(rasters: "PartitionRasters") -> dict:
+    import pandas as pd
+
     table = pd.DataFrame(
         [
             {
@@ -85,7 +87,7 @@ def materialisation_metadata(rasters: PartitionRasters) -> dict:
     }
 
 
-def check_result(check: RasterCheck) -> dg.AssetCheckResult:
+def check_result(check: "RasterCheck") -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
         check_name=EVERY_PAIR_HAS_A_RASTER,
         passed=check.passed,

@@ -6,7 +6,6 @@ from coherence_assets.defs.assets.coherence_aoi_series import coherence_aoi_seri
 from coherence_assets.defs.assets.coherence_cube import coherence_cube
 from coherence_assets.defs.partitions import burst_partitions
 from coherence_assets.defs.resources import CoherenceStorage
-from coherence_assets.stac.catalogue import write_burst_stac
 
 
 @dg.asset(
@@ -17,6 +16,10 @@ from coherence_assets.stac.catalogue import write_burst_stac
     kinds={"stac"},
 )
 def coherence_stac(context: dg.AssetExecutionContext, storage: CoherenceStorage) -> dg.MaterializeResult:
+    from coherence_assets.stac.catalogue import (
+        write_burst_stac,  # pystac, rasterio only here (see insar_pairs)
+    )
+
     burst, store = context.partition_key, storage.store
     summary = write_burst_stac(store, burst, log=context.log)
     return dg.MaterializeResult(
