@@ -51,4 +51,8 @@ defs = dg.Definitions(
     sensors=build_sensors(settings),
     schedules=[current_window_schedule],
     resources=default_resources(settings),
+    # Every job (the backfills' asset job too) runs its steps in the run worker: they run one after
+    # the other anyway and the work happens on the openEO backend, so a step process per step only
+    # bought another Python and project import (about 2 CPU-s) per step.
+    executor=dg.in_process_executor,
 )

@@ -33,8 +33,6 @@ stack_coherence_cube = dg.define_asset_job(
     ),
     description="Stack a burst's downloaded rasters into its Zarr cube, fit its seasonal decay, summarise it "
     "per AOI and describe it in STAC (requested by coherence_cube_sensor)",
-    # the steps run one after the other: one process instead of a Python start-up per step
-    executor_def=dg.in_process_executor,
 )
 
 refresh_burst_catalogue = dg.define_asset_job(

@@ -4,15 +4,19 @@ It returns at once: the ``openeo_job_sensor`` starts jobs that found no free slo
 requests the downloads when they finish.
 """
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from coherence_assets.defs.assets.insar_pairs import insar_pairs
+from coherence_assets.defs.assets.partition_runs import SUBMISSIONS_PER_RUN, materialise_each_partition
 from coherence_assets.defs.jobs import BACKFILL_TAG
-from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
+from coherence_assets.defs.partitions import burst_window_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
-from coherence_assets.jobs.ledger_table import ledger_markdown
-from coherence_assets.jobs.partition_submission import PartitionSubmission, submit_partition
-from coherence_assets.partition_inputs import read_pairs
+from coherence_assets.partition_keys import split_partition_key
+
+if TYPE_CHECKING:
+    from coherence_assets.jobs.partition_submission import PartitionSubmission
 
 
 @dg.asset(
@@ -23,33 +27,42 @@ from coherence_assets.partition_inputs import read_pairs
     "finish; each step is an observation on the partition",
     group_name="openeo",
     kinds={"openeo"},
+    backfill_policy=SUBMISSIONS_PER_RUN,
 )
 def coherence_job(
     context: dg.AssetExecutionContext,
     storage: CoherenceStorage,
     openeo_backend: OpenEOBackend,
     coherence: CoherenceParameters,
-) -> dg.MaterializeResult:
-    burst, window = burst_and_window(context)
-    submission = submit_partition(
-        storage.store,
-        openeo_backend.connect,
-        burst,
-        window,
-        read_pairs(storage.store, burst, window),
-        backend_url=openeo_backend.root_url,
-        limits=openeo_backend.limits(),
-        make_request=coherence.request,
-        max_attempts=coherence.max_attempts,
-        holder=f"run {context.run.run_id[:8]}",
-        # a backfill's runs would all see the same free slot at once: they leave starting to the sensor
-        start_jobs_now=BACKFILL_TAG not in context.run.tags,
-        log=context.log,
-    )
-    return dg.MaterializeResult(metadata=submission_metadata(submission, openeo_backend.root_url))
+):  # yields: Dagster reads a return annotation as the output's type
+    from coherence_assets.jobs.partition_submission import submit_partition  # see insar_pairs
+    from coherence_assets.partition_inputs import read_pairs
+
+    def submit(key: str) -> dict:
+        burst, window = split_partition_key(key)
+        submission = submit_partition(
+            storage.store,
+            openeo_backend.connect,
+            burst,
+            window,
+            read_pairs(storage.store, burst, window),
+            backend_url=openeo_backend.root_url,
+            limits=openeo_backend.limits(),
+            make_request=coherence.request,
+            max_attempts=coherence.max_attempts,
+            holder=f"run {context.run.run_id[:8]}",
+            # a backfill's runs would all see the same free slot at once: they leave starting to the sensor
+            start_jobs_now=BACKFILL_TAG not in context.run.tags,
+            log=context.log,
+        )
+        return submission_metadata(submission, openeo_backend.root_url)
+
+    yield from materialise_each_partition(context, submit)
 
 
-def submission_metadata(submission: PartitionSubmission, backend_url: str) -> dict:
+def submission_metadata(submission: "PartitionSubmission", backend_url: str) -> dict:
+    from coherence_assets.jobs.ledger_table import ledger_markdown
+
     if submission.request is None:
         return {"submitted_jobs": 0, "reason": "no pairs in the pair table"}
     records, plan = submission.records, submission.plan

@@ -1,12 +1,17 @@
 """``insar_pairs``: the pair table of one burst and window (the work is ``pairs.pair_table``)."""
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
-from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
+from coherence_assets.defs.assets.partition_runs import WHOLE_RANGE_PER_RUN, materialise_each_partition
+from coherence_assets.defs.partitions import burst_window_partitions
 from coherence_assets.defs.resources import BurstCatalogue, CoherenceParameters, CoherenceStorage
-from coherence_assets.pairs.pair_table import store_window_pairs
-from coherence_assets.pairs.window_pairs import WindowPairs
+from coherence_assets.partition_keys import split_partition_key
+
+if TYPE_CHECKING:
+    from coherence_assets.pairs.window_pairs import WindowPairs
 
 PREVIEW_ROWS = 20
 
@@ -17,27 +22,37 @@ PREVIEW_ROWS = 20
     description="InSAR pairs of one burst whose reference date lies in the window, one temporal baseline apart",
     group_name="catalogue",
     kinds={"parquet"},
+    backfill_policy=WHOLE_RANGE_PER_RUN,
 )
 def insar_pairs(
     context: dg.AssetExecutionContext,
     storage: CoherenceStorage,
     catalogue: BurstCatalogue,
     coherence: CoherenceParameters,
-) -> dg.MaterializeResult:
-    burst, window = burst_and_window(context)
-    result, path = store_window_pairs(
-        storage.store,
-        catalogue.client(),
-        burst,
-        window,
-        coherence.polarisation,
-        coherence.temporal_baselines_days,
-        log=context.log,
-    )
-    return dg.MaterializeResult(metadata=pairs_metadata(result, path))
+):  # yields: Dagster reads a return annotation as the output's type
+    # imported here, as in every asset: loading the definitions (daemon, code server, each run) pays
+    # only for Dagster, and a run only for the libraries of its own assets
+    from coherence_assets.pairs.pair_table import store_window_pairs
+
+    client = catalogue.client()
+
+    def store_pairs(key: str) -> dict:
+        burst, window = split_partition_key(key)
+        result, path = store_window_pairs(
+            storage.store,
+            client,
+            burst,
+            window,
+            coherence.polarisation,
+            coherence.temporal_baselines_days,
+            log=context.log,
+        )
+        return pairs_metadata(result, path)
+
+    yield from materialise_each_partition(context, store_pairs)
 
 
-def pairs_metadata(result: WindowPairs, path: str) -> dict:
+def pairs_metadata(result: "WindowPairs", path: str) -> dict:
     return {
         "pairs": len(result.pairs),
         "catalogue_records": result.records,

@@ -1,0 +1,82 @@
+"""Ranged runs, as a backfill launches them: many partitions per run, each materialised or failed on its own."""
+
+import dagster as dg
+import pytest
+
+from coherence_assets.definitions import defs
+from coherence_assets.defs.assets.partition_runs import SUBMISSIONS_PER_RUN, WHOLE_RANGE_PER_RUN
+from coherence_assets_tests.defs.conftest import BURST, Chain, failure_text
+
+WINDOWS = ["2023-04-01", "2023-07-01", "2023-10-01"]
+RANGE_TAGS = {
+    "dagster/asset_partition_range_start": f"{BURST}|{WINDOWS[0]}",
+    "dagster/asset_partition_range_end": f"{BURST}|{WINDOWS[-1]}",
+}
+
+
+def run_range(chain: Chain, assets: list[str]) -> dg.ExecuteInProcessResult:
+    """One run over the three windows of the burst, as the backfill daemon requests it."""
+    return dg.materialize(
+        chain.defs.assets,
+        selection=assets,
+        instance=chain.instance,
+        resources=chain.defs.resources,
+        tags=RANGE_TAGS,
+        raise_on_error=False,
+    )
+
+
+def materialisations(chain: Chain, asset: str) -> dict[str, dict]:
+    """The latest materialisation's raw metadata per partition of ``asset``."""
+    records = chain.instance.fetch_materializations(dg.AssetKey(asset), limit=100).records
+    latest: dict[str, dict] = {}
+    for record in records:  # newest first
+        event = record.asset_materialization
+        latest.setdefault(str(event.partition), {key: value.value for key, value in event.metadata.items()})
+    return latest
+
+
+@pytest.mark.slow
+def test_a_ranged_run_gives_each_partition_its_own_materialisation_and_metadata(chain: Chain):
+    chain.refresh_bursts()
+
+    result = run_range(chain, ["insar_pairs", "coherence_job"])
+
+    assert result.success, failure_text(result)
+    for asset in ("insar_pairs", "coherence_job"):
+        recorded = materialisations(chain, asset)
+        assert sorted(recorded) == [f"{BURST}|{window}" for window in WINDOWS]
+        for window in WINDOWS:
+            assert recorded[f"{BURST}|{window}"]["path"].endswith(
+                f"{BURST}/{window}.{'parquet' if asset == 'insar_pairs' else 'json'}"
+            )
+    pair_counts = {key: metadata["pairs"] for key, metadata in materialisations(chain, "insar_pairs").items()}
+    job_pairs = {key: metadata["pairs"] for key, metadata in materialisations(chain, "coherence_job").items()}
+    assert job_pairs == pair_counts
+
+
+def test_one_failed_partition_fails_the_run_yet_its_neighbours_are_materialised(chain: Chain):
+    chain.refresh_bursts()
+    broken = chain.data_dir / "insar_pairs" / BURST / f"{WINDOWS[1]}.parquet"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not parquet")  # the stored table is read back before it is replaced
+
+    result = run_range(chain, ["insar_pairs"])
+
+    assert not result.success
+    message = failure_text(result)
+    assert f"1 of 3 partitions failed ({BURST}|{WINDOWS[1]}: " in message
+    recorded = materialisations(chain, "insar_pairs")
+    assert sorted(recorded) == [f"{BURST}|{WINDOWS[0]}", f"{BURST}|{WINDOWS[2]}"]
+    assert all(metadata["pairs"] > 0 for metadata in recorded.values())
+    materialised = chain.instance.get_materialized_partitions(dg.AssetKey("insar_pairs"))
+    assert materialised == {f"{BURST}|{WINDOWS[0]}", f"{BURST}|{WINDOWS[2]}"}
+
+
+def test_backfills_take_ranges_per_run_and_keep_pairs_and_submissions_apart():
+    """Different policies put the two in different runs: a submission waits only for its own pair table."""
+    policies = {
+        name: defs.resolve_assets_def(name).backfill_policy for name in ("insar_pairs", "coherence_job")
+    }
+    assert policies == {"insar_pairs": WHOLE_RANGE_PER_RUN, "coherence_job": SUBMISSIONS_PER_RUN}
+    assert WHOLE_RANGE_PER_RUN != SUBMISSIONS_PER_RUN
