@@ -128,8 +128,8 @@ class AcquisitionArchive:
         end = now if end is None else min(_as_utc(end), now)
         found = []
         for subswath in subswaths:
-            if not is_valid_burst(burst_id, subswath):
-                continue
+            if not is_valid_burst(burst_id, subswath) or not self._registry.is_acquired(burst_id, subswath):
+                continue  # no such burst, or one over the open ocean, which IW mode does not image
             footprint = self._registry.footprint(burst_id, subswath)
             footprint_fields = {
                 "Footprint": f"geography'SRID=4326;{shapely.to_wkt(footprint, rounding_precision=6)}'",

@@ -27,6 +27,7 @@ from coherence_assets.bursts.burst_ids import (
     orbit_position_of_burst_id,
     relative_orbit_of_burst_id,
 )
+from embedded_openeo.land_mask import touches_land
 
 logger = logging.getLogger(__name__)
 
@@ -106,6 +107,10 @@ class BurstRegistry:
         mapped = self._mapped.get((burst_id, subswath))
         return mapped if mapped is not None else synthetic_footprint(burst_id, subswath)
 
+    def is_acquired(self, burst_id: int, subswath: str) -> bool:
+        """Whether the archive holds the burst: mapped bursts always, others where they touch land."""
+        return (burst_id, subswath) in self._mapped or _synthetic_touches_land(burst_id, subswath)
+
     def bursts_intersecting(self, area: shapely.Geometry) -> list[tuple[int, str]]:
         """Every IW burst (id, subswath) whose footprint intersects ``area`` (EPSG:4326), sorted.
 
@@ -121,6 +126,11 @@ class BurstRegistry:
                 ).intersects(part):
                     found.add((burst_id, subswath))
         return sorted(found)
+
+
+@lru_cache(maxsize=65536)
+def _synthetic_touches_land(burst_id: int, subswath: str) -> bool:
+    return touches_land(synthetic_footprint(burst_id, subswath))
 
 
 @lru_cache(maxsize=4096)

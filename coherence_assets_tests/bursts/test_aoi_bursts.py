@@ -11,6 +11,7 @@ from shapely.geometry import shape
 
 from coherence_assets.aoi.areas import load_areas_of_interest
 from coherence_assets.bursts.aoi_bursts import (
+    NoBurstError,
     bursts_for_aois,
     covered_fraction,
     last_full_quarter,
@@ -118,3 +119,61 @@ def test_the_share_an_aoi_is_covered_is_measured_on_the_ground_across_the_antime
 def test_the_default_window_is_the_last_full_quarter():
     assert last_full_quarter(dt.date(2026, 12, 3)) == "2026-07-01"
     assert last_full_quarter(dt.date(2026, 1, 1)) == "2025-10-01"
+
+
+def test_an_aoi_over_the_open_ocean_is_one_line_naming_it(catalogue: BurstCatalogueClient):
+    pacific = gpd.GeoDataFrame(
+        {"aoi_id": ["south_pacific"]}, geometry=[shapely.box(-140.1, -30.1, -139.9, -29.9)], crs=4326
+    )
+
+    with pytest.raises(NoBurstError) as raised:
+        bursts_for_aois(pacific, catalogue, WINDOW)
+
+    message = str(raised.value)
+    assert "\n" not in message
+    assert "no Sentinel-1 IW burst images AOI(s) south_pacific in the quarter 2023-07-01" in message
+    assert "open ocean" in message
+
+
+@pytest.mark.slow
+def test_the_command_writes_a_burst_file_the_demo_can_use(tmp_path: Path, backend: LiveBackend):
+    from coherence_assets_tests.test_cli import run_cli
+
+    aois = tmp_path / "aois.geojson"
+    gpd.GeoDataFrame(
+        {"aoi_id": ["andes", "south_pacific"]},
+        geometry=[shapely.box(-70.1, -33.1, -69.9, -32.9), shapely.box(-140.1, -30.1, -139.9, -29.9)],
+        crs=4326,
+    ).to_file(aois)
+    env = {"OPENEO_BACKEND_URL": backend.url, "COHERENCE_CATALOGUE_URL": backend.catalogue_url}
+
+    completed = run_cli(
+        "bursts-for-aoi",
+        str(aois),
+        "--output",
+        str(tmp_path / "out.gpkg"),
+        "--window",
+        WINDOW,
+        "--orbit",
+        "descending",
+        cwd=tmp_path,
+        env=env,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    bursts = read_burst_map(tmp_path / "out.gpkg")
+    assert len(bursts) >= 1
+    assert f"image 1 of 2 AOI(s) in window {WINDOW}" in completed.stdout
+    assert f"COHERENCE_BURSTS_FILE={tmp_path / 'out.gpkg'}" in completed.stdout
+    assert completed.stderr.strip().splitlines()[-1] == f"no burst images AOI(s) south_pacific in {WINDOW}"
+    ocean_only = run_cli(
+        "bursts-for-aoi",
+        str(aois),
+        "--output",
+        str(tmp_path / "none.gpkg"),
+        "--window",
+        "2999-01-01",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert ocean_only.returncode == 2 and "has not begun yet" in ocean_only.stderr
