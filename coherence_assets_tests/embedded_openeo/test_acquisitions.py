@@ -157,7 +157,8 @@ def test_nothing_is_archived_after_now(archive: AcquisitionArchive) -> None:
     assert archive.records(30343, "IW2", "VV", NOW, NOW + timedelta(days=60)) == []
 
 
-@pytest.mark.parametrize("burst_id", [30343, 359507, 123456])
+# 123944: a burst of no burst map, over land (the Antarctic coast); the open ocean has no IW bursts
+@pytest.mark.parametrize("burst_id", [30343, 359507, 123944])
 def test_a_burst_lies_only_on_the_relative_orbit_and_pass_its_id_implies(
     archive: AcquisitionArchive, burst_id: int
 ) -> None:
@@ -182,6 +183,13 @@ def test_mapped_bursts_keep_their_polygon_and_others_get_a_20_by_80_km_footprint
     window = (datetime(2023, 7, 1, tzinfo=UTC), datetime(2023, 7, 20, tzinfo=UTC))
     mapped = archive.records(30343, "IW2", "VV", *window)[0]
     assert shape(mapped["GeoFootprint"]).equals(registry.footprint(30343, "IW2"))
-    synthetic = shape(archive.records(123456, "IW1", "VV", *window)[0]["GeoFootprint"])
+    synthetic = shape(archive.records(123944, "IW1", "VV", *window)[0]["GeoFootprint"])
     area_km2 = abs(Geod(ellps="WGS84").geometry_area_perimeter(synthetic)[0]) / 1e6
     assert area_km2 == pytest.approx(20 * 80, rel=0.05)
+
+
+def test_a_burst_over_the_open_ocean_has_no_records_as_iw_mode_does_not_image_it(
+    archive: AcquisitionArchive,
+) -> None:
+    # 123456 lies in the Pacific, about 1,000 km south of Hawaii
+    assert archive.search(123456, datetime(2023, 1, 1, tzinfo=UTC), datetime(2023, 3, 1, tzinfo=UTC)) == []
