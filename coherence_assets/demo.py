@@ -147,14 +147,19 @@ def print_summary(defs: dg.Definitions, bursts: list[str]) -> None:
             continue
         cube = open_coherence_cube(store.fs, path)
         means = cube["mean_coherence"].compute()  # stored per pair when stacked: no need to read the rasters
+        pair_count = cube["coherence"].shape[0]  # along time, or pair with several baselines
         print(
-            f"  {burst}: {store.fs.unstrip_protocol(path)}  ({cube.sizes['time']} pairs, grid {cube.sizes['y']}x{cube.sizes['x']})"
+            f"  {burst}: {store.fs.unstrip_protocol(path)}  ({pair_count} pairs, grid {cube.sizes['y']}x{cube.sizes['x']})"
         )
-        print("    reference    secondary    mean coherence")
-        for index in range(cube.sizes["time"]):
+        print("    reference    secondary    baseline  mean coherence")
+        for index in range(pair_count):
             reference = str(cube["time"].values[index])[:10]
             secondary = str(cube["secondary_time"].values[index])[:10]
-            print(f"    {reference}   {secondary}   {float(means.values[index]):.3f}")
+            baseline = int(cube["temporal_baseline"].values[index])
+            print(f"    {reference}   {secondary}   {baseline:>4} d    {float(means.values[index]):.3f}")
+        decay = store.coherence_decay_path(burst)
+        if store.fs.exists(decay):
+            print(f"    seasonal decay (rho_inf, tau per pixel): {store.fs.unstrip_protocol(decay)}")
         aoi_series = store.coherence_aoi_series_path(burst)
         if store.fs.exists(aoi_series):
             aois = (
