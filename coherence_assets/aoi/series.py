@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -15,6 +16,7 @@ from coherence_assets.aoi.plot import render_aoi_decay_png, render_aoi_series_pn
 from coherence_assets.aoi.statistics import AoiSeries, aoi_coherence_series
 from coherence_assets.cube.stacking import open_coherence_cube
 from coherence_assets.decay.burst_decay import open_decay
+from coherence_assets.provenance import parquet_with_provenance
 from coherence_assets.storage import DataStore
 
 module_log = logging.getLogger(__name__)
@@ -71,10 +73,9 @@ def write_aoi_series(
     # the time-series layout reads an AOI's window over all pairs in a few chunks
     cube = open_coherence_cube(store.fs, cube_path, layout="timeseries")
     series = aoi_coherence_series(cube, aois, burst)
-    buffer = io.BytesIO()
-    series.table.to_parquet(buffer, index=False)
     table_path = store.coherence_aoi_series_path(burst)
-    store.write_bytes_atomically(table_path, buffer.getvalue())
+    # the cube's provenance (process, pinned namespace, window, polarisation, platforms, ...) travels along
+    store.write_bytes_atomically(table_path, parquet_with_provenance(series.table, cube.attrs))
     plot_path = store.coherence_aoi_plot_path(burst)
     png = render_aoi_series_png(series.table, burst) if series.covered else None
     if png is not None:
@@ -87,7 +88,7 @@ def write_aoi_series(
         plot_path=plot_path if png is not None else None,
         plot_png=png,
         outside_every_burst=aois_outside_footprints(aois, footprints),
-        **_write_aoi_decay(store, burst, aois),
+        **_write_aoi_decay(store, burst, aois, cube.attrs),
     )
     log.info(f"{burst}: {len(series.table)} rows for AOIs {series.covered or 'none'}")
     for problem in output.problems():
@@ -95,15 +96,15 @@ def write_aoi_series(
     return output
 
 
-def _write_aoi_decay(store: DataStore, burst: str, aois: gpd.GeoDataFrame) -> dict:
+def _write_aoi_decay(
+    store: DataStore, burst: str, aois: gpd.GeoDataFrame, cube_attributes: Mapping[str, Any]
+) -> dict:
     """The AOIs' seasonal decay table and curves beside the series, when the burst has a decay product."""
     if not store.fs.exists(store.coherence_decay_path(burst)):
         return {}
     table = aoi_decay_table(open_decay(store, burst), aois, burst)
-    buffer = io.BytesIO()
-    table.to_parquet(buffer, index=False)
     table_path = store.coherence_aoi_decay_path(burst)
-    store.write_bytes_atomically(table_path, buffer.getvalue())
+    store.write_bytes_atomically(table_path, parquet_with_provenance(table, cube_attributes))
     plot_path = store.coherence_aoi_decay_plot_path(burst)
     png = render_aoi_decay_png(table, burst) if len(table) else None
     if png is not None:

@@ -8,6 +8,11 @@ Layout (every href relative, so the data folder can move or be served as it is):
 
 Each burst's collection is rewritten whole by its own run; the root catalogue is rebuilt from
 the collections present, so runs of different bursts never need each other's state.
+
+An item says what its raster's own metadata says (:mod:`coherence_assets.provenance`, written at
+download): ``datetime`` is the reference acquisition's time from the catalogue, ``start_datetime``
+and ``end_datetime`` the two acquisitions', and ``platform``, ``sat:`` and ``processing:`` fields
+tell the satellites, the orbit and the process (pinned to a commit) that made it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import rasterio.warp
 import shapely
 from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.sar import FrequencyBand, Polarization, SarExtension
+from pystac.extensions.sat import OrbitState, SatExtension
 from pystac.stac_io import DefaultStacIO
 from pystac.utils import make_relative_href
 from rasterio.crs import CRS
@@ -30,7 +36,15 @@ from shapely.geometry import mapping
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.cube.stacking import PairRaster, find_pair_rasters
-from coherence_assets.jobs.ledger import CorruptLedgerError, Ledger
+from coherence_assets.provenance import (
+    CONSTELLATION,
+    PROJECT,
+    PROJECT_LICENSE,
+    PROJECT_LICENSE_URL,
+    SENTINEL_DATA_LICENSE_URL,
+    PairProvenance,
+    platform_of_product,
+)
 from coherence_assets.rasters.validation import open_coherence_raster
 from coherence_assets.storage import DataStore
 
@@ -45,6 +59,12 @@ SENTINEL1_CENTER_FREQUENCY = 5.405
 BURST_FIELD = "coherence:burst"
 SECONDARY_DATE_FIELD = "coherence:secondary_date"
 BASELINE_FIELD = "coherence:temporal_baseline_days"
+REFERENCE_PRODUCT_FIELD = "coherence:reference_product"
+SECONDARY_PRODUCT_FIELD = "coherence:secondary_product"
+# The processing extension (pystac has no class for it), at its latest version
+PROCESSING_EXTENSION = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
+# STAC 1.1 band metadata of the coherence asset: NaN marks no data, coherence is dimensionless
+COHERENCE_BAND = {"name": "coherence", "nodata": "nan", "data_type": "float32", "unit": "1"}
 MAX_ROOT_CATALOG_WRITES = 3
 _POLARISATION_IN_BAND = re.compile(r"(VV|VH|HH|HV)\b")
 
@@ -73,6 +93,7 @@ class StacSummary:
     collection_path: str
     item_count: int
     items_without_polarisation: list[str]
+    items_without_provenance: list[str]  # rasters downloaded before provenance was written into them
 
 
 def write_burst_stac(
@@ -80,9 +101,8 @@ def write_burst_stac(
 ) -> StacSummary:
     """Rewrite ``burst``'s collection from its rasters, cube and AOI table, then the root catalogue."""
     rasters = find_pair_rasters(store.fs, store.coherence_rasters_root(burst))
-    polarisations = _pair_polarisations(store, burst, rasters)
     catalog = _root_catalog(_absolute(store, store.stac_catalog_path()))
-    collection = _burst_collection(store, burst, rasters, polarisations)
+    collection = _burst_collection(store, burst, rasters)
     catalog.add_child(collection)
     collection_dir = store.stac_collection_dir(burst)
     collection.normalize_hrefs(_absolute(store, collection_dir))
@@ -101,12 +121,21 @@ def write_burst_stac(
         items_without_polarisation=sorted(
             item.id for item in collection.get_items() if "sar:polarizations" not in item.properties
         ),
+        items_without_provenance=sorted(
+            item.id for item in collection.get_items() if "processing:lineage" not in item.properties
+        ),
     )
     log.info(f"{burst}: STAC collection with {summary.item_count} item(s) at {summary.collection_path}")
+    if summary.items_without_provenance:
+        log.warning(
+            f"{burst}: rasters {', '.join(summary.items_without_provenance)} carry no provenance (downloaded before "
+            "it was written into them): their items are dated at midnight and lack platform, sat: and processing: "
+            "fields; delete them and materialise coherence_rasters again to fetch them with it"
+        )
     if summary.items_without_polarisation:
         log.warning(
-            f"{burst}: no ledger or band name gives the polarisation of {', '.join(summary.items_without_polarisation)}; "
-            "those items carry no sar: fields"
+            f"{burst}: neither the raster's metadata nor its band name gives the polarisation of "
+            f"{', '.join(summary.items_without_polarisation)}; those items carry no sar: fields"
         )
     return summary
 
@@ -147,10 +176,8 @@ def _write_root_catalog(store: DataStore, catalog: pystac.Catalog, stac_io: Fssp
         written = collections
 
 
-def _burst_collection(
-    store: DataStore, burst: str, rasters: list[PairRaster], polarisations: dict[tuple[date, date], str]
-) -> pystac.Collection:
-    items = [_raster_item(store, burst, raster, polarisations.get(raster.pair)) for raster in rasters]
+def _burst_collection(store: DataStore, burst: str, rasters: list[PairRaster]) -> pystac.Collection:
+    items = [_raster_item(store, burst, raster) for raster in rasters]
     extent = pystac.Extent(
         pystac.SpatialExtent([list(shapely.union_all([shapely.box(*item.bbox) for item in items]).bounds)])
         if items
@@ -158,11 +185,11 @@ def _burst_collection(
         pystac.TemporalExtent(
             [
                 [
-                    _instant(min(r.reference_date for r in rasters)),
-                    _instant(max(r.secondary_date for r in rasters)),
+                    min(item.common_metadata.start_datetime for item in items),
+                    max(item.common_metadata.end_datetime for item in items),
                 ]
             ]
-            if rasters
+            if items
             else [[None, None]]
         ),
     )
@@ -171,7 +198,20 @@ def _burst_collection(
         description=f"Sentinel-1 InSAR coherence of burst {burst}: one item per pair, and the Zarr cube of all pairs",
         extent=extent,
         title=f"coherence {burst}",
-        license="other",
+        license=PROJECT_LICENSE,
+    )
+    collection.add_links(
+        [
+            pystac.Link(
+                "license", PROJECT_LICENSE_URL, media_type="text/html", title=f"{PROJECT}: {PROJECT_LICENSE}"
+            ),
+            pystac.Link(
+                "license",
+                SENTINEL_DATA_LICENSE_URL,
+                media_type="application/pdf",
+                title="Inputs: legal notice on the use of Copernicus Sentinel data",
+            ),
+        ]
     )
     collection.add_items(items)
     _add_data_asset_if_written(
@@ -203,13 +243,15 @@ def _add_data_asset_if_written(
         )
 
 
-def _raster_item(store: DataStore, burst: str, raster: PairRaster, polarisation: str | None) -> pystac.Item:
+def _raster_item(store: DataStore, burst: str, raster: PairRaster) -> pystac.Item:
     with open_coherence_raster(store.fs, raster.path) as source:
         crs, transform, shape = source.crs, source.transform, (source.height, source.width)
         bounds = source.bounds
         band_description = source.descriptions[0] or ""
+        provenance = PairProvenance.from_tags(source.tags())
     footprint = rasterio.warp.transform_geom(crs, CRS.from_epsg(4326), mapping(shapely.box(*bounds)))
-    reference, secondary = _instant(raster.reference_date), _instant(raster.secondary_date)
+    reference = (provenance and provenance.reference_time) or _midnight(raster.reference_date)
+    secondary = (provenance and provenance.secondary_time) or _midnight(raster.secondary_date)
     item = pystac.Item(
         id=_item_id(burst, raster),
         geometry=footprint,
@@ -230,6 +272,7 @@ def _raster_item(store: DataStore, burst: str, raster: PairRaster, polarisation:
             title=f"coherence {raster.reference_date} / {raster.secondary_date}",
             media_type=pystac.MediaType.GEOTIFF,
             roles=["data"],
+            extra_fields={"bands": [COHERENCE_BAND]},
         ),
     )
     projection = ProjectionExtension.ext(item, add_if_missing=True)
@@ -240,7 +283,7 @@ def _raster_item(store: DataStore, burst: str, raster: PairRaster, polarisation:
         transform=list(transform)[:6],
         bbox=list(bounds),
     )
-    polarisation = polarisation or _polarisation_of_band(band_description)
+    polarisation = (provenance and provenance.polarisation) or _polarisation_of_band(band_description)
     if polarisation:
         SarExtension.ext(item, add_if_missing=True).apply(
             instrument_mode=BurstKey.parse(burst).subswath[:2],
@@ -249,33 +292,35 @@ def _raster_item(store: DataStore, burst: str, raster: PairRaster, polarisation:
             product_type="COH",
             center_frequency=SENTINEL1_CENTER_FREQUENCY,
         )
+    if provenance is not None:
+        _describe_acquisitions_and_processing(item, provenance)
     return item
 
 
-def _pair_polarisations(
-    store: DataStore, burst: str, rasters: list[PairRaster]
-) -> dict[tuple[date, date], str]:
-    """The polarisation each pair was computed in, from the job ledgers of the rasters' windows."""
-    polarisations: dict[tuple[date, date], str] = {}
-    for window in sorted({posixpath.basename(posixpath.dirname(raster.path)) for raster in rasters}):
-        path = store.coherence_job_path(burst, window)
-        if not store.fs.exists(path):
-            continue
-        try:
-            with store.fs.open(path, "rb") as stream:
-                ledger = Ledger.from_bytes(stream.read(), path)
-        except CorruptLedgerError as error:
-            module_log.warning("%s; its pairs' polarisation is taken from the rasters' band names", error)
-            continue
-        for job in ledger.jobs:
-            polarisation = job.arguments.get("polarization")
-            if polarisation:
-                polarisations.update(dict.fromkeys(job.pairs, str(polarisation)))
-    return polarisations
+def _describe_acquisitions_and_processing(item: pystac.Item, provenance: PairProvenance) -> None:
+    """``platform``, ``constellation``, ``sat:`` and ``processing:`` fields, and the parent products."""
+    # STAC's platform is one name: the reference acquisition's, whose time is the item's datetime
+    item.common_metadata.platform = platform_of_product(provenance.reference_product) or None
+    item.common_metadata.constellation = CONSTELLATION
+    if provenance.orbit_direction in {OrbitState.ASCENDING, OrbitState.DESCENDING}:
+        SatExtension.ext(item, add_if_missing=True).apply(
+            orbit_state=OrbitState(provenance.orbit_direction), relative_orbit=provenance.relative_orbit
+        )
+    else:
+        SatExtension.ext(item, add_if_missing=True).apply(relative_orbit=provenance.relative_orbit)
+    item.properties[REFERENCE_PRODUCT_FIELD] = provenance.reference_product
+    item.properties[SECONDARY_PRODUCT_FIELD] = provenance.secondary_product
+    item.stac_extensions.append(PROCESSING_EXTENSION)
+    item.properties["processing:lineage"] = provenance.lineage()
+    # name -> version: the pinned commit is the process's version, the package's the downloader's
+    item.properties["processing:software"] = {
+        provenance.process: provenance.process_commit or "the backend's own",
+        PROJECT: provenance.software.removeprefix(f"{PROJECT} "),
+    }
 
 
 def _polarisation_of_band(description: str) -> str | None:
-    """The polarisation a band description names (``coh_VV``), for rasters no ledger knows."""
+    """The polarisation a band description names (``coh_VV``), for rasters without provenance."""
     match = _POLARISATION_IN_BAND.search(description.upper())
     return match.group(1) if match else None
 
@@ -284,7 +329,8 @@ def _item_id(burst: str, raster: PairRaster) -> str:
     return f"{burst}_{raster.reference_date:%Y%m%d}_{raster.secondary_date:%Y%m%d}"
 
 
-def _instant(day: date) -> datetime:
+def _midnight(day: date) -> datetime:
+    """A date as an instant, for rasters without the acquisition times in their metadata."""
     return datetime.combine(day, time(), tzinfo=UTC)
 
 

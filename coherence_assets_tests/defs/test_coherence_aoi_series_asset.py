@@ -4,14 +4,18 @@ from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
+import pyarrow.parquet as pq
 import pystac
 import shapely
+import xarray as xr
 
 from coherence_assets.aoi.statistics import SERIES_COLUMNS
+from coherence_assets.jobs.processes import APEX_NAMESPACE
 from coherence_assets.settings import packaged_demo_aoi_file
 from coherence_assets_tests.defs.conftest import BURST, Chain, materialization_metadata
 from coherence_assets_tests.defs.test_coherence_cube_asset import cube_path, download_window
 from coherence_assets_tests.stac.schema_validation import validate_stac
+from embedded_openeo.github_api import MAIN_COMMIT
 
 
 def stack_with_aois(chain: Chain, aoi_file: Path | str, raise_on_error: bool = True):
@@ -74,7 +78,9 @@ def test_the_stack_run_writes_the_aoi_table_and_plot_and_reports_aois_it_cannot_
     )
 
 
-def test_the_stack_run_writes_a_valid_stac_catalogue_with_an_item_per_raster_and_the_cube(chain: Chain):
+def test_the_stack_run_writes_a_valid_stac_catalogue_with_an_item_per_raster_and_the_cube_all_with_provenance(
+    chain: Chain,
+):
     chain.refresh_bursts()
     pairs = download_window(chain, "2023-07-01")
 
@@ -86,7 +92,42 @@ def test_the_stack_run_writes_a_valid_stac_catalogue_with_an_item_per_raster_and
     assert [(item.datetime.date(), item.properties["coherence:secondary_date"]) for item in items] == [
         (reference, secondary.isoformat()) for reference, secondary in pairs
     ]
-    assert all(item.properties["sar:polarizations"] == ["VV"] for item in items)  # from the job ledger
+    assert all(item.properties["sar:polarizations"] == ["VV"] for item in items)  # from the rasters' tags
+    # exact times: the catalogue's records as the pair table keeps them, to the microsecond, not midnight
+    table = pd.read_parquet(chain.data_dir / "insar_pairs" / BURST / "2023-07-01.parquet")
+    assert [item.datetime for item in items] == list(table.reference_time.dt.to_pydatetime())
+    assert [item.common_metadata.end_datetime for item in items] == list(
+        table.secondary_time.dt.to_pydatetime()
+    )
+    pinned = APEX_NAMESPACE.replace("refs/heads/main", MAIN_COMMIT)
+    for item in items:
+        assert (
+            item.common_metadata.platform == "sentinel-1a"
+            and item.common_metadata.constellation == "sentinel-1"
+        )
+        assert item.properties["sat:relative_orbit"] == 15 and item.properties["sat:orbit_state"] in {
+            "ascending",
+            "descending",
+        }
+        assert item.properties["processing:software"]["sentinel1_sar_coherence"] == MAIN_COMMIT
+        assert pinned in item.properties["processing:lineage"]
+    # the cube's CF attributes and the AOI table's Parquet metadata carry the same facts
+    attributes = xr.open_zarr(cube_path(chain)).attrs
+    assert attributes["process_namespace"] == pinned and attributes["polarisation"] == "VV"
+    assert (attributes["coherence_window_rg"], attributes["coherence_window_az"]) == (21, 5)
+    assert (
+        attributes["source"].endswith("stacked by coherence-assets 0.1.0")
+        and attributes["Conventions"] == "CF-1.8"
+    )
+    assert set(attributes["parent_products"].split()) == set(table.reference_product) | set(
+        table.secondary_product
+    )
+    assert attributes["pairs_without_provenance"] == 0
+    metadata = pq.read_schema(chain.data_dir / "coherence_aoi_series" / f"{BURST}.parquet").metadata
+    assert (
+        metadata[b"process_namespace"].decode() == pinned
+        and metadata[b"history"].decode() == attributes["history"]
+    )
     assert Path(collection.assets["cube"].get_absolute_href()) == cube_path(chain)
     for document in [catalog.to_dict(), collection.to_dict(), *(item.to_dict() for item in items)]:
         validate_stac(document)

@@ -9,6 +9,7 @@ from coherence_assets.defs.assets.coherence_rasters import coherence_rasters
 from coherence_assets.defs.partitions import BURST_DIMENSION, burst_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage
 from coherence_assets.defs.ui_images import inline_image_markdown
+from coherence_assets.provenance import burst_attributes
 
 if TYPE_CHECKING:
     import fsspec
@@ -40,7 +41,9 @@ def coherence_cube(
 
     burst, store = context.partition_key, storage.store
     pair_dim = len(set(coherence.temporal_baselines_days)) > 1
-    stacked = stack_burst(store, burst, pair_dim, log=context.log)
+    stacked = stack_burst(
+        store, burst, pair_dim, log=context.log, global_attributes=burst_attributes(store, burst)
+    )
     return dg.MaterializeResult(metadata=cube_metadata(context.instance, store.fs, burst, stacked))
 
 
