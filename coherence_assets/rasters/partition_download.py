@@ -22,7 +22,7 @@ from coherence_assets.jobs.listing import describe_jobs
 from coherence_assets.pairs.pair import Pair, format_pair
 from coherence_assets.partition_inputs import read_ledger, read_pairs
 from coherence_assets.partition_keys import partition_key
-from coherence_assets.provenance import write_raster_provenance
+from coherence_assets.provenance import pairs_with_provenance, write_raster_provenance
 from coherence_assets.rasters.asset_matching import match_assets_to_pairs, raster_file_name, safe_target_path
 from coherence_assets.rasters.download import DownloadJob, DownloadOutcome, download_all
 from coherence_assets.rasters.job_results import job_result_assets
@@ -120,7 +120,8 @@ def download_partition_rasters(
     statuses = {job_id: job["status"] for job_id, job in described.items()}
     downloads: list[DownloadJob] = []
     usage: dict[str, dict[str, Any]] = {}
-    present = present_rasters(store, folder, pairs)  # complete, and tagged: no longer the asset's size
+    # a raster with its provenance is complete but no longer the asset's size: no size to compare
+    tagged = pairs_with_provenance(store, folder, present_rasters(store, folder, pairs))
     for job in ledger.jobs:
         if job.job_id is None or statuses.get(job.job_id) != FINISHED:
             continue
@@ -136,9 +137,10 @@ def download_partition_rasters(
                 f"{format_pair(pair)} (duplicate burst records in the catalogue); kept {matches.matched[pair].name}"
             )
         downloads += [
-            DownloadJob(asset.href, f"{folder}/{raster_file_name(*pair)}", asset.size)
+            DownloadJob(
+                asset.href, f"{folder}/{raster_file_name(*pair)}", None if pair in tagged else asset.size
+            )
             for pair, asset in matches.matched.items()
-            if pair not in present
         ]
         description = described[job.job_id]
         usage[job.job_id] = {"usage": description.get("usage"), "costs": description.get("costs")}

@@ -128,12 +128,14 @@ def test_a_download_cut_off_on_every_attempt_fails_the_run_and_the_rerun_complet
 def test_a_corrupt_geotiff_in_the_folder_fails_the_run_naming_the_file_and_is_removed(
     finished_chain: Chain,
 ):
-    """Same size as the real file, so only validation can tell; the next run fetches it again."""
+    """Its pixels broken, its header and provenance intact, so the downloader trusts it and only
+    validation can tell; the next run fetches it again."""
     chain = finished_chain
     download(chain)
     corrupt = rasters_dir(chain) / raster_file_name(*pairs_of(chain)[2])
     data = bytearray(corrupt.read_bytes())
-    data[:8] = b"NOTATIFF"
+    middle = len(data) // 2  # inside the deflated tiles
+    data[middle : middle + 512] = bytes(512)
     corrupt.write_bytes(bytes(data))
 
     failed = download(chain, raise_on_error=False)
