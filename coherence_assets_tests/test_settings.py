@@ -120,6 +120,7 @@ def test_an_auth_method_the_openeo_client_does_not_know_is_refused_naming_the_kn
     assert Settings.from_env({"OPENEO_AUTH_METHOD": "client_credentials"}).backend_url == "local"
 
 
+@pytest.mark.slow  # a subprocess: the CLI's imports take seconds
 @pytest.mark.parametrize(
     ("variable", "value", "phrase"),
     [
