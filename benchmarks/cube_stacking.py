@@ -154,13 +154,17 @@ def write_reference(cube: xr.Dataset, path: Path, chunks: tuple[int, int, int]) 
 
 
 def median_read_ms(datasets: dict[str, xr.Dataset], selections: list[dict[str, int]]) -> dict[str, float]:
-    """Median milliseconds per read of each dataset; the datasets take turns on every selection,
-    so that changing machine load affects them alike."""
+    """Median milliseconds per read of each dataset, each read once untimed first: warm reads,
+    so that which store the page cache still holds does not decide. The datasets take turns on
+    every selection, in rotating order, so that changing machine load affects them alike."""
     seconds: dict[str, list[float]] = {name: [] for name in datasets}
-    for selection in selections:
-        for name, dataset in datasets.items():
+    names = list(datasets)
+    for turn, selection in enumerate(selections):
+        for name in names:
+            datasets[name]["coherence"].isel(selection).load()
+        for name in names[turn % len(names) :] + names[: turn % len(names)]:
             started = time.perf_counter()
-            dataset["coherence"].isel(selection).load()
+            datasets[name]["coherence"].isel(selection).load()
             seconds[name].append(time.perf_counter() - started)
     return {name: 1000 * statistics.median(values) for name, values in seconds.items()}
 

@@ -182,18 +182,17 @@ def open_coherence_cube(
     """The stored cube, lazily, in the chunk layout that suits the read.
 
     ``"image"`` (the store's root, what plain ``xr.open_zarr`` gives) for maps of a few dates,
-    ``"timeseries"`` for the series of a few pixels or areas. Both hold the same values. The
-    time-series layout comes with dask chunks along every pair: one task reads a pixel's whole
-    series, whatever the number of time chunks it spans.
+    ``"timeseries"`` for the series of a few pixels or areas. Both hold the same values. Dask
+    chunks span several zarr chunks along the read each layout serves (a date's whole image, a
+    pixel's every pair): one task then reads them all, concurrently, instead of one task each.
     """
     if layout not in ("image", "timeseries"):
         raise ValueError(f"layout must be 'image' or 'timeseries', got {layout!r}")
+    store = open_zarr_store(fs, cube_path)
     if layout == "image":
-        dataset = _open_dataset(open_zarr_store(fs, cube_path))
+        dataset = _open_dataset(store, chunks={"y": -1, "x": -1})
     else:
-        dataset = _open_dataset(
-            open_zarr_store(fs, cube_path), group=SERIES_GROUP, chunks={TIME_DIM: -1, PAIR_DIM: -1}
-        )
+        dataset = _open_dataset(store, group=SERIES_GROUP, chunks={TIME_DIM: -1, PAIR_DIM: -1})
     # xarray gives float variables without a _FillValue one when it writes them (to_netcdf too);
     # CF forbids it on coordinate variables, which never miss a value.
     for name in ("x", "y"):
