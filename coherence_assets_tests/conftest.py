@@ -1,6 +1,9 @@
-"""Shared fixtures: an embedded backend on a free port of 127.0.0.1, a way to switch faults on, and retries without waits."""
+"""Shared fixtures (an embedded backend on a free port of 127.0.0.1, a way to switch faults on, retries
+without waits) and the suite's own rules: end-to-end tests are slow and run one after another, and
+a test whose system program is missing fails at once, not after the rest of the suite."""
 
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,12 +11,59 @@ import pytest
 import requests
 from urllib3.util.retry import Retry
 
+from coherence_assets_tests.postgres_server import postgres_bin_dir
 from embedded_openeo.config import CDSE_PIXEL_SIZE, BackendConfig
 from embedded_openeo.server import running_backend
 
 pytest_plugins = ["coherence_assets_tests.s3_server"]  # the s3_server and s3_env fixtures
 
 SMALL_SCENE = (64, 128)
+
+# System programs that tests start for real (marker ``system_program(name)``): how to find each, and
+# the Debian package that installs it (.ci/run installs them all).
+SYSTEM_PROGRAMS: dict[str, tuple[Callable[[], object], str]] = {
+    "chromium": (lambda: shutil.which("chromium"), "chromium"),
+    "postgresql": (postgres_bin_dir, "postgresql"),
+}
+MISSING_PROGRAMS = pytest.StashKey[list[str]]()
+
+
+def missing_programs(names: list[str]) -> list[str]:
+    return [name for name in names if SYSTEM_PROGRAMS[name][0]() is None]
+
+
+def install_hint(names: list[str]) -> str:
+    packages = " ".join(SYSTEM_PROGRAMS[name][1] for name in names)
+    return f"apt-get install -y {packages} (bash .ci/run installs them)"
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    missing = missing_programs(list(SYSTEM_PROGRAMS))
+    if missing:
+        return f"not installed: {', '.join(missing)}: the tests that need them fail first; {install_hint(missing)}"
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """End-to-end tests are slow, and share one xdist group (``--dist loadgroup``), as each starts
+    Dagster's webserver, daemon and run workers: two at once on two cores miss their timeouts.
+    Tests whose system program is missing move to the front, where they fail at once."""
+    failing_first = []
+    for item in items:
+        if item.get_closest_marker("e2e"):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+        missing = missing_programs([marker.args[0] for marker in item.iter_markers("system_program")])
+        if missing:
+            item.stash[MISSING_PROGRAMS] = missing
+            failing_first.append(item)
+    items[:] = failing_first + [item for item in items if MISSING_PROGRAMS not in item.stash]
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    missing = item.stash.get(MISSING_PROGRAMS, None)
+    if missing:
+        pytest.fail(f"{', '.join(missing)} not installed: {install_hint(missing)}", pytrace=False)
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ def test_help_lists_the_demo_and_backend_commands(tmp_path: Path):
     assert "backend" in completed.stdout
 
 
+@pytest.mark.slow
 def test_backend_help_lists_host_port_and_data_dir_with_their_defaults(tmp_path: Path):
     completed = run_cli("backend", "--help", cwd=tmp_path)
 
@@ -83,6 +84,7 @@ def foreground_backend(data_dir: Path, *options: str) -> Iterator[str]:
         process.wait(timeout=30)
 
 
+@pytest.mark.slow
 def test_backend_accepts_fault_rules_only_when_started_with_allow_faults(tmp_path: Path):
     rule = {"path": "^/jobs$", "status": 503, "times": 1}
     with foreground_backend(tmp_path / "plain") as url:
@@ -93,6 +95,7 @@ def test_backend_accepts_fault_rules_only_when_started_with_allow_faults(tmp_pat
         assert requests.get(f"{url}/jobs", timeout=5).status_code == 503
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("window", "reason"),
     [
@@ -119,6 +122,7 @@ def test_demo_refuses_a_bad_window_before_starting_anything(tmp_path: Path, wind
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_demo_refuses_baselines_cdse_cannot_compute_before_starting_anything(tmp_path: Path):
     completed = run_cli(
         "demo", "--baselines", "12,20", cwd=tmp_path, env={"DAGSTER_HOME": str(tmp_path / "home")}
@@ -150,6 +154,7 @@ def assert_one_line_error(completed: subprocess.CompletedProcess, *expected: str
     return lines[-1]
 
 
+@pytest.mark.slow
 def test_demo_stops_in_seconds_with_one_line_for_a_closed_backend_url(tmp_path: Path):
     url = f"http://127.0.0.1:{closed_port()}"
     env = {"DAGSTER_HOME": str(tmp_path / "home"), "COHERENCE_DATA_DIR": str(tmp_path / "data")}
@@ -162,6 +167,7 @@ def test_demo_stops_in_seconds_with_one_line_for_a_closed_backend_url(tmp_path: 
     assert len(completed.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_demo_asks_for_the_catalogue_of_a_backend_other_than_cdse(tmp_path: Path, backend: LiveBackend):
     env = {"DAGSTER_HOME": str(tmp_path / "home"), "OPENEO_BACKEND_URL": backend.url}
 
@@ -170,6 +176,7 @@ def test_demo_asks_for_the_catalogue_of_a_backend_other_than_cdse(tmp_path: Path
     assert_one_line_error(completed, backend.url, "set COHERENCE_CATALOGUE_URL")
 
 
+@pytest.mark.slow
 def test_demo_prints_the_burst_file_validation_message_once_as_its_last_line(tmp_path: Path):
     bursts_file = tmp_path / "bursts.geojson"
     bursts_file.write_text(
@@ -201,6 +208,7 @@ def test_demo_prints_the_burst_file_validation_message_once_as_its_last_line(tmp
     assert (completed.stdout + completed.stderr).count("lacks the column") == 1, line
 
 
+@pytest.mark.slow
 def test_demo_refuses_an_embedded_backend_of_another_folder_in_one_line_naming_both(tmp_path: Path):
     """A backend started from another project holds COHERENCE_LOCAL_BACKEND_PORT: the demo must not use it."""
     project = tmp_path / "project"

@@ -9,6 +9,9 @@ from coherence_assets_tests.dagster_dev import free_port
 from coherence_assets_tests.test_cli import assert_one_line_error, run_cli
 from embedded_openeo.server import ensure_local_backend
 
+# every test runs the command in a subprocess, which imports Dagster and loads the definitions
+pytestmark = pytest.mark.slow
+
 BURSTS = ["t015_030343_iw2", "t168_359507_iw2"]
 
 

@@ -25,7 +25,7 @@ from coherence_assets_tests.dagster_dev import running_dagster_deployment
 from coherence_assets_tests.postgres_server import PostgresServer, postgres_bin_dir, running_postgres
 from coherence_assets_tests.test_end_to_end import chain_environment
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.system_program("postgresql"), pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[1]
 DEPLOYED_INSTANCE_YAML = REPO / "deploy" / "dagster.yaml"

@@ -29,7 +29,7 @@ from coherence_assets_tests.test_end_to_end import INSTANCE_YAML, chain_environm
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.system_program("chromium"), pytest.mark.timeout(600)]
 
 REPO = Path(__file__).resolve().parents[1]
 BURST = "t015_030343_iw2"
@@ -57,11 +57,8 @@ def live_backend(tmp_path: Path) -> Iterator[LiveBackend]:
 
 @pytest.fixture
 def browser() -> Iterator[object]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("chromium is not installed: apt-get install -y chromium (.ci/run installs it)")
     with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
+        launched = playwright.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_FLAGS)
         yield launched
         launched.close()
 

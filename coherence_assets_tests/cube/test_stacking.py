@@ -460,6 +460,7 @@ def peak_traced_bytes(action) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.slow
 def test_stacking_memory_does_not_grow_with_the_number_of_pairs(tmp_path):
     def pairs(count: int, start: date):
         return [

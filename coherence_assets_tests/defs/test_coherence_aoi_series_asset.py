@@ -6,6 +6,7 @@ import geopandas as gpd
 import pandas as pd
 import pyarrow.parquet as pq
 import pystac
+import pytest
 import shapely
 import xarray as xr
 
@@ -27,6 +28,7 @@ def stack_with_aois(chain: Chain, aoi_file: Path | str, raise_on_error: bool = T
     )
 
 
+@pytest.mark.slow
 def test_the_stack_run_writes_the_aoi_table_and_plot_and_reports_aois_it_cannot_describe(
     chain: Chain, tmp_path: Path
 ):
@@ -78,6 +80,7 @@ def test_the_stack_run_writes_the_aoi_table_and_plot_and_reports_aois_it_cannot_
     )
 
 
+@pytest.mark.slow
 def test_the_stack_run_writes_a_valid_stac_catalogue_with_an_item_per_raster_and_the_cube_all_with_provenance(
     chain: Chain,
 ):

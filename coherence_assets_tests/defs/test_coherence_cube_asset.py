@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import pytest
 import xarray as xr
 
 from coherence_assets.defs.sensor_ticks import SensorTick
@@ -61,6 +62,7 @@ def test_the_cube_of_one_window_holds_every_pair_on_time_y_x(chain: Chain):
     assert metadata["path"].endswith(f"coherence_cube/{BURST}.zarr")
 
 
+@pytest.mark.slow
 def test_appending_a_window_keeps_the_first_windows_chunks_untouched_and_adds_its_dates(chain: Chain):
     chain.refresh_bursts()
     first_pairs = download_window(chain, "2023-07-01")
@@ -84,6 +86,7 @@ def test_appending_a_window_keeps_the_first_windows_chunks_untouched_and_adds_it
     np.testing.assert_array_equal(cube["coherence"].values[: len(first_pairs)], first_values)
 
 
+@pytest.mark.slow
 def test_a_window_stacked_after_a_later_one_lands_in_date_order(chain: Chain):
     chain.refresh_bursts()
     later_pairs = download_window(chain, NEXT_WINDOW)
@@ -101,6 +104,7 @@ def test_a_window_stacked_after_a_later_one_lands_in_date_order(chain: Chain):
     xr.testing.assert_identical(by_pixel["coherence"].load(), cube["coherence"].load())
 
 
+@pytest.mark.slow
 def test_restacking_the_same_rasters_adds_nothing_and_rewrites_no_chunk(chain: Chain):
     chain.refresh_bursts()
     download_window(chain, "2023-07-01")
@@ -116,6 +120,7 @@ def test_restacking_the_same_rasters_adds_nothing_and_rewrites_no_chunk(chain: C
     xr.testing.assert_identical(xr.open_zarr(cube_path(chain)).load(), cube_before)
 
 
+@pytest.mark.slow
 def test_several_baselines_stack_on_a_leading_pair_dimension(
     backend: LiveBackend, make_chain: Callable[..., Chain]
 ):

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from coherence_assets_tests.defs.conftest import BURST, Chain, materialization_metadata
 from coherence_assets_tests.defs.test_coherence_cube_asset import cube_sensor_tick, download_window, stack
 
@@ -30,6 +32,7 @@ def test_the_quicklook_lands_beside_the_cube_and_is_linked_short_enough_to_show_
     assert Path(served).read_bytes() == png
 
 
+@pytest.mark.slow
 def test_a_fresh_cube_sensor_does_not_restack_a_cube_stacked_after_its_rasters(chain: Chain):
     chain.refresh_bursts()
     download_window(chain, "2023-07-01")

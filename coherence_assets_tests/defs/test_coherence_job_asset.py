@@ -97,6 +97,7 @@ def test_jobs_are_submitted_with_the_apex_process_and_an_extent_covering_exactly
     assert metadata["process"] == SENTINEL1_SAR_COHERENCE
 
 
+@pytest.mark.slow
 def test_rematerialising_submits_no_second_job(chain: Chain):
     chain.refresh_bursts()
     chain.submit()

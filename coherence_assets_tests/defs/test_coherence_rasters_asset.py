@@ -125,6 +125,7 @@ def test_a_download_cut_off_on_every_attempt_fails_the_run_and_the_rerun_complet
     assert not list(rasters_dir(chain).glob("*.part"))
 
 
+@pytest.mark.slow
 def test_a_corrupt_geotiff_in_the_folder_fails_the_run_naming_the_file_and_is_removed(
     finished_chain: Chain,
 ):

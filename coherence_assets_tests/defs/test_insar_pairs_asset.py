@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from coherence_assets.pairs.pairing import PAIR_COLUMNS
 from coherence_assets_tests.conftest import LiveBackend
@@ -201,6 +202,7 @@ def test_catalogue_answers_that_are_not_json_are_retried_and_the_table_is_comple
     assert pairs_materialisations(chain) == 2
 
 
+@pytest.mark.slow
 def test_the_dagster_cli_materialises_the_catalogue_then_a_pair_partition(
     backend: LiveBackend, chain: Chain, tmp_path: Path
 ):

@@ -147,6 +147,7 @@ def coherence_job_in_a_process(chain: Chain) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", COHERENCE_JOB_RUN, *arguments], cwd=REPO_ROOT)
 
 
+@pytest.mark.slow
 def test_two_concurrent_runs_of_one_partition_create_one_job_for_its_pairs(
     backend: LiveBackend, make_chain: Callable[..., Chain]
 ):
@@ -168,6 +169,7 @@ def test_two_concurrent_runs_of_one_partition_create_one_job_for_its_pairs(
     assert_every_pair_computed_once_with_a_valid_raster(chain)
 
 
+@pytest.mark.slow
 def test_a_run_killed_during_a_slow_create_and_rerun_at_once_leaves_no_twin(
     backend: LiveBackend, make_chain: Callable[..., Chain], capfd: pytest.CaptureFixture[str]
 ):

@@ -4,6 +4,7 @@ import json
 from collections.abc import Callable
 
 import dagster as dg
+import pytest
 
 from coherence_assets.defs.sensor_ticks import SensorTick
 from coherence_assets.defs.sensors import CUBE_SENSOR
@@ -224,6 +225,7 @@ def test_a_backend_answering_503_makes_the_tick_skip_with_the_reason_and_keep_th
     assert data.cursor in (None, cursor)
 
 
+@pytest.mark.slow
 def test_a_backend_restart_mid_job_loses_nothing_and_duplicates_nothing(
     restartable_backend: Callable[..., RestartableBackend],
     make_chain: Callable[..., Chain],
@@ -269,6 +271,7 @@ def test_the_connection_is_reused_between_ticks_and_dropped_after_a_failure(chai
     assert backend.connect() is not first
 
 
+@pytest.mark.slow
 def test_a_done_partition_is_not_read_again_until_its_ledger_is_rewritten_and_then_costs_nothing(
     chain: Chain,
 ):
@@ -289,6 +292,7 @@ def test_a_done_partition_is_not_read_again_until_its_ledger_is_rewritten_and_th
     assert list(chain.backend_jobs()) == [job_id]
 
 
+@pytest.mark.slow
 def test_a_partition_whose_pairs_were_given_up_starts_no_cube_run(
     backend: LiveBackend, make_chain: Callable[..., Chain]
 ):

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 
 import dagster as dg
+import pytest
 
 from coherence_assets.cube.stacking import open_coherence_cube
 from coherence_assets.jobs.ledger import LOST
@@ -63,6 +64,7 @@ def assert_every_pair_has_one_valid_raster_and_one_finished_job(chain: Chain) ->
     assert sorted(pairs) == sorted(pair for job in ledger.jobs for pair in job.pairs if job.replaces is None)
 
 
+@pytest.mark.slow
 def test_downloads_cut_off_every_time_end_in_a_failing_check_naming_the_pairs_and_one_stuck_line(
     chain_with: Callable[..., Chain],
 ):
@@ -91,6 +93,7 @@ def test_downloads_cut_off_every_time_end_in_a_failing_check_naming_the_pairs_an
     assert list(chain.backend_jobs()) == [job.job_id]
 
 
+@pytest.mark.slow
 def test_downloads_cut_off_in_two_runs_complete_in_the_third_without_a_manual_step(
     chain_with: Callable[..., Chain],
 ):
@@ -117,6 +120,7 @@ def test_downloads_cut_off_in_two_runs_complete_in_the_third_without_a_manual_st
     )
 
 
+@pytest.mark.slow
 def test_jobs_lost_by_a_backend_restarted_without_state_are_resubmitted_and_computed_once(
     restartable_backend: Callable[..., RestartableBackend], make_chain: Callable[..., Chain]
 ):

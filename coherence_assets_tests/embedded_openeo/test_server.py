@@ -67,6 +67,7 @@ def test_running_backend_serves_on_a_free_port_and_stops_on_exit(tmp_path: Path)
         requests.get(f"{url}/.well-known/openeo", timeout=5)
 
 
+@pytest.mark.slow
 def test_ensure_local_backend_starts_one_detached_and_then_reuses_it(detached_backend_dir: Path) -> None:
     port = free_port()
     url = ensure_local_backend(HOST, port, detached_backend_dir, timeout=30)
