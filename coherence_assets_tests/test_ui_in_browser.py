@@ -2,10 +2,11 @@
 
 ``dagster dev`` runs on a temporary instance against the embedded backend (reached over HTTP with
 OIDC client credentials, as CDSE would be); the backfill is launched by the CLI as a subprocess,
-and the daemon runs it. Debian's chromium, driven by Playwright, then opens the backfill, the asset graph, the
-``coherence_cube`` partitions, the quick-look and the ``coherence_job`` ledger. Screenshots land
-in ``$COHERENCE_TEST_ARTIFACTS`` (default ``coherence_assets_tests/artifacts/``) and their paths
-are printed.
+and the daemon runs it. Debian's chromium, driven by Playwright, then opens the backfill by the
+link the CLI printed, the asset graph, the ``coherence_cube`` partitions, the quick-look, the
+``coherence_job`` ledger and a ``coherence_job`` partition, whose latest event tells that its job
+finished and was downloaded. Screenshots land in ``$COHERENCE_TEST_ARTIFACTS`` (default
+``coherence_assets_tests/artifacts/``) and their paths are printed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -63,8 +65,8 @@ def browser() -> Iterator[object]:
         launched.close()
 
 
-def cli_backfill(home: Path, environment: dict[str, str]) -> str:
-    """``coherence-assets backfill`` as a user types it; the backfill id it prints."""
+def cli_backfill(home: Path, environment: dict[str, str]) -> tuple[str, str]:
+    """``coherence-assets backfill`` as a user types it; the backfill id and the UI link it prints."""
     command = str(Path(sys.executable).parent / "coherence-assets")
     completed = subprocess.run(
         [command, "backfill", "--bursts", BURST, "--windows", WINDOWS],
@@ -77,8 +79,9 @@ def cli_backfill(home: Path, environment: dict[str, str]) -> str:
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     match = re.search(r"backfill (\S+) launched", completed.stdout)
-    assert match, completed.stdout
-    return match[1]
+    link = re.search(r"Follow it at (http\S+)", completed.stdout)
+    assert match and link, completed.stdout
+    return match[1], link[1]
 
 
 def cube_complete(store: DataStore) -> bool:
@@ -124,7 +127,8 @@ def test_a_cli_backfill_runs_under_dagster_dev_and_the_ui_shows_graph_partitions
     with running_dagster_dev(REPO / "workspace.yaml", home, INSTANCE_YAML, environment) as dev:
         assert dev.run_job_to_end("refresh_burst_catalogue", 120) == "SUCCESS", dev.diagnostics()
 
-        backfill_id = cli_backfill(home, environment)
+        backfill_id, link = cli_backfill(home, environment)
+        assert link == f"{dev.url}/runs/b/{backfill_id}"  # the port dagster dev serves, not a default
         dev.wait_until_settled(
             [backfill_id],
             lambda: cube_complete(store),
@@ -147,7 +151,7 @@ def test_a_cli_backfill_runs_under_dagster_dev_and_the_ui_shows_graph_partitions
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         page.set_default_timeout(UI_TIMEOUT_MS)
 
-        open_page(page, f"{dev.url}/runs/b/{backfill_id}")  # the page the CLI's message points to
+        open_page(page, link)  # the page the CLI's message points to
         page.get_by_text(backfill_id).first.wait_for(state="visible")
         page.get_by_text("coherence_job", exact=True).first.wait_for(state="visible")
         screenshot(page, "0_cli_backfill")
@@ -181,6 +185,12 @@ def test_a_cli_backfill_runs_under_dagster_dev_and_the_ui_shows_graph_partitions
         assert any(job_id in shown for job_id in job_ids), shown
         screenshot(ledger, "4_coherence_job_ledger")
         screenshot(page, "4_coherence_job_overview")
+
+        # the partition's live story: its latest event says its job finished and was downloaded
+        partition = quote(f"{BURST}|{WINDOW_KEYS[0]}", safe="")
+        open_page(page, f"{dev.url}/assets/coherence_job?view=partitions&partition={partition}")
+        page.get_by_text("downloaded: each of its").first.wait_for(state="visible")
+        screenshot(page, "5_coherence_job_partition_story")
         page.close()
         leftovers = dev.stop()
 
