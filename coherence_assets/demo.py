@@ -195,7 +195,9 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
     from coherence_assets.definitions import defs
 
     instance = demo_instance()
-    print(f"Dagster instance: {os.environ['DAGSTER_HOME']}", flush=True)
+    home = os.environ["DAGSTER_HOME"]
+    # dagster dev has no default instance (a temporary one): say how to open this one
+    print(f"Dagster instance: {home} (for the UI: export DAGSTER_HOME={home}; dagster dev)", flush=True)
     print("1. burst catalogue", flush=True)
     refresh_burst_catalogue(defs, instance)
     bursts = sorted(instance.get_dynamic_partitions("burst"))
