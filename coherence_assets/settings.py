@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from coherence_assets.jobs.processes import check_temporal_baselines
+from coherence_assets.jobs.processes import APEX_REPOSITORY, check_temporal_baselines, is_commit_sha
 
 LOCAL_BACKEND = "local"
 LOCAL_BACKEND_HOST = "127.0.0.1"
@@ -126,6 +126,7 @@ class Settings:
     aoi_file: str = field(default_factory=packaged_demo_aoi_file)
     local_backend_port: int = LOCAL_BACKEND_PORT
     temporal_baselines_days: tuple[int, ...] = DEFAULT_TEMPORAL_BASELINES_DAYS
+    apex_commit: str = ""  # empty: main's commit, resolved when a partition is first submitted
 
     @property
     def uses_embedded_backend(self) -> bool:
@@ -148,6 +149,12 @@ class Settings:
         backend_url = env.get("OPENEO_BACKEND_URL", "").strip() or LOCAL_BACKEND
         local_port = _port_from_env(env, "COHERENCE_LOCAL_BACKEND_PORT", LOCAL_BACKEND_PORT)
         baselines = env.get("COHERENCE_TEMPORAL_BASELINES", "").strip()
+        apex_commit = env.get("COHERENCE_APEX_COMMIT", "").strip()
+        if apex_commit and not is_commit_sha(apex_commit):
+            raise SettingsError(
+                f"COHERENCE_APEX_COMMIT={apex_commit!r} is not a full commit sha (40 lower-case hex digits) of "
+                f"{APEX_REPOSITORY}; unset it to run the commit main is at when a partition is first submitted"
+            )
         if backend_url == LOCAL_BACKEND:
             default_catalogue = f"{local_backend_url(port=local_port)}/odata/v1"
         elif is_cdse_openeo_url(backend_url):
@@ -164,6 +171,7 @@ class Settings:
             temporal_baselines_days=parse_temporal_baselines(baselines)
             if baselines
             else DEFAULT_TEMPORAL_BASELINES_DAYS,
+            apex_commit=apex_commit,
             sensor_interval_seconds=int(
                 env.get("COHERENCE_SENSOR_INTERVAL_SECONDS", "").strip() or DEFAULT_SENSOR_INTERVAL_SECONDS
             ),

@@ -22,6 +22,7 @@ from coherence_assets.settings import packaged_demo_bursts_file
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import LiveBackend, start_backend
 from coherence_assets_tests.dagster_dev import running_dagster_dev
+from embedded_openeo.github_api import MAIN_COMMIT
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -73,6 +74,8 @@ def chain_environment(backend: LiveBackend, data_dir: Path) -> dict[str, str]:
         "OPENEO_AUTH_CLIENT_SECRET": "local-secret",
         "OPENEO_AUTH_PROVIDER_ID": "local",
         "COHERENCE_SENSOR_INTERVAL_SECONDS": "5",
+        # a deployment pins the APEx process's commit (no machine here reaches GitHub)
+        "COHERENCE_APEX_COMMIT": MAIN_COMMIT,
     }
 
 

@@ -157,3 +157,15 @@ def test_the_demo_refuses_a_setting_cdse_would_refuse_in_one_line_before_anythin
     (line,) = completed.stderr.strip().splitlines()
     assert line.startswith(f"coherence-assets demo: {phrase}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_deployment_pins_the_apex_commit_from_the_environment_and_a_short_one_is_one_line():
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    assert Settings.from_env({"COHERENCE_APEX_COMMIT": commit}).apex_commit == commit
+    assert Settings.from_env({}).apex_commit == ""
+
+    with pytest.raises(SettingsError) as refused:
+        Settings.from_env({"COHERENCE_APEX_COMMIT": "3b16249"})
+
+    assert "COHERENCE_APEX_COMMIT='3b16249' is not a full commit sha" in str(refused.value)
+    assert "\n" not in str(refused.value)

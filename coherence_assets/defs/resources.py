@@ -257,7 +257,9 @@ def resource_set(
         "catalogue": catalogue,
         "openeo_backend": openeo_backend,
         "coherence": CoherenceParameters(
-            temporal_baselines_days=list(settings.temporal_baselines_days), github_api_url=github_api_url
+            temporal_baselines_days=list(settings.temporal_baselines_days),
+            apex_commit=settings.apex_commit,
+            github_api_url=github_api_url,
         ),
     }
 

@@ -103,6 +103,11 @@ class NamespaceResolutionError(RuntimeError):
     """GitHub did not say which commit ``main`` is; the message names the URL and the commit setting."""
 
 
+def is_commit_sha(text: str) -> bool:
+    """A full commit sha as git and GitHub write it: 40 lower-case hex digits."""
+    return bool(_COMMIT_SHA.match(text))
+
+
 def apex_namespace(commit: str) -> str:
     """The UDP's namespace URL at ``commit``: the file as it was then, whatever ``main`` becomes."""
     return f"https://raw.githubusercontent.com/{APEX_REPOSITORY}/{commit}/{APEX_UDP_PATH}"
@@ -136,7 +141,7 @@ def resolve_apex_commit(github_api_url: str) -> str:
             f"({type(error).__name__}); {remedy}"
         ) from None
     sha = response.text.strip()
-    if response.status_code != 200 or not _COMMIT_SHA.match(sha):
+    if response.status_code != 200 or not is_commit_sha(sha):
         answer = f"HTTP {response.status_code}" + (
             "" if response.status_code != 200 else " without a commit sha"
         )
@@ -181,7 +186,7 @@ class CoherenceRequest:
         for name in ("coherence_window_rg", "coherence_window_az"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be a positive number of pixels, got {getattr(self, name)}")
-        if self.apex_commit and not _COMMIT_SHA.match(self.apex_commit):
+        if self.apex_commit and not is_commit_sha(self.apex_commit):
             raise ValueError(
                 f"apex_commit {self.apex_commit!r} is not a full commit sha (40 lower-case hex digits) of "
                 f"{APEX_REPOSITORY}; leave it empty to use the commit main is at when submitting"
