@@ -26,6 +26,8 @@ MIN_BASELINES = 3
 _TAU_GRID_BELOW_SHORTEST = 4.0
 _TAU_GRID_ABOVE_LONGEST = 8.0
 _TAU_GRID_SIZE = 96
+# pixels profiled at once: the (grid x pixels) arrays stay near 50 MB whatever the burst's size
+_PIXELS_PER_PASS = 65536
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,18 @@ def fit_decay(baseline_days: np.ndarray, coherence: np.ndarray) -> DecayFit:
         )
     pixel_shape = values.shape[1:]
     flat = values.reshape(len(baselines), -1)
+    if flat.shape[1] == 0:
+        empty = np.empty(pixel_shape)
+        return DecayFit(empty, empty, empty, np.zeros(pixel_shape, dtype=np.int64))
+    parts = [
+        _fit_pixels(baselines, flat[:, first : first + _PIXELS_PER_PASS])
+        for first in range(0, flat.shape[1], _PIXELS_PER_PASS)
+    ]
+    return DecayFit(*(np.concatenate(arrays).reshape(pixel_shape) for arrays in zip(*parts, strict=True)))
+
+
+def _fit_pixels(baselines: np.ndarray, flat: np.ndarray) -> tuple[np.ndarray, ...]:
+    """rho_inf, tau, rmse and baselines used of the pixels (columns) of ``flat``."""
     weights = np.isfinite(flat).astype(np.float64)
     observed = np.where(weights > 0, flat, 0.0)
     used = weights.sum(axis=0).astype(np.int64)
@@ -94,12 +108,7 @@ def fit_decay(baseline_days: np.ndarray, coherence: np.ndarray) -> DecayFit:
     fitted = interior & (used >= MIN_BASELINES)
     rmse = np.sqrt(np.maximum(sse, 0.0) / np.maximum(used, 1))
     nan = np.float64(np.nan)
-    return DecayFit(
-        rho_inf=np.where(fitted, rho_inf, nan).reshape(pixel_shape),
-        tau=np.where(fitted, tau, nan).reshape(pixel_shape),
-        rmse=np.where(fitted, rmse, nan).reshape(pixel_shape),
-        baselines_used=used.reshape(pixel_shape),
-    )
+    return np.where(fitted, rho_inf, nan), np.where(fitted, tau, nan), np.where(fitted, rmse, nan), used
 
 
 def _best_rho_inf(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
