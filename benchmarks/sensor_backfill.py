@@ -246,6 +246,21 @@ def backend_config(data_dir: Path, port: int, bursts_file: Path, **overrides: An
     )
 
 
+def chain_environment(home: Path, data_dir: Path, backend_url: str, bursts_file: Path) -> dict[str, str]:
+    """The variables that point Dagster and the project at ``home``, ``data_dir`` and the embedded backend."""
+    return {
+        "DAGSTER_HOME": str(home),
+        "COHERENCE_DATA_DIR": str(data_dir),
+        "COHERENCE_BURSTS_FILE": str(bursts_file),
+        "OPENEO_BACKEND_URL": backend_url,
+        "COHERENCE_CATALOGUE_URL": f"{backend_url}/odata/v1",
+        "OPENEO_AUTH_METHOD": "client_credentials",
+        "OPENEO_AUTH_CLIENT_ID": CLIENT_ID,
+        "OPENEO_AUTH_CLIENT_SECRET": CLIENT_SECRET,
+        "OPENEO_AUTH_PROVIDER_ID": "local",
+    }
+
+
 def production_limits(job_seconds_per_pair: float) -> dict[str, Any]:
     return {
         "max_running_jobs": CDSE_SLOTS,
@@ -747,19 +762,7 @@ def main() -> None:
         home.mkdir()
         (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
         backend_url = f"http://127.0.0.1:{port}"
-        os.environ.update(
-            {
-                "DAGSTER_HOME": str(home),
-                "COHERENCE_DATA_DIR": str(root / "data"),
-                "COHERENCE_BURSTS_FILE": str(bursts_file),
-                "OPENEO_BACKEND_URL": backend_url,
-                "COHERENCE_CATALOGUE_URL": f"{backend_url}/odata/v1",
-                "OPENEO_AUTH_METHOD": "client_credentials",
-                "OPENEO_AUTH_CLIENT_ID": CLIENT_ID,
-                "OPENEO_AUTH_CLIENT_SECRET": CLIENT_SECRET,
-                "OPENEO_AUTH_PROVIDER_ID": "local",
-            }
-        )
+        os.environ.update(chain_environment(home, root / "data", backend_url, bursts_file))
         sensor, jobs, level_jobs, seconds_per_pair = sensor_side(
             args, root, history_dir, port, bursts_file, bursts
         )
