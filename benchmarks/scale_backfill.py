@@ -235,14 +235,16 @@ def embedded_github(coherence: Any) -> Any:
 # The code location the code server loads: the project's definitions, with embedded_github.
 CODE_LOCATION = """
 import dagster as dg
+import coherence_assets.definitions as project_module
 from scale_backfill import embedded_github
-from coherence_assets.definitions import defs as project
 
+project = project_module.defs
 defs = dg.Definitions(
     assets=project.assets, jobs=project.jobs, sensors=project.sensors, schedules=project.schedules,
     executor=project.executor,
     resources={**project.resources, "coherence": embedded_github(project.resources["coherence"])},
 )
+del project  # Dagster takes the module's one Definitions
 """
 
 
