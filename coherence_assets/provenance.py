@@ -25,7 +25,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import rasterio
-from rasterio.errors import RasterioError
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.cube.stacking import PairRaster, find_pair_rasters
@@ -220,22 +219,6 @@ def tagged_geotiff(data: bytes, tags: Mapping[str, str]) -> bytes:
 def read_raster_provenance(store: DataStore, path: str) -> PairProvenance | None:
     with open_coherence_raster(store.fs, path) as source:
         return PairProvenance.from_tags(source.tags())
-
-
-def pairs_with_provenance(store: DataStore, folder: str, present: Iterable[Pair]) -> set[Pair]:
-    """The ``present`` pairs whose raster in ``folder`` holds its provenance.
-
-    Tags are written only into a whole download, so such a raster is complete although it no longer
-    has the backend's size; a raster GDAL cannot open (cut short under its final name) is not counted.
-    """
-    tagged = set()
-    for pair in present:
-        try:
-            if read_raster_provenance(store, f"{folder}/{raster_file_name(*pair)}") is not None:
-                tagged.add(pair)
-        except (OSError, RasterioError):  # unreadable: the downloader compares its size and fetches it again
-            continue
-    return tagged
 
 
 def burst_attributes(store: DataStore, burst: str) -> dict[str, str | int]:

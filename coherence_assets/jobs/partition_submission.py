@@ -35,6 +35,7 @@ from coherence_assets.jobs.submission import (
 )
 from coherence_assets.pairs.pair import Pair
 from coherence_assets.partition_inputs import read_ledger
+from coherence_assets.rasters.partition_download import present_rasters
 from coherence_assets.storage import DataStore
 
 module_log = logging.getLogger(__name__)
@@ -88,7 +89,8 @@ def submit_partition(
         connection = connect()
         backend_jobs = ledger_jobs_on_backend(connection, ledger, first_page=start_jobs_now).jobs
         refresh_statuses(ledger, backend_jobs)
-        plan = plan_submissions(ledger, pairs, max_attempts)
+        with_raster = present_rasters(store, store.coherence_rasters_dir(burst, window), pairs)
+        plan = plan_submissions(ledger, pairs, max_attempts, with_raster)
         # the APEx commit recorded for the partition (resubmissions run the same code), or main's now
         request = pin_apex_commit(make_request(), ledger)
         check_process_offered(connection, request.process)  # before anything is entered in the ledger

@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import re
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,8 +125,14 @@ def refresh_statuses(ledger: Ledger, backend_jobs: dict[str, dict[str, Any]]) ->
             job.status = backend_jobs[job.job_id]["status"]
 
 
-def plan_submissions(ledger: Ledger, all_pairs: list[Pair], max_attempts: int) -> SubmissionPlan:
-    """Sort the partition's pairs into covered, to resubmit, given up and new."""
+def plan_submissions(
+    ledger: Ledger, all_pairs: list[Pair], max_attempts: int, with_raster: Collection[Pair] = frozenset()
+) -> SubmissionPlan:
+    """Sort the partition's pairs into covered, to resubmit, given up and new.
+
+    A pair of a failed or lost job that has its raster (``with_raster``: a job lost after its
+    download began) is covered: it is never computed twice.
+    """
     plan = SubmissionPlan()
     replaced = ledger.replaced_job_ids()
     retry_pairs: set[Pair] = set()
@@ -134,7 +141,9 @@ def plan_submissions(ledger: Ledger, all_pairs: list[Pair], max_attempts: int) -
             plan.covered_pairs.update(job.pairs)
         elif job.status in RESUBMITTABLE and job.job_id not in replaced:
             if job.attempt < max_attempts:
-                batches = contiguous_batches(all_pairs, job.pairs)
+                plan.covered_pairs.update(pair for pair in job.pairs if pair in with_raster)
+                to_retry = [pair for pair in job.pairs if pair not in with_raster]
+                batches = contiguous_batches(all_pairs, to_retry)
                 plan.resubmissions.extend((job, batch) for batch in batches)
                 retry_pairs.update(job.pairs)
             else:

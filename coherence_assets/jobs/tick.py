@@ -5,7 +5,12 @@ listing, starts jobs, marks lost ones) and the Dagster sensor turns both into ru
 asset observations. A partition is done when every job of its ledger
 was acted on for good: replaced by a resubmission, given up, canceled, or finished with a
 raster for each of its pairs (not merely with a download requested). The cursor holds only
-the active partitions' jobs, so it stays small however long the history grows.
+the active partitions' jobs, so it stays small however long the history grows; an entry of a
+partition that is no longer active (closed by another Dagster instance sharing the data folder)
+is dropped.
+
+Every job the tick waits for is compared with the backend's listing, also a finished one whose
+download is still pending: a backend that comes back without its state loses jobs at any stage.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from enum import StrEnum
 from coherence_assets.jobs.ledger import CANCELED, CREATED, ERROR, FINISHED, NOT_CREATED, Ledger
 from coherence_assets.jobs.ledger_index import DonePartition, TrackedJob, tracked_jobs
 from coherence_assets.jobs.listing import JobListing
-from coherence_assets.pairs.pair import Pair, format_pair
+from coherence_assets.pairs.pair import Pair, summarise_pairs
 from coherence_assets.partition_keys import partition_key
 
 # what a tick did with a job whose state it acted on
@@ -150,16 +155,19 @@ class TickPlan:
 
 
 def awaited_jobs(ledgers: Iterable[Ledger], cursor: TickCursor) -> set[str]:
-    """Jobs whose backend status the tick needs: created, not replaced, not yet acted on."""
+    """Jobs whose backend status the tick needs: created, not replaced, and not yet acted on or still
+    waiting for their rasters (the backend may lose a finished job before its download)."""
     return {
         job.record.job_id
         for job in tracked_jobs(list(ledgers))
-        if not job.replaced and job.record.job_id not in cursor.handled
+        if not job.replaced
+        and (job.record.job_id not in cursor.handled or job.record.job_id in cursor.downloads)
     }
 
 
-def _pairs_text(pairs: Iterable[Pair]) -> str:
-    return ", ".join(format_pair(pair) for pair in pairs)
+def _pairs_text(pairs: list[Pair]) -> str:
+    """The pairs of a stuck line: the first few; the every_pair_has_a_raster check lists them all."""
+    return summarise_pairs(pairs) + (" (all in the every_pair_has_a_raster check)" if len(pairs) > 3 else "")
 
 
 def plan_tick(
@@ -189,10 +197,13 @@ def plan_tick(
             state.resubmits.pop(job_id, None)
             continue
         if job_id in state.handled:
-            if job_id in state.downloads:
+            if job_id in state.downloads and listing.proves_absent(job_id):
+                _count_unseen(plan, job, policy, now, pairs_without_raster, record_lost)
+            elif job_id in state.downloads:
+                state.unseen.pop(job_id, None)
                 _reconcile_download(plan, job, policy, now, pairs_without_raster, downloading)
             elif state.handled[job_id] == RESUBMITTING:
-                _reconcile_resubmit(plan, job, policy, now, resubmitting)
+                _reconcile_resubmit(plan, job, policy, now, pairs_without_raster, resubmitting)
             continue
         if job_id not in listing.jobs:
             if listing.proves_absent(job_id):
@@ -230,6 +241,7 @@ def plan_tick(
                 "re-materialise coherence_job to submit them again",
             )
     _close_done_partitions(plan, ledgers)
+    _forget_inactive(state, ledgers)
     return plan
 
 
@@ -255,12 +267,13 @@ def _reconcile_download(
     """Request a download run for a finished job until each of its pairs has a raster, spaced and bounded."""
     job_id = job.record.job_id
     downloads = plan.cursor.downloads
+    if job.partition_key in downloading:  # the run validates what it brings; judged once it has ended
+        downloads.setdefault(job_id, RunAttempts(0, 0.0))
+        return
     missing = pairs_without_raster(job)
     if not missing:
         if downloads.pop(job_id, None) is not None or job in plan.finished:
             plan.downloaded.append(job)
-        return
-    if job.partition_key in downloading:
         return
     previous = downloads.get(job_id)
     attempts = previous.attempts if previous else 0
@@ -275,18 +288,28 @@ def _reconcile_download(
             "re-materialise coherence_rasters for this partition",
         )
         return
-    if previous and now < previous.requested_at + policy.download_retry_seconds:
+    if previous and previous.attempts and now < previous.requested_at + policy.download_retry_seconds:
         return
     plan.downloads.append(DownloadRequest(job, attempts + 1))
     downloads[job_id] = RunAttempts(attempts + 1, now)
 
 
 def _reconcile_resubmit(
-    plan: TickPlan, job: TrackedJob, policy: TickPolicy, now: float, resubmitting: frozenset[str]
+    plan: TickPlan,
+    job: TrackedJob,
+    policy: TickPolicy,
+    now: float,
+    pairs_without_raster: Callable[[TrackedJob], list[Pair]],
+    resubmitting: frozenset[str],
 ) -> None:
-    """Request a resubmission again while the ledger shows no replacement (its run failed), spaced and bounded."""
+    """Request a resubmission again while the ledger shows no replacement (its run failed), spaced and
+    bounded; a job whose pairs all got a raster meanwhile needs none."""
     job_id = job.record.job_id
     if job.partition_key in resubmitting:
+        return
+    if not pairs_without_raster(job):
+        plan.cursor.resubmits.pop(job_id, None)
+        plan.cursor.handled[job_id] = RESOLVED
         return
     previous = plan.cursor.resubmits.get(job_id, RunAttempts(1, now))
     if previous.attempts >= policy.max_download_attempts:
@@ -322,6 +345,7 @@ def _count_unseen(
         state.unseen[job_id] = unseen
         plan.unseen.append(job)
         return
+    state.downloads.pop(job_id, None)  # a lost job's results cannot be downloaded any more
     missing = tuple(pairs_without_raster(job))
     if not missing:
         lost = LostJob(job, LostOutcome.DONE, missing)
@@ -343,8 +367,8 @@ def _count_unseen(
             plan,
             job,
             f"job {job_id} is no longer listed by the backend and had used its {job.record.attempt} attempt(s); "
-            f"{len(missing)} pair(s) have no raster ({_pairs_text(missing)}): re-materialise coherence_job with a "
-            "higher max_attempts",
+            f"{len(missing)} pair(s) have no raster ({_pairs_text(list(missing))}): re-materialise coherence_job "
+            "with a higher max_attempts",
         )
 
 
@@ -369,6 +393,19 @@ def _close_done_partitions(plan: TickPlan, ledgers: list[Ledger]) -> None:
         for job in ledger.jobs:
             for table in (state.handled, state.downloads, state.resubmits, state.unseen):
                 table.pop(job.job_id, None)
+
+
+def _forget_inactive(state: TickCursor, ledgers: list[Ledger]) -> None:
+    """Drop what the cursor holds for jobs and partitions no active ledger has: their partitions were
+    closed, by this sensor or by another Dagster instance that shares the data folder, or their ledger
+    was moved aside; left in, they would keep this sensor busy for ever."""
+    active_jobs = {record.job_id for ledger in ledgers for record in ledger.jobs if record.job_id}
+    active_partitions = {partition_key(ledger.burst, ledger.window) for ledger in ledgers}
+    for table in (state.handled, state.downloads, state.resubmits, state.unseen):
+        for job_id in set(table) - active_jobs:
+            del table[job_id]
+    for partition in set(state.stuck) - active_partitions:
+        del state.stuck[partition]
 
 
 def resume_rewritten_partitions(

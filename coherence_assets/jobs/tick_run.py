@@ -3,14 +3,20 @@
 ``plan_tick`` (``jobs.tick``) only decides; this is the work around it, in the order the sensor
 has always done it: the ledgers not yet done are read (``jobs.ledger_index``), the backend's
 listing is read only as far as the awaited jobs (``jobs.listing``), orphan jobs are adopted or
-deleted (``jobs.orphan_jobs``), lost jobs are marked in their ledgers, failed jobs' error logs are
-fetched, created jobs are started while the backend has room (``jobs.starter``), and the index of
-done partitions is updated. What is left for the Dagster sensor is to turn the result into run
-requests, asset observations and its cursor.
+deleted (``jobs.orphan_jobs``), lost jobs are marked in their ledgers (and their ``.part`` files
+removed), failed jobs' error logs are fetched, created jobs are started while the backend has room
+(``jobs.starter``), stuck partitions whose pairs all have valid rasters by now (whoever brought
+them) are stuck no more, and the index of done partitions is updated. What is left for the Dagster
+sensor is to turn the result into run requests, asset observations and its cursor.
+
+A raster counts only once it opens as a valid coherence GeoTIFF: a file that does not (a crash's
+leftover, garbage of the right size) is removed where the tick finds it, so its pair is
+downloaded again within the same bounded retries.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -22,14 +28,16 @@ import openeo
 import requests
 from openeo.rest import OpenEoApiError, OpenEoClientException
 
-from coherence_assets.jobs.ledger import FINISHED, LOST
+from coherence_assets.jobs.ledger import FINISHED, LOST, CorruptLedgerError, Ledger
 from coherence_assets.jobs.ledger_index import (
+    DonePartition,
     TrackedJob,
     read_done_index,
     record_job_status,
     scan_ledgers,
     tracked_jobs,
     update_done_index,
+    write_done_index,
 )
 from coherence_assets.jobs.limits import BackendLimits
 from coherence_assets.jobs.listing import JobListing, list_jobs_until_seen
@@ -44,9 +52,13 @@ from coherence_assets.jobs.tick import (
     awaited_jobs,
     plan_tick,
     resume_rewritten_partitions,
+    stuck_work,
 )
 from coherence_assets.pairs.pair import Pair
-from coherence_assets.rasters.partition_download import present_rasters
+from coherence_assets.partition_keys import split_partition_key
+from coherence_assets.rasters.asset_matching import raster_file_name
+from coherence_assets.rasters.download import remove_partial_downloads
+from coherence_assets.rasters.partition_download import present_rasters, valid_rasters
 from coherence_assets.storage import DataStore
 
 module_log = logging.getLogger(__name__)
@@ -89,6 +101,10 @@ def run_tick(
     anything was changed.
     """
     done = read_done_index(store)
+    healed = _without_recovered_stuck(store, done)
+    if healed != done:
+        write_done_index(store, healed)
+        done = healed
     scan = scan_ledgers(store, done, report=log.error)
     if not scan.total:
         return None
@@ -137,25 +153,92 @@ def run_tick(
     tick.started = [by_id[job_id] for job_id in started.started]
     tick.requests = listing.requests + len(started.started) + started.rate_limited + len(tick.error_logs)
     _log_tick(log, plan, scan.read_count, scan.total, tick.requests, started.started, policy)
+    for partition in [partition for partition in plan.cursor.stuck if _all_pairs_valid(store, partition)]:
+        del plan.cursor.stuck[partition]
+        log.info(f"{partition}: every pair has a valid raster now; it is no longer stuck")
     update_done_index(store, done, scan, plan.done_partitions)
     return tick
 
 
 def missing_rasters(store: DataStore) -> Callable[[TrackedJob], list[Pair]]:
-    """Which pairs of a job have no raster in its partition's folder yet, in the job's order."""
+    """Which pairs of a job have no valid raster in its partition's folder, in the job's order.
+
+    A file that is not a valid coherence raster is removed, so its pair counts as missing. Once all
+    names are there, the tick sees the job no more: each raster is validated about once by the tick.
+    """
 
     def pairs_without_raster(job: TrackedJob) -> list[Pair]:
         folder = store.coherence_rasters_dir(job.burst, job.window)
-        present = present_rasters(store, folder, job.record.pairs)
-        return [pair for pair in job.record.pairs if pair not in present]
+        checked = valid_rasters(store, folder, job.record.pairs)
+        for line in checked.removed.values():
+            module_log.warning(f"job {job.record.job_id}: {line}; it was removed and is downloaded again")
+        return [pair for pair in job.record.pairs if pair not in checked.summaries]
 
     return pairs_without_raster
 
 
 def _record_lost(store: DataStore, lost: LostJob) -> bool:
-    """Mark a lost job in its ledger: finished when every pair has its raster, else lost (to resubmit)."""
+    """Mark a lost job in its ledger: finished when every pair has its raster, else lost (to resubmit).
+
+    The ``.part`` files of its pairs go: no later download may resume from another job's bytes.
+    """
+    job = lost.job
     status = FINISHED if lost.outcome == LostOutcome.DONE else LOST
-    return record_job_status(store, lost.job.burst, lost.job.window, lost.job.record.job_id, status)
+    if not record_job_status(store, job.burst, job.window, job.record.job_id, status):
+        return False
+    folder = store.coherence_rasters_dir(job.burst, job.window)
+    removed = remove_partial_downloads(
+        store.fs, [f"{folder}/{raster_file_name(*pair)}" for pair in job.record.pairs]
+    )
+    if removed:
+        module_log.info(f"job {job.record.job_id} is lost: removed {len(removed)} partial download(s) of it")
+    return True
+
+
+def _partition_pairs(store: DataStore, partition: str) -> tuple[str, list[Pair]] | None:
+    """The rasters folder and every pair the partition's ledger holds; ``None`` if it cannot be read."""
+    burst, window = split_partition_key(partition)
+    path = store.coherence_job_path(burst, window)
+    try:
+        ledger = Ledger.from_bytes(store.read_bytes(path), path)
+    except (CorruptLedgerError, FileNotFoundError):
+        return None
+    return store.coherence_rasters_dir(burst, window), list(
+        dict.fromkeys(pair for record in ledger.jobs for pair in record.pairs)
+    )
+
+
+def _all_pairs_valid(store: DataStore, partition: str) -> bool:
+    """Whether every pair of the partition's ledger has a valid raster: one listing while any is missing."""
+    found = _partition_pairs(store, partition)
+    if found is None:
+        return False
+    folder, pairs = found
+    if len(present_rasters(store, folder, pairs)) < len(pairs):
+        return False
+    return len(valid_rasters(store, folder, pairs).summaries) == len(pairs)
+
+
+def _without_recovered_stuck(store: DataStore, done: dict[str, DonePartition]) -> dict[str, DonePartition]:
+    """The done index with the stuck reasons of partitions whose pairs all have valid rasters now dropped."""
+    return {
+        path: dataclasses.replace(entry, stuck=())
+        if entry.stuck and _all_pairs_valid(store, entry.partition_key)
+        else entry
+        for path, entry in done.items()
+    }
+
+
+def stuck_now(store: DataStore, cursor: TickCursor) -> list[str]:
+    """What cannot progress without a person now, one line per partition (``jobs.tick.stuck_work``),
+    leaving out partitions whose pairs all have valid rasters by now, whoever brought them."""
+    active = {
+        partition: reasons
+        for partition, reasons in cursor.stuck.items()
+        if not _all_pairs_valid(store, partition)
+    }
+    done = _without_recovered_stuck(store, read_done_index(store))
+    return stuck_work(done.values(), dataclasses.replace(cursor, stuck=active))
 
 
 def _log_tick(

@@ -6,6 +6,11 @@ under a name the next step trusts. A cut transfer resumes from the ``.part`` wit
 ``Range`` request. Server errors (5xx, 429) are retried by urllib3's ``Retry`` on the session,
 which also honours ``Retry-After``; only truncated bodies, which ``Retry`` cannot see, are
 resumed here.
+
+An existing file is never trusted by its size: the caller decides what to fetch (the rasters
+step validates what is present first). A result URL is usually signed, and a signed URL is a
+credential for as long as it lives: no error or log line here carries one, they name the
+download by its label (a job and an asset) instead.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
+from urllib.parse import urlsplit
 
 import fsspec
 import requests
@@ -30,25 +36,43 @@ DEFAULT_TIMEOUT = (10.0, 120.0)
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 
 
-class IncompleteDownloadError(OSError):
+class AssetDownloadError(OSError):
+    """The server answered a download with an error, or not at all; names the download, never its URL."""
+
+
+class IncompleteDownloadError(AssetDownloadError):
     """The server kept cutting the transfer short; the ``.part`` file is kept for a later resume."""
 
 
 class DownloadBatchError(RuntimeError):
-    """Some downloads of a batch failed; the others completed and stay in place."""
+    """Some downloads of a batch failed; the others completed and stay in place.
+
+    The message is one line however many failed: the count and the first failure; ``lines``
+    says what happened to each one, for the caller to log one line each.
+    """
 
     def __init__(self, failures: list[tuple[str, BaseException]], total: int) -> None:
         self.failures = failures
-        listed = "; ".join(f"{href}: {error}" for href, error in failures)
-        super().__init__(f"{len(failures)} of {total} downloads failed: {listed}")
+        self.lines = [
+            str(error) if label in str(error) else f"{label}: {type(error).__name__}: {error}"
+            for label, error in failures
+        ]
+        more = f" (and {len(failures) - 1} more, each in the run's log)" if len(failures) > 1 else ""
+        super().__init__(f"{len(failures)} of {total} downloads failed; the first: {self.lines[0]}{more}")
 
 
 class DownloadJob(NamedTuple):
-    """One asset to fetch: where from, where to, and its size if the STAC metadata states it."""
+    """One asset to fetch: where from, where to, its size if the STAC metadata states it, and the
+    label that names it in messages (its target file unless given)."""
 
     href: str
     target_path: str
     expected_size: int | None = None
+    label: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.label or self.target_path
 
 
 @dataclass(frozen=True)
@@ -69,29 +93,49 @@ def download_asset(
     target_path: str,
     expected_size: int | None = None,
     *,
+    label: str | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     max_attempts: int = 3,
     timeout: tuple[float, float] = DEFAULT_TIMEOUT,
 ) -> DownloadOutcome:
     """Fetch ``href`` to ``target_path`` on ``fs``, resuming a ``.part`` left by an earlier try.
 
-    An existing ``target_path`` is kept when its size equals ``expected_size``, or when no size
-    is known: files only ever get their final name once complete. Each attempt after a cut
-    transfer resumes where it stopped; ``max_attempts`` bounds how often.
+    The file gets its final name (replacing any file there) only once complete. Each attempt
+    after a cut transfer resumes where it stopped; ``max_attempts`` bounds how often. Messages
+    name the download by ``label`` (``target_path`` unless given), never by ``href``.
 
     Raises
     ------
     IncompleteDownloadError
         If every attempt was cut short; the ``.part`` file stays for the next run.
+    AssetDownloadError
+        If the server answers with an error once the session's retries are used up, or not at all.
     ValueError
         If the server's size contradicts ``expected_size`` or it answers an unrequested range.
-    requests.HTTPError
-        If the server answers with an error once the session's retries are used up.
     """
     if max_attempts < 1:
         raise ValueError(f"max_attempts must be at least 1, got {max_attempts}")
-    if fs.exists(target_path) and expected_size in (None, fs.size(target_path)):
-        return DownloadOutcome(href, target_path, fs.size(target_path), "skipped", 0)
+    label = label or target_path
+    try:
+        return _download(
+            session, href, fs, target_path, expected_size, label, chunk_size, max_attempts, timeout
+        )
+    except requests.RequestException as error:
+        # from None: the cause's message holds the (signed) URL
+        raise AssetDownloadError(f"{label}: {_without_url(error, href)}") from None
+
+
+def _download(
+    session: requests.Session,
+    href: str,
+    fs: fsspec.AbstractFileSystem,
+    target_path: str,
+    expected_size: int | None,
+    label: str,
+    chunk_size: int,
+    max_attempts: int,
+    timeout: tuple[float, float],
+) -> DownloadOutcome:
     part_path = target_path + PART_SUFFIX
     fs.makedirs(posixpath.dirname(target_path), exist_ok=True)
     total, resumed = expected_size, False
@@ -99,7 +143,7 @@ def download_asset(
         offset = _usable_part_size(fs, part_path, expected_size)
         if expected_size is None or offset < expected_size:
             with _get_remaining(session, href, offset, timeout) as response:
-                offset, total = _check_response(response, href, offset, expected_size)
+                offset, total = _check_response(response, label, offset, expected_size)
                 resumed = resumed or offset > 0
                 try:
                     _write_body(response, fs, part_path, offset, chunk_size)
@@ -109,7 +153,12 @@ def download_asset(
                     urllib3.exceptions.ProtocolError,  # raw reads raise urllib3's own errors
                     urllib3.exceptions.ReadTimeoutError,
                 ) as error:
-                    log.warning("download of %s cut short on attempt %d: %s", href, attempt, error)
+                    log.warning(
+                        "download of %s cut short on attempt %d: %s",
+                        label,
+                        attempt,
+                        _without_url(error, href),
+                    )
                     continue
         received = _size_or_zero(fs, part_path)
         if total is None or received == total:
@@ -118,9 +167,9 @@ def download_asset(
                 href, target_path, received, "resumed" if resumed else "downloaded", attempt
             )
     raise IncompleteDownloadError(
-        f"download of {href} was cut short: received {_size_or_zero(fs, part_path)} of "
+        f"{label} was cut short: received {_size_or_zero(fs, part_path)} of "
         f"{total if total is not None else 'an unknown number of'} bytes in {max_attempts} attempts; "
-        f"{part_path} is kept and the next run resumes from it"
+        "its .part file is kept and the next run resumes from it"
     )
 
 
@@ -140,7 +189,7 @@ def download_all(
     Raises
     ------
     DownloadBatchError
-        Listing each failed href and its error, after all other jobs have finished.
+        With each failed download's label and error, after all other jobs have finished.
     """
     if max_workers < 1:
         raise ValueError(f"max_workers must be at least 1, got {max_workers}")
@@ -149,7 +198,9 @@ def download_all(
     failures: list[tuple[str, BaseException]] = []
     with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="download") as pool:
         futures = {
-            pool.submit(download_asset, session, job.href, fs, job.target_path, job.expected_size): index
+            pool.submit(
+                download_asset, session, job.href, fs, job.target_path, job.expected_size, label=job.name
+            ): index
             for index, job in enumerate(queued)
         }
         for future in as_completed(futures):
@@ -157,7 +208,7 @@ def download_all(
             try:
                 outcomes[index] = future.result()
             except Exception as error:  # reported together below, after the other downloads
-                failures.append((queued[index].href, error))
+                failures.append((queued[index].name, error))
                 continue
             if on_done is not None:
                 on_done(outcomes[index], len(outcomes), len(queued))
@@ -198,22 +249,25 @@ def _get(
 
 
 def _check_response(
-    response: requests.Response, href: str, requested_offset: int, expected_size: int | None
+    response: requests.Response, label: str, requested_offset: int, expected_size: int | None
 ) -> tuple[int, int | None]:
     """The offset the body starts at and the asset's full size, checked against what was asked."""
-    response.raise_for_status()
+    if response.status_code >= 400:
+        raise AssetDownloadError(
+            f"{label}: the server answered HTTP {response.status_code} {response.reason}"
+        )
     if response.status_code == 206:
-        offset, total = _parse_content_range(response.headers.get("Content-Range", ""), href)
+        offset, total = _parse_content_range(response.headers.get("Content-Range", ""), label)
         if offset != requested_offset:
             raise ValueError(
-                f"{href} answered a range from byte {offset}, but byte {requested_offset} was requested"
+                f"{label} answered a range from byte {offset}, but byte {requested_offset} was requested"
             )
     else:
         # 200 is the whole file, also when a range was asked for: restart from zero.
         offset, total = 0, _content_length(response)
     if expected_size is not None and total is not None and total != expected_size:
         raise ValueError(
-            f"{href} is {total} bytes according to the server, but its STAC metadata says "
+            f"{label} is {total} bytes according to the server, but its STAC metadata says "
             f"{expected_size}; refusing to store a raster of uncertain size"
         )
     return offset, total if total is not None else expected_size
@@ -229,11 +283,11 @@ def _write_body(
             part.write(chunk)
 
 
-def _parse_content_range(header: str, href: str) -> tuple[int, int | None]:
+def _parse_content_range(header: str, label: str) -> tuple[int, int | None]:
     match = _CONTENT_RANGE.match(header.strip())
     if match is None:
         raise ValueError(
-            f"{href} answered 206 with Content-Range {header!r}, expected 'bytes start-end/size'"
+            f"{label} answered 206 with Content-Range {header!r}, expected 'bytes start-end/size'"
         )
     size = match.group(3)
     return int(match.group(1)), None if size == "*" else int(size)
@@ -242,6 +296,27 @@ def _parse_content_range(header: str, href: str) -> tuple[int, int | None]:
 def _content_length(response: requests.Response) -> int | None:
     length = response.headers.get("Content-Length")
     return int(length) if length is not None else None
+
+
+def _without_url(error: BaseException, href: str) -> str:
+    """``error``'s text with the URL left out, whole or as requests quotes its path and query."""
+    text = f"{type(error).__name__}: {error}"
+    sent = getattr(getattr(error, "request", None), "url", None) or ""
+    forms = set()
+    for url in filter(None, (href, sent)):
+        parts = urlsplit(url)
+        forms |= {url, f"{parts.path}?{parts.query}", parts.path}
+    for form in sorted(forms - {"", "?"}, key=len, reverse=True):
+        text = text.replace(form, "<result URL>")
+    return text
+
+
+def remove_partial_downloads(fs: fsspec.AbstractFileSystem, target_paths: Iterable[str]) -> list[str]:
+    """Remove the ``.part`` files of ``target_paths`` (of a job that will never finish them); those removed."""
+    removed = [path + PART_SUFFIX for path in target_paths if fs.exists(path + PART_SUFFIX)]
+    for part_path in removed:
+        fs.rm(part_path)
+    return removed
 
 
 def _size_or_zero(fs: fsspec.AbstractFileSystem, path: str) -> int:

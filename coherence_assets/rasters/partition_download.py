@@ -1,10 +1,10 @@
 """A partition's rasters: download what its finished jobs produced, validate, and say what is missing.
 
 The whole ``coherence_rasters`` step without Dagster: which jobs finished (each described by id),
-which result asset holds which pair (STAC dates, then names), the downloads (resumed from
-``.part`` files), the validation of every raster present, and the ``every_pair_has_a_raster``
-verdict: a pair without a raster is *waiting* while its job is queued or running, *missing*
-otherwise.
+which result asset holds which pair (STAC dates, then names), the validation of every raster
+present (a file that is not a valid coherence raster is removed and downloaded again in the same
+run), the downloads (resumed from ``.part`` files), and the ``every_pair_has_a_raster`` verdict:
+a pair without a raster is *waiting* while its job is queued or running, *missing* otherwise.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ import openeo
 from coherence_assets.http_session import retrying_session
 from coherence_assets.jobs.ledger import FINISHED, IN_FLIGHT, TERMINAL, Ledger
 from coherence_assets.jobs.listing import describe_jobs
-from coherence_assets.pairs.pair import Pair, format_pair
+from coherence_assets.pairs.pair import Pair, format_pair, summarise_pairs
 from coherence_assets.partition_inputs import read_ledger, read_pairs
 from coherence_assets.partition_keys import partition_key
-from coherence_assets.provenance import pairs_with_provenance, write_raster_provenance
+from coherence_assets.provenance import write_raster_provenance
 from coherence_assets.rasters.asset_matching import match_assets_to_pairs, raster_file_name, safe_target_path
-from coherence_assets.rasters.download import DownloadJob, DownloadOutcome, download_all
+from coherence_assets.rasters.download import DownloadBatchError, DownloadJob, DownloadOutcome, download_all
 from coherence_assets.rasters.job_results import job_result_assets
 from coherence_assets.storage import DataStore
 
@@ -118,10 +118,12 @@ def download_partition_rasters(
         [job.job_id for job in ledger.jobs if job.job_id and job.status not in TERMINAL - {FINISHED}],
     ).jobs
     statuses = {job_id: job["status"] for job_id, job in described.items()}
+    present = valid_rasters(store, folder, pairs)
+    for line in present.removed.values():
+        log.warning(f"{line}; it was removed and is downloaded again")
+    outcomes: list[DownloadOutcome] = []
     downloads: list[DownloadJob] = []
     usage: dict[str, dict[str, Any]] = {}
-    # a raster with its provenance is complete but no longer the asset's size: no size to compare
-    tagged = pairs_with_provenance(store, folder, present_rasters(store, folder, pairs))
     for job in ledger.jobs:
         if job.job_id is None or statuses.get(job.job_id) != FINISHED:
             continue
@@ -136,54 +138,87 @@ def download_partition_rasters(
                 f"job {job.job_id}: assets {', '.join(asset.name for asset in dropped)} repeat pair "
                 f"{format_pair(pair)} (duplicate burst records in the catalogue); kept {matches.matched[pair].name}"
             )
-        downloads += [
-            DownloadJob(
-                asset.href, f"{folder}/{raster_file_name(*pair)}", None if pair in tagged else asset.size
-            )
-            for pair, asset in matches.matched.items()
-        ]
+        for pair, asset in matches.matched.items():
+            target = f"{folder}/{raster_file_name(*pair)}"
+            if pair in present.summaries:  # valid, so its provenance was written when it was downloaded
+                outcomes.append(DownloadOutcome(asset.href, target, store.fs.size(target), "skipped", 0))
+            else:
+                downloads.append(
+                    DownloadJob(asset.href, target, asset.size, f"job {job.job_id} asset {asset.name}")
+                )
         description = described[job.job_id]
         usage[job.job_id] = {"usage": description.get("usage"), "costs": description.get("costs")}
+
+    log.info(
+        f"{ledger.burst} {ledger.window}: {len(present.summaries)} valid raster(s) present, skipped; "
+        f"{len(downloads)} to download"
+    )
 
     def report(outcome: DownloadOutcome, done: int, total: int) -> None:
         log.info(f"{ledger.burst} {ledger.window}: {outcome.action} {done}/{total}: {outcome.target_path}")
 
-    outcomes = download_all(
-        retrying_session(raise_on_status=False),
-        store.fs,
-        downloads,
-        max_workers=MAX_PARALLEL_DOWNLOADS,
-        on_done=report,
-    )
-    write_raster_provenance(store, ledger, outcomes, log)
-    summaries = validate_present_rasters(store, folder, pairs)
+    try:
+        fetched_now = download_all(
+            retrying_session(raise_on_status=False),
+            store.fs,
+            downloads,
+            max_workers=MAX_PARALLEL_DOWNLOADS,
+            on_done=report,
+        )
+    except DownloadBatchError as error:
+        for line in error.lines:
+            log.error(f"{ledger.burst} {ledger.window}: download failed: {line}")
+        raise
+    write_raster_provenance(store, ledger, fetched_now, log)
+    outcomes += fetched_now
+    fetched = valid_rasters(store, folder, [pair for pair in pairs if pair not in present.summaries])
+    if fetched.removed:
+        from coherence_assets.rasters.validation import InvalidRasterError
+
+        raise InvalidRasterError(
+            f"{len(fetched.removed)} raster(s) just downloaded were not valid coherence GeoTIFFs and were removed, "
+            f"the first: {next(iter(fetched.removed.values()))}; the next run downloads them again, and if it "
+            "repeats, the backend's results are broken"
+        )
+    summaries = {**present.summaries, **fetched.summaries}
     in_flight = {
         pair for job in ledger.jobs if statuses.get(job.job_id or "") in IN_FLIGHT for pair in job.pairs
     }
     return PartitionRasters(folder, pairs, summaries, outcomes, usage, in_flight)
 
 
-def validate_present_rasters(store: DataStore, folder: str, pairs: list[Pair]) -> dict[Pair, RasterSummary]:
-    """Summaries of the pairs' rasters that exist; a corrupt one is deleted (to be fetched again) and reported."""
-    # rasterio only where rasters are read: the sensor imports this module for present_rasters
+@dataclass(frozen=True)
+class ValidRasters:
+    """The pairs whose raster is a valid coherence GeoTIFF, and why the other files found were removed."""
+
+    summaries: dict[Pair, RasterSummary]
+    removed: dict[Pair, str]
+
+
+def valid_rasters(store: DataStore, folder: str, pairs: list[Pair]) -> ValidRasters:
+    """Validate the pairs' rasters that exist; a file that is not a valid coherence raster is removed.
+
+    A raster is valid or absent: whoever finds a bad one (a crash's leftover, garbage of the right
+    size) removes it, so the pair counts as missing and is downloaded again.
+    """
+    summaries: dict[Pair, RasterSummary] = {}
+    removed: dict[Pair, str] = {}
+    present = present_rasters(store, folder, pairs)
+    if not present:
+        return ValidRasters(summaries, removed)
+    # rasterio only where rasters are read: the sensor imports this module, and often finds none
     from coherence_assets.rasters.validation import InvalidRasterError, validate_coherence_raster
 
-    summaries: dict[Pair, RasterSummary] = {}
-    invalid: list[str] = []
-    present = present_rasters(store, folder, pairs)
     for pair in (pair for pair in pairs if pair in present):
         path = f"{folder}/{raster_file_name(*pair)}"
         try:
             summaries[pair] = validate_coherence_raster(store.fs, path)
+        except FileNotFoundError:  # removed meanwhile by another validator
+            continue
         except InvalidRasterError as error:
             store.fs.rm(path)
-            invalid.append(str(error))
-    if invalid:
-        raise InvalidRasterError(
-            f"{len(invalid)} raster(s) were not valid coherence GeoTIFFs and were removed; re-run to download "
-            "them again, and if it repeats, the backend's results are broken:\n- " + "\n- ".join(invalid)
-        )
-    return summaries
+            removed[pair] = str(error)
+    return ValidRasters(summaries, removed)
 
 
 def present_rasters(store: DataStore, folder: str, pairs: list[Pair]) -> set[Pair]:
@@ -218,16 +253,22 @@ def check_rasters(
     if cause:
         description = (
             f"{partition}: the download run failed ({cause}); {len(missing)} of {len(pairs)} pair(s) have no "
-            "raster yet: " + (", ".join(format_pair(pair) for pair in missing) or "none")
+            f"raster yet{_listed(missing)}"
         )
     elif missing:
         description = (
-            f"{partition}: {len(missing)} pair(s) have no raster and no running job: "
-            + ", ".join(format_pair(pair) for pair in missing)
-            + ". See the coherence_job observations for the jobs' error logs."
+            f"{partition}: {len(missing)} pair(s) have no raster and no running job{_listed(missing)}. "
+            "See the coherence_job observations for the jobs' error logs."
         )
     else:
         description = (
             f"{partition}: all {len(pairs) - len(waiting)} pairs without a running job have a raster"
         )
     return RasterCheck(partition, not missing and cause is None, description, missing, waiting, cause)
+
+
+def _listed(missing: list[Pair]) -> str:
+    """The first few missing pairs, and where the rest are: the check's ``missing_pairs`` metadata."""
+    if not missing:
+        return ""
+    return f": {summarise_pairs(missing)}" + (" (all in missing_pairs)" if len(missing) > 3 else "")

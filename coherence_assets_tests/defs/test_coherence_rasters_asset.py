@@ -9,6 +9,7 @@ import rasterio
 
 from coherence_assets.pairs.pair import Pair, format_pair
 from coherence_assets.rasters.asset_matching import raster_file_name
+from coherence_assets.rasters.validation import validate_coherence_raster
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.defs.conftest import (
     BURST,
@@ -126,11 +127,11 @@ def test_a_download_cut_off_on_every_attempt_fails_the_run_and_the_rerun_complet
 
 
 @pytest.mark.slow
-def test_a_corrupt_geotiff_in_the_folder_fails_the_run_naming_the_file_and_is_removed(
+def test_a_corrupt_geotiff_in_the_folder_is_removed_and_downloaded_again_in_the_same_run(
     finished_chain: Chain,
 ):
-    """Its pixels broken, its header and provenance intact, so the downloader trusts it and only
-    validation can tell; the next run fetches it again."""
+    """Its pixels broken, its header and provenance intact: no size and no header check trusts it,
+    only validation can tell; the same run removes it and fetches it again."""
     chain = finished_chain
     download(chain)
     corrupt = rasters_dir(chain) / raster_file_name(*pairs_of(chain)[2])
@@ -139,19 +140,13 @@ def test_a_corrupt_geotiff_in_the_folder_fails_the_run_naming_the_file_and_is_re
     data[middle : middle + 512] = bytes(512)
     corrupt.write_bytes(bytes(data))
 
-    failed = download(chain, raise_on_error=False)
-
-    assert not failed.success
-    message = failure_text(failed)
-    assert "InvalidRasterError" in message
-    assert str(corrupt) in message
-    assert not corrupt.exists()
-
     repaired = download(chain)
 
-    assert corrupt.exists()
+    assert materialization_metadata(repaired, "coherence_rasters")["downloaded_now"] == 1
+    validate_coherence_raster(chain.store.fs, str(corrupt))
     (check,) = repaired.get_asset_check_evaluations()
     assert check.passed, check.description
+    assert f"{corrupt} is corrupt or not a GeoTIFF" in run_log(chain, repaired)
 
 
 def test_a_truncated_file_under_the_final_name_is_replaced_by_a_complete_download(finished_chain: Chain):

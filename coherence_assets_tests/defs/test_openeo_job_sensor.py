@@ -182,8 +182,9 @@ def test_a_job_that_fails_at_max_attempts_is_given_up_and_the_raster_check_names
     assert download.success
     (check,) = download.get_asset_check_evaluations()
     assert not check.passed
+    assert f"{len(retry.pairs)} pair(s) have no raster" in check.description
     for reference, secondary in retry.pairs:
-        assert f"{reference.isoformat()}/{secondary.isoformat()}" in check.description
+        assert f"{reference.isoformat()}/{secondary.isoformat()}" in check.metadata["missing_pairs"].value
     assert chain.tick(data.cursor).run_requests == []
     assert len(chain.backend_jobs()) == 2
 

@@ -17,7 +17,8 @@ import pytest
 from coherence_assets.cube.stacking import open_coherence_cube
 from coherence_assets.jobs.ledger import LOST
 from coherence_assets.jobs.ledger_index import read_done_index
-from coherence_assets.jobs.tick import TickCursor, stuck_work
+from coherence_assets.jobs.tick import TickCursor
+from coherence_assets.jobs.tick_run import stuck_now
 from coherence_assets.pairs.pair import format_pair
 from coherence_assets.rasters.asset_matching import raster_file_name
 from coherence_assets.rasters.validation import validate_coherence_raster
@@ -49,6 +50,12 @@ def last_raster_check(chain: Chain) -> dg.AssetCheckEvaluation:
     )
     (execution,) = record.values()
     return execution.event.dagster_event.event_specific_data
+
+
+def assert_one_line_without_url(line: str) -> None:
+    """A line a user reads: one line of reasonable length, naming no result URL (signed, a credential)."""
+    assert "\n" not in line and len(line) < 600, line
+    assert "/results/assets/" not in line and "expires=" not in line and "http" not in line, line
 
 
 def assert_every_pair_has_one_valid_raster_and_one_finished_job(chain: Chain) -> None:
@@ -85,10 +92,12 @@ def test_downloads_cut_off_every_time_end_in_a_failing_check_naming_the_pairs_an
     check = last_raster_check(chain)
     assert not check.passed
     assert PARTITION in check.description and "cut short" in check.description
+    assert_one_line_without_url(check.description)
     for pair in job.pairs:
-        assert format_pair(pair) in check.description
-    (line,) = stuck_work(read_done_index(chain.store).values(), TickCursor.from_json(cursor))
+        assert format_pair(pair) in check.metadata["missing_pairs"].value
+    (line,) = stuck_now(chain.store, TickCursor.from_json(cursor))
     assert line.startswith(PARTITION) and "downloads of job" in line and "failed 2 time(s)" in line
+    assert_one_line_without_url(line)
     assert chain.tick(cursor).run_requests == []  # nothing more is tried on its own
     assert list(chain.backend_jobs()) == [job.job_id]
 
@@ -112,7 +121,7 @@ def test_downloads_cut_off_in_two_runs_complete_in_the_third_without_a_manual_st
     assert statuses == [dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.FAILURE, dg.DagsterRunStatus.SUCCESS]
     assert last_raster_check(chain).passed
     assert_every_pair_has_one_valid_raster_and_one_finished_job(chain)
-    assert stuck_work(read_done_index(chain.store).values(), TickCursor.from_json(cursor)) == []
+    assert stuck_now(chain.store, TickCursor.from_json(cursor)) == []
     assert chain.run("stack_coherence_cube", BURST).success
     cube = open_coherence_cube(chain.store.fs, chain.store.coherence_cube_path(BURST))
     assert sorted(str(day)[:10] for day in cube["time"].values) == sorted(

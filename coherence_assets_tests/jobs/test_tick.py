@@ -11,6 +11,7 @@ from coherence_assets.jobs.ledger_index import DonePartition
 from coherence_assets.jobs.listing import JobListing, list_jobs_until_seen
 from coherence_assets.jobs.tick import (
     RESOLVED,
+    RunAttempts,
     TickCursor,
     TickPolicy,
     awaited_jobs,
@@ -82,13 +83,14 @@ def test_a_few_awaited_jobs_older_than_page_one_are_described_directly_and_an_un
 
 def test_a_finished_job_is_downloaded_again_spaced_and_bounded_then_reported_stuck():
     ledgers = [ledger("2023-07-01", ("j1", 1))]
-    first = plan_tick(ledgers, listing(j1="finished"), TickCursor(), POLICY, 1000.0, no_raster, set())
-    too_soon = plan_tick(ledgers, listing(), first.cursor, POLICY, 1030.0, no_raster, set())
+    finished = listing(j1="finished")
+    first = plan_tick(ledgers, finished, TickCursor(), POLICY, 1000.0, no_raster, set())
+    too_soon = plan_tick(ledgers, finished, first.cursor, POLICY, 1030.0, no_raster, set())
     running = plan_tick(
-        ledgers, listing(), first.cursor, POLICY, 1070.0, no_raster, {"t015_030343_iw2|2023-07-01"}
+        ledgers, finished, first.cursor, POLICY, 1070.0, no_raster, {"t015_030343_iw2|2023-07-01"}
     )
-    second = plan_tick(ledgers, listing(), first.cursor, POLICY, 1070.0, no_raster, set())
-    used_up = plan_tick(ledgers, listing(), second.cursor, POLICY, 1200.0, no_raster, set())
+    second = plan_tick(ledgers, finished, first.cursor, POLICY, 1070.0, no_raster, set())
+    used_up = plan_tick(ledgers, finished, second.cursor, POLICY, 1200.0, no_raster, set())
 
     assert [request.attempt for request in first.downloads] == [1]
     assert too_soon.downloads == [] and running.downloads == []
@@ -212,3 +214,70 @@ def test_a_resubmission_whose_run_failed_is_requested_again_until_the_replacemen
     assert [job.record.job_id for job in used_up.resubmits_given_up] == ["j1"]
     assert "resubmitting job j1 failed 2 time(s)" in used_up.done_partitions[PARTITION_KEY][0]
     assert healed.resubmit_again == [] and healed.cursor.resubmits == {} and healed.to_start == ["j2"]
+
+
+def test_a_finished_job_awaiting_its_download_is_still_compared_with_the_backend_and_lost_if_gone():
+    ledgers = [ledger("2023-07-01", ("j1", 1))]
+    first = plan_tick(ledgers, listing(j1="finished"), TickCursor(), POLICY, 1000.0, no_raster, set())
+    assert awaited_jobs(ledgers, first.cursor) == {"j1"}  # its download is pending
+
+    cursor, plans = first.cursor, []
+    for tick in range(POLICY.lost_after_ticks):
+        plans.append(plan_tick(ledgers, listing(), cursor, POLICY, 2000.0 + tick, no_raster, set()))
+        cursor = plans[-1].cursor
+
+    assert all(plan.downloads == [] for plan in plans)  # no download of a job the backend may have lost
+    (lost,) = plans[-1].lost
+    assert (lost.job.record.job_id, lost.outcome, lost.missing_pairs) == ("j1", "resubmit", (PAIR,))
+    assert cursor.downloads == {} and cursor.handled == {"j1": "resubmitting"}
+
+
+def test_a_finished_job_whose_partition_is_downloading_is_judged_after_the_run_not_closed_before():
+    ledgers = [ledger("2023-07-01", ("j1", 1))]
+
+    during = plan_tick(
+        ledgers, listing(j1="finished"), TickCursor(), POLICY, 0.0, no_raster, {"t015_030343_iw2|2023-07-01"}
+    )
+    after = plan_tick(ledgers, listing(j1="finished"), during.cursor, POLICY, 1.0, no_raster, set())
+
+    assert during.done_partitions == {} and during.downloads == []
+    assert [request.attempt for request in after.downloads] == [1]
+
+
+def test_cursor_entries_of_partitions_closed_elsewhere_are_dropped_so_the_sensor_goes_quiet():
+    """Another Dagster instance on the same data folder closed 2023-07-01: its ledger is no longer active here."""
+    still_active = ledger("2023-10-01", ("j2", 1))
+    cursor = TickCursor(
+        handled={"j1": RESOLVED, "j2": RESOLVED},
+        downloads={"j1": RunAttempts(1, 0.0), "j2": RunAttempts(1, 0.0)},
+        resubmits={"j0": RunAttempts(1, 0.0)},
+        unseen={"j1": 1},
+        stuck={"t015_030343_iw2|2023-07-01": ["downloads of job j1 failed"]},
+    )
+
+    plan = plan_tick([still_active], listing(j2="finished"), cursor, POLICY, 30.0, no_raster, set())
+    quiet = plan_tick([], listing(), TickCursor(), POLICY, 30.0, no_raster, set())
+
+    assert plan.cursor.handled == {"j2": RESOLVED} and set(plan.cursor.downloads) == {"j2"}
+    assert plan.cursor.resubmits == {} and plan.cursor.unseen == {} and plan.cursor.stuck == {}
+    assert quiet.cursor == TickCursor()
+
+
+def test_a_stuck_line_names_the_first_pairs_and_where_the_rest_are():
+    pairs = [
+        (dt.date(2023, 7, 1) + dt.timedelta(days=6 * n), dt.date(2023, 7, 13) + dt.timedelta(days=6 * n))
+        for n in range(16)
+    ]
+    many = ledger("2023-07-01", ("j1", 2))
+    many.jobs[0].pairs = pairs
+
+    plan = plan_tick([many], listing(j1="error"), TickCursor(), POLICY, 0.0, no_raster, set())
+
+    (line,) = stuck_work(
+        [DonePartition(key, "sig", tuple(reasons)) for key, reasons in plan.done_partitions.items()]
+    )
+    assert (
+        "16 pair(s)" in line
+        and "2023-07-01/2023-07-13, 2023-07-07/2023-07-19, 2023-07-13/2023-07-25 and 13 more" in line
+    )
+    assert "every_pair_has_a_raster" in line and len(line) < 400 and "\n" not in line

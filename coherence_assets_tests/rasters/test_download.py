@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import socket
 
 import fsspec
 import pytest
-import requests
 
 from coherence_assets.http_session import retrying_session
 from coherence_assets.rasters.asset_matching import safe_target_path
 from coherence_assets.rasters.download import (
+    AssetDownloadError,
     DownloadBatchError,
     DownloadJob,
     IncompleteDownloadError,
@@ -51,16 +52,21 @@ def test_download_writes_the_exact_bytes_and_no_part_file(server, session, fs, t
     assert not os.path.exists(target + ".part")
 
 
-def test_cut_connection_raises_naming_href_and_bytes_then_next_run_resumes(server, session, fs, tmp_path):
+def test_cut_connection_raises_naming_the_label_and_bytes_then_next_run_resumes(
+    server, session, fs, tmp_path
+):
     href = server.add_file("/results/a.tif", CONTENT)
     target = f"{tmp_path}/a.tif"
     server.cut_next_response("/results/a.tif", after_bytes=100_000)
 
     with pytest.raises(IncompleteDownloadError) as raised:
-        download_asset(session, href, fs, target, max_attempts=1, chunk_size=4096)
+        download_asset(
+            session, href, fs, target, max_attempts=1, chunk_size=4096, label="job j-1 asset a.tif"
+        )
     received = os.path.getsize(target + ".part")
     assert 0 < received <= 100_000
-    assert f"{href} was cut short: received {received} of 300000 bytes" in str(raised.value)
+    assert f"job j-1 asset a.tif was cut short: received {received} of 300000 bytes" in str(raised.value)
+    assert "/results/" not in str(raised.value)
     assert not os.path.exists(target)
 
     outcome = download_asset(session, href, fs, target)
@@ -108,14 +114,14 @@ def test_server_ignoring_range_restarts_from_zero(server, session, fs, tmp_path)
     assert (tmp_path / "a.tif").read_bytes() == CONTENT
 
 
-def test_existing_complete_file_is_skipped_without_a_request(server, session, fs, tmp_path):
+def test_an_existing_file_of_the_right_size_is_not_trusted_and_is_replaced(server, session, fs, tmp_path):
     href = server.add_file("/results/a.tif", CONTENT)
-    (tmp_path / "a.tif").write_bytes(CONTENT)
+    (tmp_path / "a.tif").write_bytes(os.urandom(len(CONTENT)))  # garbage of the right size
 
     outcome = download_asset(session, href, fs, f"{tmp_path}/a.tif", expected_size=len(CONTENT))
 
-    assert outcome.action == "skipped"
-    assert server.requests == []
+    assert outcome.action == "downloaded"
+    assert (tmp_path / "a.tif").read_bytes() == CONTENT
 
 
 def test_existing_file_of_the_wrong_size_is_downloaded_again(server, session, fs, tmp_path):
@@ -145,13 +151,29 @@ def test_503_is_retried_by_the_session_then_succeeds(server, session, fs, tmp_pa
     assert (tmp_path / "a.tif").read_bytes() == CONTENT
 
 
-def test_persistent_server_error_raises_http_error(server, session, fs, tmp_path):
+def test_persistent_server_error_names_the_status_and_the_file_not_the_url(server, session, fs, tmp_path):
     href = server.add_file("/results/a.tif", CONTENT)
     server.fail_next_requests("/results/a.tif", status=500, times=10)
 
-    with pytest.raises(requests.HTTPError, match="500"):
+    with pytest.raises(AssetDownloadError, match=r"a\.tif: the server answered HTTP 500") as raised:
         download_asset(session, href, fs, f"{tmp_path}/a.tif")
+    assert "/results/" not in str(raised.value)
     assert not os.path.exists(f"{tmp_path}/a.tif")
+
+
+def test_a_server_that_does_not_answer_is_named_without_the_signed_url(session, fs, tmp_path):
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    href = f"http://127.0.0.1:{port}/results/assets/u/c2lnbmF0dXJl/a.tif?expires=1700000000"
+
+    with pytest.raises(AssetDownloadError) as raised:
+        download_asset(session, href, fs, f"{tmp_path}/a.tif", label="job j-1 asset a.tif")
+
+    message = str(raised.value)
+    assert message.startswith("job j-1 asset a.tif: ConnectionError")
+    assert "c2lnbmF0dXJl" not in message and "expires" not in message
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
 
 
 @pytest.mark.parametrize(
@@ -191,6 +213,31 @@ def test_download_all_finishes_the_others_and_lists_failures(server, session, fs
     good = server.add_file("/results/good.tif", CONTENT)
     missing = server.url("/results/missing.tif")
 
-    with pytest.raises(DownloadBatchError, match=r"1 of 2 downloads failed: .*missing\.tif"):
-        download_all(session, fs, [(missing, f"{tmp_path}/m.tif", None), (good, f"{tmp_path}/g.tif", None)])
+    with pytest.raises(
+        DownloadBatchError, match=r"^1 of 2 downloads failed; the first: job j-1 asset m\.tif: "
+    ) as raised:
+        download_all(
+            session,
+            fs,
+            [
+                DownloadJob(missing, f"{tmp_path}/m.tif", None, "job j-1 asset m.tif"),
+                DownloadJob(good, f"{tmp_path}/g.tif"),
+            ],
+        )
     assert (tmp_path / "g.tif").read_bytes() == CONTENT
+    assert missing not in str(raised.value)
+
+
+def test_many_failures_are_one_line_with_the_count_and_the_first(server, session, fs, tmp_path):
+    jobs = [
+        DownloadJob(server.url(f"/results/{index}.tif"), f"{tmp_path}/{index}.tif") for index in range(16)
+    ]
+
+    with pytest.raises(DownloadBatchError) as raised:
+        download_all(session, fs, jobs)
+
+    message = str(raised.value)
+    assert message.startswith("16 of 16 downloads failed; the first: ") and message.count("tif") == 1
+    assert message.endswith("(and 15 more, each in the run's log)")
+    assert "\n" not in message and len(message) < 300
+    assert len(raised.value.failures) == 16
