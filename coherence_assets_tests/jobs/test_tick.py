@@ -104,8 +104,10 @@ def test_a_finished_job_is_downloaded_again_spaced_and_bounded_then_reported_stu
 def test_a_job_is_reported_finished_once_and_downloaded_once_when_its_last_pair_has_a_raster():
     ledgers = [ledger("2023-07-01", ("j1", 1))]
     first = plan_tick(ledgers, listing(j1="finished"), TickCursor(), POLICY, 1000.0, no_raster, set())
-    waiting = plan_tick(ledgers, listing(), first.cursor, POLICY, 1010.0, no_raster, {PARTITION_KEY})
-    done = plan_tick(ledgers, listing(), first.cursor, POLICY, 1020.0, all_rasters, set())
+    waiting = plan_tick(
+        ledgers, listing(j1="finished"), first.cursor, POLICY, 1010.0, no_raster, {PARTITION_KEY}
+    )
+    done = plan_tick(ledgers, listing(j1="finished"), first.cursor, POLICY, 1020.0, all_rasters, set())
     at_once = plan_tick(ledgers, listing(j1="finished"), TickCursor(), POLICY, 1000.0, all_rasters, set())
 
     assert [job.record.job_id for job in first.finished] == ["j1"] and first.downloaded == []
