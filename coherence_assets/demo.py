@@ -22,8 +22,8 @@ from coherence_assets.defs.catalogue_versions import recorded_burst_file_version
 from coherence_assets.defs.sensor_ticks import evaluate_sensor, launch_requested_runs, record_asset_events
 from coherence_assets.defs.sensors import JOB_SENSOR
 from coherence_assets.jobs.ledger import TERMINAL, CorruptLedgerError, JobRecord, Ledger
-from coherence_assets.jobs.ledger_index import read_done_index
-from coherence_assets.jobs.tick import TickCursor, stuck_work
+from coherence_assets.jobs.tick import TickCursor
+from coherence_assets.jobs.tick_run import stuck_now
 from coherence_assets.partition_keys import partition_key
 from coherence_assets.preflight import SetupError
 from coherence_assets.settings import dagster_home
@@ -257,9 +257,7 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
 
 def print_stuck(defs: dg.Definitions, cursor: str | None) -> bool:
     """One line saying what cannot progress without the user, and what to do; whether there was any."""
-    stuck = stuck_work(
-        read_done_index(defs.resources["storage"].store).values(), TickCursor.from_json(cursor)
-    )
+    stuck = stuck_now(defs.resources["storage"].store, TickCursor.from_json(cursor))
     if stuck:
         print("Stuck, needs you: " + " | ".join(stuck), flush=True)
     return bool(stuck)

@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from coherence_assets.cube.stacking import open_coherence_cube
-from coherence_assets.jobs.ledger import LOST
+from coherence_assets.jobs.ledger import LOST, JobRecord
 from coherence_assets.jobs.ledger_index import read_done_index
 from coherence_assets.jobs.tick import TickCursor
 from coherence_assets.jobs.tick_run import stuck_now
@@ -64,6 +64,29 @@ def last_raster_check(chain: Chain) -> dg.AssetCheckEvaluation:
     )
     (execution,) = record.values()
     return execution.event.dagster_event.event_specific_data
+
+
+def one_job(
+    restartable_backend: Callable[..., RestartableBackend],
+    make_chain: Callable[..., Chain],
+    job_seconds_per_pair: float,
+    statuses: frozenset[str],
+) -> tuple[RestartableBackend, Chain, JobRecord]:
+    """A chain on a backend that can be restarted, with the partition's one job submitted and in ``statuses``."""
+    backend = restartable_backend(job_seconds_per_pair=job_seconds_per_pair)
+    chain = make_chain(backend.live, openeo=FAST_RETRIES)
+    chain.refresh_bursts()
+    chain.submit()
+    (job,) = chain.ledger().jobs
+    chain.wait_for_jobs([job.job_id], statuses=statuses)
+    return backend, chain, job
+
+
+def restart_without_state(backend: RestartableBackend) -> None:
+    """Same port, no jobs, and the old login refused (403 TokenInvalid): a redeployed backend."""
+    backend.stop()
+    backend.data_dir = backend.data_dir.with_name("backend-without-state")
+    backend.start()
 
 
 def assert_one_line_without_url(line: str) -> None:
@@ -158,15 +181,8 @@ def test_downloads_cut_off_in_two_runs_complete_in_the_third_without_a_manual_st
 def test_jobs_lost_by_a_backend_restarted_without_state_are_resubmitted_and_computed_once(
     restartable_backend: Callable[..., RestartableBackend], make_chain: Callable[..., Chain]
 ):
-    backend = restartable_backend(job_seconds_per_pair=0.5)
-    chain = make_chain(backend.live, openeo=FAST_RETRIES)
-    chain.refresh_bursts()
-    chain.submit()
-    (lost,) = chain.ledger().jobs
-    chain.wait_for_jobs([lost.job_id], statuses=frozenset({"running"}))
-    backend.stop()
-    backend.data_dir = backend.data_dir.with_name("backend-without-state")
-    backend.start()  # same port, no jobs, and the old login refused (403 TokenInvalid)
+    backend, chain, lost = one_job(restartable_backend, make_chain, 0.5, frozenset({"running"}))
+    restart_without_state(backend)
 
     drive(chain)
 
@@ -216,12 +232,7 @@ def test_a_job_lost_while_its_download_is_pending_is_resubmitted_for_its_pairs_w
     restartable_backend: Callable[..., RestartableBackend], make_chain: Callable[..., Chain]
 ):
     """Issue 17, case 1: the backend comes back without its state while a finished job's download is due."""
-    backend = restartable_backend(job_seconds_per_pair=0.1)
-    chain = make_chain(backend.live, openeo=FAST_RETRIES)
-    chain.refresh_bursts()
-    chain.submit()
-    (lost,) = chain.ledger().jobs
-    chain.wait_for_jobs([lost.job_id])
+    backend, chain, lost = one_job(restartable_backend, make_chain, 0.1, frozenset({"finished"}))
     # the first download run brings the pairs of August and September; July's are cut short (.part files)
     july = [pair for pair in lost.pairs if pair[0].month == 7]
     backend.live.add_fault(kind="truncate_download", path="S1_coh_2images_202307", truncate_after_bytes=1000)
@@ -231,9 +242,7 @@ def test_a_job_lost_while_its_download_is_pending_is_resubmitted_for_its_pairs_w
     assert sorted(path.name for path in rasters_folder(chain).glob("*.part")) == sorted(
         f"{raster_file_name(*pair)}.part" for pair in july
     )
-    backend.stop()
-    backend.data_dir = backend.data_dir.with_name("backend-without-state")
-    backend.start()
+    restart_without_state(backend)
 
     cursor = drive(chain, first.cursor)
 
