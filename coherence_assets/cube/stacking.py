@@ -182,9 +182,9 @@ def open_coherence_cube(
     """The stored cube, lazily, in the chunk layout that suits the read.
 
     ``"image"`` (the store's root, what plain ``xr.open_zarr`` gives) for maps of a few dates,
-    ``"timeseries"`` for the series of a few pixels or areas. Both hold the same values. Dask
-    chunks span several zarr chunks along the read each layout serves (a date's whole image, a
-    pixel's every pair): one task then reads them all, concurrently, instead of one task each.
+    ``"timeseries"`` for the series of a few pixels or areas. Both hold the same values. The
+    image layout's dask chunks hold a date's whole image: one task reads its zarr chunks
+    concurrently, instead of one task each.
     """
     if layout not in ("image", "timeseries"):
         raise ValueError(f"layout must be 'image' or 'timeseries', got {layout!r}")
@@ -192,7 +192,8 @@ def open_coherence_cube(
     if layout == "image":
         dataset = _open_dataset(store, chunks={"y": -1, "x": -1})
     else:
-        dataset = _open_dataset(store, group=SERIES_GROUP, chunks={TIME_DIM: -1, PAIR_DIM: -1})
+        # its own zarr chunks: dask chunks along every pair measured slower (benchmarks/cube_stacking.py)
+        dataset = _open_dataset(store, group=SERIES_GROUP)
     # xarray gives float variables without a _FillValue one when it writes them (to_netcdf too);
     # CF forbids it on coordinate variables, which never miss a value.
     for name in ("x", "y"):
