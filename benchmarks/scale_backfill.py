@@ -23,7 +23,7 @@ end). The start spacing is lowered to 0.5 s (CDSE: 5 s) so that the sensor's sta
    ``--done`` partitions whose jobs finished and whose rasters are all present: CPU per tick
    after the first (which records them done).
 
-Run it as root (it creates cgroups); a default run (1,000 partitions) takes about 15 minutes here:
+Run it as root (it creates cgroups); a default run (1,000 partitions) took 32 minutes here on a busy machine:
 
     .venv/bin/python benchmarks/scale_backfill.py [--partitions 1000 | --ten-thousand]
 """
