@@ -26,9 +26,10 @@ def read_pairs(store: DataStore, burst: str, window: str) -> list[Pair]:
 def read_ledger(store: DataStore, burst: str, window: str, backend_url: str) -> Ledger:
     """The partition's ledger, or a new one; a ledger of another backend is refused, not mixed."""
     path = store.coherence_job_path(burst, window)
-    if not store.fs.exists(path):
+    data = store.read_bytes_if_present(path)  # asked of the store: a cached listing may predate the ledger
+    if data is None:
         return Ledger(burst=burst, window=window, backend_url=backend_url)
-    ledger = Ledger.from_bytes(store.read_bytes(path), path)
+    ledger = Ledger.from_bytes(data, path)
     if ledger.backend_url != backend_url:
         raise ValueError(
             f"{path} records jobs of {ledger.backend_url}, not of {backend_url}: use a separate "

@@ -6,6 +6,7 @@ All paths are built here and only here, so a local folder and an object store
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from typing import Any
@@ -91,17 +92,38 @@ class DataStore:
     def require_output(self, path: str, produced_by: str, partition: str = "") -> None:
         """Fail, naming the asset to materialise first, when another asset's output is missing."""
         if not self.fs.exists(path):
-            target = f" for {partition}" if partition else ""
-            raise FileNotFoundError(f"{path} is missing: materialise {produced_by}{target} first")
+            raise missing_output(path, produced_by, partition)
 
-    def open_output(self, path: str, produced_by: str, partition: str = ""):
-        """Open another asset's output for reading, or say which asset to materialise first."""
-        self.require_output(path, produced_by, partition)
-        return self.fs.open(path, "rb")
+    def open_output(self, path: str, produced_by: str, partition: str = "") -> io.BytesIO:
+        """Another asset's output (a table: small) for reading, or say which asset to materialise first.
+
+        Read whole (:meth:`read_bytes`), so that a table another run rewrote meanwhile is read as it
+        is now, not through a stale cached ETag.
+        """
+        data = self.read_bytes_if_present(path)
+        if data is None:
+            raise missing_output(path, produced_by, partition)
+        return io.BytesIO(data)
+
+    @property
+    def is_local(self) -> bool:
+        return isinstance(self.fs, LocalFileSystem)
+
+    def make_parent_folder(self, path: str) -> None:
+        """Create ``path``'s folder on a local disk; an object store has no folders to create.
+
+        s3fs's ``makedirs`` would create a missing *bucket*: a typo in its name, or a bucket a
+        lifecycle rule emptied, must be an error (see :meth:`check_reachable`), never a fresh start.
+        """
+        make_parent_folder(self.fs, path)
 
     def write_bytes_atomically(self, path: str, data: bytes) -> None:
-        """Write through a temporary sibling and rename, so readers never see half a file."""
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        """Write so that readers never see half a file: through a temporary sibling and a rename on a
+        local disk; in one PUT on an object store, where an object is replaced whole anyway."""
+        if not self.is_local:
+            self.fs.pipe_file(path, data)
+            return
+        self.make_parent_folder(path)
         temporary = f"{path}.{uuid.uuid4().hex}.tmp"
         with self.fs.open(temporary, "wb") as stream:
             stream.write(data)
@@ -116,17 +138,64 @@ class DataStore:
         Mode ``"xb"`` is atomic on a local disk (``O_EXCL``) and, with s3fs >= 2025.7, on S3 and
         stores with conditional writes (``If-None-Match: *``); older s3fs treats it as ``"wb"``.
         """
-        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        self.make_parent_folder(path)
         with self.fs.open(path, "xb") as stream:
             stream.write(data)
 
     def read_bytes(self, path: str) -> bytes:
-        with self.fs.open(path, "rb") as stream:
-            return stream.read()
+        """The file's current content, in one GET that no cached listing or ETag stands in for.
+
+        ``fs.open`` on s3fs takes size and ETag from its per-process listing cache and fails with
+        ``FileExpired`` once another process has rewritten the object; ``cat_file`` does not.
+        """
+        return self.fs.cat_file(path)
+
+    def read_bytes_if_present(self, path: str) -> bytes | None:
+        """:meth:`read_bytes`, or ``None`` when there is no such file (asked of the store, not of a cache)."""
+        try:
+            return self.read_bytes(path)
+        except FileNotFoundError:
+            return None
 
     def read_json(self, path: str) -> Any:
-        with self.fs.open(path, "rb") as stream:
-            return json.load(stream)
+        return json.loads(self.read_bytes(path))
+
+    def modified_seconds(self, path: str) -> float:
+        """When ``path`` was last written, on the store's own clock (seconds since the epoch)."""
+        self.fs.invalidate_cache(path)
+        return self.fs.modified(path).timestamp()
+
+    def store_time(self, near: str) -> float:
+        """The store's clock now: the modification time of a small object written next to ``near`` and removed.
+
+        Hosts of one deployment disagree on the time; the store stamps every object it writes with
+        its own, so comparing its stamps with each other needs no host's clock.
+        """
+        probe = f"{near}.clock-{uuid.uuid4().hex}"
+        self.write_bytes_atomically(probe, b"")
+        try:
+            return self.modified_seconds(probe)
+        finally:
+            self.fs.rm(probe)
+
+    def list_names(self, directory: str) -> list[str]:
+        """The names in ``directory`` as the store has them now (no cached listing); none if it is absent."""
+        self.fs.invalidate_cache(directory)
+        try:
+            return [path.rstrip("/").rsplit("/", 1)[-1] for path in self.fs.ls(directory, detail=False)]
+        except FileNotFoundError:
+            return []
+
+
+def missing_output(path: str, produced_by: str, partition: str) -> FileNotFoundError:
+    target = f" for {partition}" if partition else ""
+    return FileNotFoundError(f"{path} is missing: materialise {produced_by}{target} first")
+
+
+def make_parent_folder(fs: fsspec.AbstractFileSystem, path: str) -> None:
+    """See :meth:`DataStore.make_parent_folder`."""
+    if isinstance(fs, LocalFileSystem):
+        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
 
 
 def move_tree(fs: fsspec.AbstractFileSystem, source: str, target: str) -> None:

@@ -17,6 +17,12 @@ older s3fs ``"xb"`` degrades to ``"wb"`` (s3fs#973); then the Dagster instance's
 A lease ends when its holder releases it (the file says so), when it expires (a holder renews
 it before each slow step; a run killed on another machine blocks others for at most
 ``ttl_seconds``), or at once when its holder ran on this machine and its process is gone.
+
+Expiry is judged on the *store's* clock: the lease object's modification time (S3 and local
+disks both stamp it) against a fresh object's stamp, never the holder's own idea of the time,
+since hosts of one deployment disagree. Nothing here trusts a cached listing or ETag: every
+look asks the store (s3fs keeps a per-process listing cache that other processes' writes make
+stale). A waiting run waits ``wait_seconds`` on its own monotonic clock, whatever the store answers.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from coherence_assets.storage import DataStore
 
@@ -51,20 +57,45 @@ class LedgerLeaseLost(RuntimeError):
 
 @dataclass(frozen=True)
 class LeaseContent:
+    """What a lease file says. ``acquired_at`` is the holder's clock, shown to people, never compared."""
+
     holder: str
     host: str
     pid: int
     acquired_at: str
-    expires_at: float
+    ttl_seconds: float
     released: bool = False
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self)).encode()
 
-    def is_live(self, now: float) -> bool:
-        if self.released or now >= self.expires_at:
+    @classmethod
+    def from_bytes(cls, data: bytes) -> LeaseContent:
+        """Parse a lease file; ``ValueError`` for one still being written (or of another shape)."""
+        document = json.loads(data)
+        try:
+            return cls(
+                **{field.name: document[field.name] for field in fields(cls) if field.name in document}
+            )
+        except TypeError as error:
+            raise ValueError(f"not a lease: {error}") from error
+
+
+@dataclass(frozen=True)
+class ObservedLease:
+    """The newest lease as the store has it now: its content and when the store last wrote it."""
+
+    generation: int
+    content: LeaseContent
+    modified: float  # the store's clock
+
+    def is_live(self, store_now: Callable[[], float]) -> bool:
+        """Not released, renewed within its ttl on the store's clock, and not of a dead process here."""
+        if self.content.released:
             return False
-        return self.host != socket.gethostname() or _process_exists(self.pid)
+        if self.content.host == socket.gethostname() and not _process_exists(self.content.pid):
+            return False
+        return store_now() - self.modified < self.content.ttl_seconds
 
 
 def _process_exists(pid: int) -> bool:
@@ -86,22 +117,20 @@ class LedgerLease:
     window: str
     generation: int
     content: LeaseContent
-    ttl_seconds: float
-    clock: Callable[[], float]
 
     @property
     def path(self) -> str:
         return lease_path(self.store, self.burst, self.window, self.generation)
 
     def renew(self) -> None:
-        """Extend the lease before a slow step; fail if another run has taken the ledger over meanwhile."""
+        """Extend the lease before a slow step (rewriting it restamps it on the store's clock); fail if
+        another run has taken the ledger over meanwhile."""
         newest = max(_generations(self.store, self.burst, self.window), default=self.generation)
         if newest != self.generation:
             raise LedgerLeaseLost(
                 f"the lease on the ledger of {self.burst} {self.window} expired and another run took it "
                 "over; this run stops before creating more jobs: retry it"
             )
-        self.content = LeaseContent(**{**asdict(self.content), "expires_at": self.clock() + self.ttl_seconds})
         self.store.fs.pipe_file(self.path, self.content.to_bytes())
 
     def release(self) -> None:
@@ -115,27 +144,44 @@ def lease_path(store: DataStore, burst: str, window: str, generation: int) -> st
 
 
 def _generations(store: DataStore, burst: str, window: str) -> list[int]:
-    prefix = store.coherence_job_lease_prefix(burst, window)
-    directory = prefix.rsplit("/", 1)[0]
-    if not store.fs.exists(directory):
-        return []
-    name_prefix = prefix.rsplit("/", 1)[1]
+    """The lease generations present now, as the store lists them (never a cached listing)."""
+    directory, name_prefix = store.coherence_job_lease_prefix(burst, window).rsplit("/", 1)
     return sorted(
         int(name[len(name_prefix) :])
-        for name in (path.rsplit("/", 1)[1] for path in store.fs.ls(directory, detail=False))
+        for name in store.list_names(directory)
         if name.startswith(name_prefix) and name[len(name_prefix) :].isdigit()
     )
 
 
-def _read_lease(store: DataStore, path: str, ttl_seconds: float) -> LeaseContent:
-    """The lease's content; a lease still being written counts as live until it is ``ttl_seconds`` old."""
+def _observe(store: DataStore, burst: str, window: str, generation: int, ttl_seconds: float) -> ObservedLease:
+    """The lease of ``generation``; one still being written counts as live until it is ``ttl_seconds`` old."""
+    path = lease_path(store, burst, window, generation)
+    gone = ObservedLease(generation, LeaseContent("", "", 0, "", 0.0, released=True), 0.0)
+    data = store.read_bytes_if_present(path)
+    if data is None:  # cleaned up by a newer holder between listing and reading
+        return gone
     try:
-        return LeaseContent(**json.loads(store.read_bytes(path)))
-    except (ValueError, TypeError):
-        modified = store.fs.modified(path).timestamp()
-        return LeaseContent("a run writing its lease", "", 0, "", modified + ttl_seconds)
-    except FileNotFoundError:  # cleaned up by a newer holder between listing and reading
-        return LeaseContent("", "", 0, "", 0.0, released=True)
+        content = LeaseContent.from_bytes(data)
+    except ValueError:
+        content = LeaseContent("a run writing its lease", "", 0, "", ttl_seconds)
+    try:
+        return ObservedLease(generation, content, store.modified_seconds(path))
+    except FileNotFoundError:
+        return gone
+
+
+class _StoreClock:
+    """The store's time, measured once (one probe object) and then carried on by this host's monotonic
+    clock: only the offset between the two matters, not whether this host's wall clock is right."""
+
+    def __init__(self, store: DataStore, near: str) -> None:
+        self.store, self.near = store, near
+        self._offset: float | None = None
+
+    def __call__(self) -> float:
+        if self._offset is None:
+            self._offset = self.store.store_time(self.near) - time.monotonic()
+        return time.monotonic() + self._offset
 
 
 def acquire_lease(
@@ -145,51 +191,61 @@ def acquire_lease(
     holder: str,
     wait_seconds: float = DEFAULT_WAIT_SECONDS,
     ttl_seconds: float = DEFAULT_TTL_SECONDS,
-    clock: Callable[[], float] = time.time,
     sleep: Callable[[float], None] = time.sleep,
 ) -> LedgerLease:
-    """Take the ledger's lease, waiting up to ``wait_seconds`` for a live holder to finish."""
-    deadline = clock() + wait_seconds
-    waited = False
+    """Take the ledger's lease, waiting up to ``wait_seconds`` for a live holder to finish.
+
+    ``LedgerBusyError`` once ``wait_seconds`` have passed on this host's monotonic clock, however
+    the store answers meanwhile (a run that loses every race gives up in time too).
+    """
+    deadline = time.monotonic() + wait_seconds
+    store_now = _StoreClock(store, store.coherence_job_lease_prefix(burst, window))
+    waited_for: LeaseContent | None = None
     while True:
         generations = _generations(store, burst, window)
         newest = generations[-1] if generations else 0
-        current = (
-            _read_lease(store, lease_path(store, burst, window, newest), ttl_seconds) if generations else None
-        )
-        if current is not None and current.is_live(clock()):
-            if clock() >= deadline:
+        current = _observe(store, burst, window, newest, ttl_seconds) if generations else None
+        if current is not None and current.is_live(store_now):
+            if time.monotonic() >= deadline:
                 raise LedgerBusyError(
-                    f"another coherence_job run ({current.holder}) holds the ledger of {burst} {window} "
-                    f"since {current.acquired_at}; retry when it has ended"
+                    f"another coherence_job run ({current.content.holder}) holds the ledger of {burst} {window} "
+                    f"since {current.content.acquired_at}; retry when it has ended"
                 )
-            if not waited:
-                log.info("waiting for %s to release the ledger of %s %s", current.holder, burst, window)
-                waited = True
+            if waited_for is None:
+                log.info(
+                    "waiting for %s to release the ledger of %s %s", current.content.holder, burst, window
+                )
+            waited_for = current.content
             sleep(POLL_SECONDS)
             continue
         content = LeaseContent(
             holder=holder,
             host=socket.gethostname(),
             pid=os.getpid(),
-            acquired_at=dt.datetime.fromtimestamp(clock(), dt.UTC).isoformat(timespec="seconds"),
-            expires_at=clock() + ttl_seconds,
+            acquired_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            ttl_seconds=ttl_seconds,
         )
         try:
             store.create_exclusively(lease_path(store, burst, window, newest + 1), content.to_bytes())
         except FileExistsError:
-            continue  # another run took this generation first: look again
-        lease = LedgerLease(store, burst, window, newest + 1, content, ttl_seconds, clock)
+            # another run took this generation first: look again (and wait for it), within the deadline
+            if time.monotonic() >= deadline:
+                raise LedgerBusyError(
+                    f"another coherence_job run took the ledger of {burst} {window} at the same moment; "
+                    "retry when it has ended"
+                ) from None
+            continue
+        lease = LedgerLease(store, burst, window, newest + 1, content)
         if max(_generations(store, burst, window)) > lease.generation:
-            # our listing was old: we re-created a generation that a newer holder had already cleaned up
+            # another run moved on between our listing and our create: ours is not the newest
             lease.release()
             continue
-        if current is not None and not current.released:
+        if current is not None and not current.content.released:
             log.warning(
                 "took over the ledger of %s %s from %s, whose lease had ended without release",
                 burst,
                 window,
-                current.holder,
+                current.content.holder,
             )
         for old in generations:  # only the newest lease matters; a lower one never outranks it
             with suppress(FileNotFoundError):
