@@ -16,7 +16,6 @@ download by its label (a job and an asset) instead.
 from __future__ import annotations
 
 import logging
-import posixpath
 import re
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -27,6 +26,8 @@ from urllib.parse import urlsplit
 import fsspec
 import requests
 import urllib3
+
+from coherence_assets.storage import make_parent_folder
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +138,7 @@ def _download(
     timeout: tuple[float, float],
 ) -> DownloadOutcome:
     part_path = target_path + PART_SUFFIX
-    fs.makedirs(posixpath.dirname(target_path), exist_ok=True)
+    make_parent_folder(fs, target_path)  # never a bucket: see storage.DataStore.make_parent_folder
     total, resumed = expected_size, False
     for attempt in range(1, max_attempts + 1):
         offset = _usable_part_size(fs, part_path, expected_size)
