@@ -20,15 +20,7 @@ PANEL_COLUMNS = 3
 
 def render_aoi_series_png(table: pd.DataFrame, burst: str) -> bytes:
     """Median coherence with its 10-90 % band per pair, one panel per AOI, one line per baseline."""
-    aoi_ids = sorted(table["aoi_id"].unique())
-    if not aoi_ids:
-        raise ValueError(f"the AOI series of {burst} has no rows; expected at least one AOI inside the burst")
-    shown = aoi_ids[:MAX_PANELS]
-    columns = min(PANEL_COLUMNS, len(shown))
-    rows = math.ceil(len(shown) / columns)
-    # A bare Figure renders with Agg and touches no pyplot state: safe in Dagster's worker threads.
-    figure = Figure(figsize=(4.2 * columns, 2.8 * rows + 0.6), layout="constrained")
-    axes_grid = np.atleast_1d(figure.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
+    aoi_ids, shown, figure, axes_grid, columns = _aoi_panels(table, f"the AOI series of {burst}")
     for axes, aoi_id in zip(axes_grid, shown, strict=False):
         for baseline, series in table[table["aoi_id"] == aoi_id].groupby("temporal_baseline"):
             # gaps in the series stay gaps (a NaN between pairs too far apart), in the line and the band
@@ -45,10 +37,7 @@ def render_aoi_series_png(table: pd.DataFrame, burst: str) -> bytes:
         axes.set_title(aoi_id, fontsize="medium")
         axes.grid(True, alpha=0.3)
         axes.legend(title="baseline", fontsize="x-small", title_fontsize="x-small", loc="upper right")
-    for axes in axes_grid[len(shown) :]:
-        axes.set_visible(False)
-    for axes in axes_grid[::columns]:
-        axes.set_ylabel("coherence")
+    _label_panels(axes_grid, len(shown), columns, "coherence")
     more = f" (first {MAX_PANELS} of {len(aoi_ids)} AOIs)" if len(aoi_ids) > MAX_PANELS else ""
     figure.suptitle(f"{burst}: median coherence per AOI, 10-90 % band, by reference date{more}")
     buffer = io.BytesIO()
@@ -58,16 +47,7 @@ def render_aoi_series_png(table: pd.DataFrame, burst: str) -> bytes:
 
 def render_aoi_decay_png(decay_table: pd.DataFrame, burst: str) -> bytes:
     """Median coherence against temporal baseline per AOI and season, with the fitted decay curve."""
-    aoi_ids = sorted(decay_table["aoi_id"].unique())
-    if not aoi_ids:
-        raise ValueError(
-            f"the AOI decay table of {burst} has no rows; expected at least one AOI inside the burst"
-        )
-    shown = aoi_ids[:MAX_PANELS]
-    columns = min(PANEL_COLUMNS, len(shown))
-    rows = math.ceil(len(shown) / columns)
-    figure = Figure(figsize=(4.2 * columns, 2.8 * rows + 0.6), layout="constrained")
-    axes_grid = np.atleast_1d(figure.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
+    _, shown, figure, axes_grid, columns = _aoi_panels(decay_table, f"the AOI decay table of {burst}")
     longest = float(decay_table["temporal_baseline"].max())
     curve_days = np.linspace(0.0, longest, 100)
     for axes, aoi_id in zip(axes_grid, shown, strict=False):
@@ -87,11 +67,30 @@ def render_aoi_decay_png(decay_table: pd.DataFrame, burst: str) -> bytes:
         axes.set_xlabel("temporal baseline (days)")
         axes.grid(True, alpha=0.3)
         axes.legend(title="season", fontsize="x-small", title_fontsize="x-small", loc="upper right")
-    for axes in axes_grid[len(shown) :]:
-        axes.set_visible(False)
-    for axes in axes_grid[::columns]:
-        axes.set_ylabel("median coherence")
+    _label_panels(axes_grid, len(shown), columns, "median coherence")
     figure.suptitle(f"{burst}: seasonal coherence decay per AOI (points: medians, lines: fitted model)")
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=80)
     return buffer.getvalue()
+
+
+def _aoi_panels(table: pd.DataFrame, what: str) -> tuple[list[str], list[str], Figure, np.ndarray, int]:
+    """Every AOI of ``table``, those drawn (at most MAX_PANELS), and a figure with one panel each."""
+    aoi_ids = sorted(table["aoi_id"].unique())
+    if not aoi_ids:
+        raise ValueError(f"{what} has no rows; expected at least one AOI inside the burst")
+    shown = aoi_ids[:MAX_PANELS]
+    columns = min(PANEL_COLUMNS, len(shown))
+    rows = math.ceil(len(shown) / columns)
+    # A bare Figure renders with Agg and touches no pyplot state: safe in Dagster's worker threads.
+    figure = Figure(figsize=(4.2 * columns, 2.8 * rows + 0.6), layout="constrained")
+    axes_grid = np.atleast_1d(figure.subplots(rows, columns, sharey=True, squeeze=False)).ravel()
+    return aoi_ids, shown, figure, axes_grid, columns
+
+
+def _label_panels(axes_grid: np.ndarray, used: int, columns: int, y_label: str) -> None:
+    """Hide the panels no AOI uses and label the y axis of each row's first panel."""
+    for axes in axes_grid[used:]:
+        axes.set_visible(False)
+    for axes in axes_grid[::columns]:
+        axes.set_ylabel(y_label)

@@ -10,10 +10,15 @@ import shapely
 
 from coherence_assets.aoi.decay import DECAY_COLUMNS, aoi_decay_table
 from coherence_assets.aoi.plot import render_aoi_decay_png
-from coherence_assets.cube.stacking import find_pair_rasters, stack_coherence_cube
 from coherence_assets.decay.burst_decay import decay_burst, open_decay
 from coherence_assets.storage import DataStore
-from coherence_assets_tests.decay.test_burst_decay import BURST, LEFT, RIGHT, write_season_rasters
+from coherence_assets_tests.decay.test_burst_decay import (
+    BURST,
+    LEFT,
+    RIGHT,
+    stack_test_cube,
+    write_season_rasters,
+)
 from coherence_assets_tests.rasters.geotiffs import ORIGIN, PIXEL_SIZE, UTM_32N
 
 
@@ -37,13 +42,7 @@ def halves() -> gpd.GeoDataFrame:
 def decayed_store(tmp_path: Path) -> DataStore:
     store = DataStore(str(tmp_path))
     write_season_rasters(store, date(2023, 6, 1), 90)
-    stack_coherence_cube(
-        store.fs,
-        find_pair_rasters(store.fs, store.coherence_rasters_root(BURST)),
-        store.coherence_cube_path(BURST),
-        pair_dim=True,
-        spatial_chunk=32,
-    )
+    stack_test_cube(store)
     decay_burst(store, BURST)
     return store
 

@@ -43,17 +43,17 @@ def write_season_rasters(store: DataStore, first: date, days: int, baselines=BAS
     return written
 
 
+def stack_test_cube(store: DataStore) -> None:
+    """Stack every raster written so far into the burst's cube, as the cube step does."""
+    rasters = find_pair_rasters(store.fs, store.coherence_rasters_root(BURST))
+    stack_coherence_cube(store.fs, rasters, store.coherence_cube_path(BURST), pair_dim=True, spatial_chunk=32)
+
+
 def test_decay_recovers_each_regions_parameters_and_leaves_a_two_baseline_season_nan(tmp_path: Path):
     store = DataStore(str(tmp_path))
     write_season_rasters(store, date(2023, 6, 1), 90)  # 2023-JJA, four baselines
     write_season_rasters(store, date(2023, 9, 1), 60, baselines=(12, 24), seed=1)  # 2023-SON, two only
-    stack_coherence_cube(
-        store.fs,
-        find_pair_rasters(store.fs, store.coherence_rasters_root(BURST)),
-        store.coherence_cube_path(BURST),
-        pair_dim=True,
-        spatial_chunk=32,
-    )
+    stack_test_cube(store)
 
     result = decay_burst(store, BURST)
 
@@ -84,16 +84,10 @@ def test_decay_recovers_each_regions_parameters_and_leaves_a_two_baseline_season
 def test_a_second_run_replaces_the_product_with_one_for_the_grown_cube(tmp_path: Path):
     store = DataStore(str(tmp_path))
     write_season_rasters(store, date(2023, 6, 1), 30)
-    rasters_root = store.coherence_rasters_root(BURST)
-    cube = store.coherence_cube_path(BURST)
-    stack_coherence_cube(
-        store.fs, find_pair_rasters(store.fs, rasters_root), cube, pair_dim=True, spatial_chunk=32
-    )
+    stack_test_cube(store)
     decay_burst(store, BURST)
     write_season_rasters(store, date(2023, 12, 1), 30, seed=2)
-    stack_coherence_cube(
-        store.fs, find_pair_rasters(store.fs, rasters_root), cube, pair_dim=True, spatial_chunk=32
-    )
+    stack_test_cube(store)
 
     decay_burst(store, BURST)
 
