@@ -85,9 +85,8 @@ def add_backfill_command(commands: argparse._SubParsersAction) -> None:
 
 
 def find_bursts_for_aoi(arguments: argparse.Namespace) -> int:
-    from coherence_assets.aoi.areas import AoiFileError, load_areas_of_interest
+    from coherence_assets.aoi.areas import load_areas_of_interest
     from coherence_assets.bursts.aoi_bursts import (
-        NoBurstError,
         bursts_for_aois,
         last_full_quarter,
         write_burst_file,
@@ -102,7 +101,8 @@ def find_bursts_for_aoi(arguments: argparse.Namespace) -> int:
         )
 
         found = bursts_for_aois(aois, defs.resources["catalogue"].client(), window, arguments.orbit)
-    except (AoiFileError, NoBurstError, CatalogueError, ValueError) as error:
+    # AoiFileError and NoBurstError are ValueErrors, as is the catalogue resource's missing-URL refusal
+    except (CatalogueError, ValueError) as error:
         raise SetupError(str(error)) from None
     write_burst_file(found.bursts, arguments.output)
     per_orbit = found.bursts["orbit_direction"].str.lower().value_counts().to_dict()

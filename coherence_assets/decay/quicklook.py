@@ -6,6 +6,7 @@ import io
 
 import numpy as np
 import xarray as xr
+from matplotlib.figure import Figure
 
 from coherence_assets.cube.quicklook import MAX_MAP_PIXELS
 from coherence_assets.decay.seasonal import SEASON_DIM
@@ -16,8 +17,6 @@ _TAU_COLOUR_LIMIT_IN_LONGEST_BASELINES = 4
 
 def render_decay_png(decay: xr.Dataset) -> bytes:
     """rho_inf and tau of the latest season with a fit, side by side; NaN (no fit) left blank."""
-    from matplotlib.figure import Figure  # heavy, and only this picture needs it
-
     fitted = [
         season
         for season in decay[SEASON_DIM].values
