@@ -62,9 +62,9 @@ import openeo
 import pandas as pd
 from openeo.extra.job_management import MultiBackendJobManager, create_job_db
 
+from coherence_assets.cdse_facts import APEX_NAMESPACE, SENTINEL1_SAR_COHERENCE
 from coherence_assets.jobs.ledger import CREATED, IN_FLIGHT, RUNNING, TERMINAL
 from coherence_assets.jobs.limits import CDSE_LIMITS
-from coherence_assets.jobs.processes import APEX_NAMESPACE, SENTINEL1_SAR_COHERENCE
 from coherence_assets.partition_keys import partition_key, split_partition_key
 from coherence_assets.settings import packaged_demo_bursts_file
 from coherence_assets.windows import window_last_day

@@ -42,7 +42,7 @@ def control_backend(arguments: argparse.Namespace) -> int:
     if arguments.action == "serve":
         from embedded_openeo.command_line import serve
 
-        serve(arguments)
+        serve(arguments, default_port=Settings.from_env().local_backend_port)
         return 0
     from embedded_openeo.control import background_backend, stop_backend
 

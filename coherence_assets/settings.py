@@ -17,14 +17,16 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from coherence_assets.jobs.processes import APEX_REPOSITORY, check_temporal_baselines, is_commit_sha
+from coherence_assets.cdse_facts import (
+    APEX_REPOSITORY,
+    LOCAL_BACKEND_HOST,
+    LOCAL_BACKEND_PORT,
+    LOCAL_GITHUB_API_PATH,
+    check_temporal_baselines,
+    is_commit_sha,
+)
 
 LOCAL_BACKEND = "local"
-LOCAL_BACKEND_HOST = "127.0.0.1"
-LOCAL_BACKEND_PORT = 8712
-LOCAL_BACKEND_DATA_DIR = ".coherence-backend"
-# where the embedded backend answers the one GitHub REST route the project asks (which commit main is at)
-LOCAL_GITHUB_API_PATH = "/github"
 CDSE_CATALOGUE_URL = "https://catalogue.dataspace.copernicus.eu/odata/v1"
 # CDSE's openEO URLs as users write them: with or without a trailing slash or the versioned API path;
 # openeofed is CDSE's federation, the URL APEx's own records use

@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 import shapely
 from shapely.geometry import mapping
 
-from coherence_assets.bursts.burst_ids import (
+from coherence_assets.cdse_facts import (
     BURST_TIMING,
     IW_SUBSWATHS,
     ORBIT_PERIOD_SECONDS,

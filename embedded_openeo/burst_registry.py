@@ -20,7 +20,7 @@ import shapely.affinity
 from pyproj import Geod
 from shapely.geometry import MultiPolygon, Polygon
 
-from coherence_assets.bursts.burst_ids import (
+from coherence_assets.cdse_facts import (
     BURST_TIMING,
     IW_SUBSWATHS,
     ORBIT_PERIOD_SECONDS,

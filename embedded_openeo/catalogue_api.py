@@ -30,7 +30,7 @@ import shapely
 from flask import Blueprint, Response, jsonify, request
 from shapely.geometry import shape
 
-from coherence_assets.bursts.burst_ids import IW_SUBSWATHS
+from coherence_assets.cdse_facts import IW_SUBSWATHS
 
 if TYPE_CHECKING:
     from embedded_openeo.burst_registry import BurstRegistry

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-from coherence_assets.jobs.limits import CDSE_LIMITS
-from coherence_assets.settings import LOCAL_BACKEND_DATA_DIR, LOCAL_BACKEND_HOST, LOCAL_BACKEND_PORT, Settings
+from coherence_assets.cdse_facts import (
+    CDSE_MAX_RUNNING_JOBS,
+    CDSE_MIN_SECONDS_BETWEEN_STARTS,
+    LOCAL_BACKEND_DATA_DIR,
+    LOCAL_BACKEND_HOST,
+    LOCAL_BACKEND_PORT,
+)
 from embedded_openeo.config import DEFAULT_PIXEL_SIZE
 
 
@@ -21,7 +26,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port",
         type=int,
-        help=f"port to listen on (default: COHERENCE_LOCAL_BACKEND_PORT, else {LOCAL_BACKEND_PORT}; 0 picks a free one)",
+        help=f"port to listen on (default {LOCAL_BACKEND_PORT}, under `coherence-assets backend` "
+        "COHERENCE_LOCAL_BACKEND_PORT if set; 0 picks a free one)",
     )
     parser.add_argument(
         "--data-dir",
@@ -31,14 +37,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-running-jobs",
         type=int,
-        default=CDSE_LIMITS.max_running_jobs,
-        help=f"jobs run at once, like CDSE ({CDSE_LIMITS.max_running_jobs})",
+        default=CDSE_MAX_RUNNING_JOBS,
+        help=f"jobs run at once, like CDSE ({CDSE_MAX_RUNNING_JOBS})",
     )
     parser.add_argument(
         "--min-seconds-between-starts",
         type=float,
-        default=CDSE_LIMITS.min_seconds_between_starts,
-        help=f"429 for faster starts, like CDSE ({CDSE_LIMITS.min_seconds_between_starts:g} s); 0 = off",
+        default=CDSE_MIN_SECONDS_BETWEEN_STARTS,
+        help=f"429 for faster starts, like CDSE ({CDSE_MIN_SECONDS_BETWEEN_STARTS:g} s); 0 = off",
     )
     parser.add_argument(
         "--pixel-size",
@@ -53,8 +59,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def serve(arguments: argparse.Namespace) -> None:
-    """Serve in the foreground with the options of :func:`add_serve_arguments` until interrupted."""
+def serve(arguments: argparse.Namespace, default_port: int = LOCAL_BACKEND_PORT) -> None:
+    """Serve in the foreground with the options of :func:`add_serve_arguments` until interrupted;
+    ``default_port`` where no ``--port`` is given (the product's CLI passes its configured one)."""
     from pathlib import Path
 
     from embedded_openeo.config import BackendConfig
@@ -64,7 +71,7 @@ def serve(arguments: argparse.Namespace) -> None:
         BackendConfig(
             data_dir=Path(arguments.data_dir),
             host=arguments.host,
-            port=Settings.from_env().local_backend_port if arguments.port is None else arguments.port,
+            port=default_port if arguments.port is None else arguments.port,
             max_running_jobs=arguments.max_running_jobs,
             min_seconds_between_starts=arguments.min_seconds_between_starts,
             pixel_size=arguments.pixel_size,

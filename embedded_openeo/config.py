@@ -6,13 +6,23 @@ values, and a test can start a backend with different limits without touching gl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Literal, get_args
 
-from coherence_assets.jobs.limits import CDSE_LIMITS
-from coherence_assets.settings import LOCAL_BACKEND_HOST, LOCAL_BACKEND_PORT, packaged_demo_bursts_file
+from coherence_assets.cdse_facts import (
+    CDSE_MAX_RUNNING_JOBS,
+    CDSE_MIN_SECONDS_BETWEEN_STARTS,
+    LOCAL_BACKEND_HOST,
+    LOCAL_BACKEND_PORT,
+    LOCAL_PASSWORD,
+    LOCAL_USERNAME,
+)
+
+# The burst map the product ships for its demo (a copy, see data/README.md): its bursts get their real
+# footprints, all others synthetic ones.
+DEMO_BURSTS_FILE = Path(__file__).parent / "data" / "s1_bursts_glacierSouthTyrol.geojson"
 
 # CDSE's output spacing (SNAP's terrain correction to 20 m), in metres. Here, not in synthetic_scene,
 # so that the command line can offer it without importing numpy and rasterio.
@@ -47,18 +57,18 @@ class BackendConfig:
     data_dir: Path
     host: str = LOCAL_BACKEND_HOST
     port: int = LOCAL_BACKEND_PORT
-    username: str = "local"
-    password: str = "local"
+    username: str = LOCAL_USERNAME
+    password: str = LOCAL_PASSWORD
     oidc_client_id: str = "coherence-assets"
     oidc_client_secret: str = "local-secret"
-    # CDSE's limits, from their one home in the product: the backend stands in for CDSE
-    max_running_jobs: int = CDSE_LIMITS.max_running_jobs
-    min_seconds_between_starts: float = CDSE_LIMITS.min_seconds_between_starts
+    # CDSE's limits, from the facts the product reads too: the backend stands in for CDSE
+    max_running_jobs: int = CDSE_MAX_RUNNING_JOBS
+    min_seconds_between_starts: float = CDSE_MIN_SECONDS_BETWEEN_STARTS
     pixel_size: float = DEFAULT_PIXEL_SIZE
     scene_shape: tuple[int, int] | None = None
     job_seconds_per_pair: float = 0.0
     allow_faults: bool = False
-    bursts_file: Path | None = field(default_factory=lambda: Path(packaged_demo_bursts_file()))
+    bursts_file: Path | None = DEMO_BURSTS_FILE
     catalogue_now: datetime | None = None
     offers_retired_processes: bool = True
     result_naming: ResultNaming = "process"

@@ -15,8 +15,7 @@ import re
 
 from flask import Blueprint, Response, jsonify, request
 
-from coherence_assets.jobs.processes import APEX_BRANCH, APEX_REPOSITORY
-from coherence_assets.settings import LOCAL_GITHUB_API_PATH
+from coherence_assets.cdse_facts import APEX_BRANCH, APEX_REPOSITORY, LOCAL_GITHUB_API_PATH
 
 GITHUB_API_PREFIX = LOCAL_GITHUB_API_PATH  # one home for the path: the local resources point there
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coherence_assets.bursts.burst_ids import BurstKey, relative_orbit_of_burst_id
+from coherence_assets.cdse_facts import opera_burst_key, relative_orbit_of_burst_id
 from embedded_openeo.job_store import (
     ACTIVE_STATUSES,
     CANCELED,
@@ -204,7 +204,7 @@ class JobRunner:
         pairs = plan.pairs
         try:
             footprint = self._state.bursts.footprint(plan.burst_id, plan.sub_swath)
-            burst_key = BurstKey(
+            burst_key = opera_burst_key(
                 relative_orbit_of_burst_id(plan.burst_id, plan.sub_swath), plan.burst_id, plan.sub_swath
             )
         except ValueError as error:
@@ -228,7 +228,7 @@ class JobRunner:
                     "it is computed again and overwrites the same file.",
                 )
             coherence, grid = compute_pair_coherence(
-                str(burst_key),
+                burst_key,
                 footprint,
                 pair.reference_start.date(),
                 pair.secondary_start.date(),

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 import shapely
 
-from coherence_assets.bursts.burst_ids import IW_SUBSWATHS
+from coherence_assets.cdse_facts import IW_SUBSWATHS
 from embedded_openeo.processes import CoherenceComputation, TemporalExtent
 
 NO_PAIRS_MESSAGE = "Not enough bursts found to make pairs"

@@ -24,15 +24,16 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from coherence_assets.bursts.burst_ids import IW_SUBSWATHS, MAX_BURST_ID, SUBSWATHS
-
-# CDSE's process ids and the APEx namespace, as the product names them (one home for the names;
-# what each process accepts and does is this backend's own, below)
-from coherence_assets.jobs.processes import (
+# CDSE's process ids, the APEx namespace and the burst-id rules, from the facts the product reads too
+# (one home for the names; what each process accepts and does is this backend's own, below)
+from coherence_assets.cdse_facts import (
     APEX_NAMESPACE,
+    IW_SUBSWATHS,
+    MAX_BURST_ID,
     SAR_COHERENCE,
     SAR_COHERENCE_PARALLEL,
     SENTINEL1_SAR_COHERENCE,
+    SUBSWATHS,
 )
 
 # APEX_NAMESPACE names the file on the main branch; the same file on another branch or at a pinned

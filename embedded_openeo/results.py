@@ -24,7 +24,7 @@ from itsdangerous import Signer
 from rasterio.warp import transform_bounds
 from shapely.geometry import mapping
 
-from coherence_assets.jobs.processes import SENTINEL1_SAR_COHERENCE
+from coherence_assets.cdse_facts import SENTINEL1_SAR_COHERENCE
 from embedded_openeo.config import ResultNaming
 from embedded_openeo.pair_planning import PlannedPair
 from embedded_openeo.processes import CoherenceComputation

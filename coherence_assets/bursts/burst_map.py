@@ -14,13 +14,8 @@ import fsspec
 import geopandas as gpd
 import pandas as pd
 
-from coherence_assets.bursts.burst_ids import (
-    BURST_TIMING,
-    SUBSWATHS,
-    BurstKey,
-    orbit_mismatch,
-    relative_orbit_of_burst_id,
-)
+from coherence_assets.bursts.burst_ids import BurstKey, orbit_mismatch
+from coherence_assets.cdse_facts import BURST_TIMING, SUBSWATHS, relative_orbit_of_burst_id
 from coherence_assets.geofiles import read_geospatial_file, rows_of
 
 REQUIRED_COLUMNS = ("burst_id", "subswath_name", "relative_orbit_number")

@@ -9,17 +9,17 @@ import dagster as dg
 import openeo
 
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
-from coherence_assets.defs.resources import BurstCatalogue, OpenEOBackend, resource_set
-from coherence_assets.jobs.connection import LoginRenewingConnection
-from coherence_assets.preflight import SetupError
-from coherence_assets.settings import (
-    LOCAL_BACKEND,
+from coherence_assets.cdse_facts import (
     LOCAL_BACKEND_DATA_DIR,
     LOCAL_BACKEND_HOST,
     LOCAL_BACKEND_PORT,
-    Settings,
-    local_backend_url,
+    LOCAL_PASSWORD,
+    LOCAL_USERNAME,
 )
+from coherence_assets.defs.resources import BurstCatalogue, OpenEOBackend, resource_set
+from coherence_assets.jobs.connection import LoginRenewingConnection
+from coherence_assets.preflight import SetupError
+from coherence_assets.settings import LOCAL_BACKEND, Settings, local_backend_url
 
 
 class EmbeddedBackendUnusable(SetupError, RuntimeError):
@@ -57,8 +57,8 @@ class LocalOpenEOBackend(OpenEOBackend):
     url: str = LOCAL_BACKEND
     backend_port: int = LOCAL_BACKEND_PORT
     backend_data_dir: str = LOCAL_BACKEND_DATA_DIR
-    username: str = "local"
-    password: str = "local"  # the embedded backend's documented default, not a secret
+    username: str = LOCAL_USERNAME
+    password: str = LOCAL_PASSWORD  # the embedded backend's documented default, not a secret
 
     @property
     def root_url(self) -> str:

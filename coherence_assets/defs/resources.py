@@ -18,15 +18,10 @@ from openeo.rest.auth.oidc import OidcException
 from pydantic import Field, model_validator
 
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
+from coherence_assets.cdse_facts import APEX_REPOSITORY, check_temporal_baselines
 from coherence_assets.jobs.connection import LoginRenewingConnection
 from coherence_assets.jobs.limits import CDSE_LIMITS, BackendLimits
-from coherence_assets.jobs.processes import (
-    APEX_REPOSITORY,
-    GITHUB_API_URL,
-    PROCESS_NAMES,
-    CoherenceRequest,
-    check_temporal_baselines,
-)
+from coherence_assets.jobs.processes import GITHUB_API_URL, PROCESS_NAMES, CoherenceRequest
 from coherence_assets.jobs.tick import DEFAULT_TICK_POLICY, TickPolicy
 from coherence_assets.settings import (
     DEFAULT_TEMPORAL_BASELINES_DAYS,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from coherence_assets.cdse_facts import CDSE_MAX_RUNNING_JOBS, CDSE_MIN_SECONDS_BETWEEN_STARTS
+
 
 @dataclass(frozen=True)
 class BackendLimits:
@@ -22,6 +24,9 @@ class BackendLimits:
     queued_ahead: int
 
 
-# CDSE's openEO limits: two jobs running per user, job starts at least 5 s apart (faster ones get
-# HTTP 429); two more queued ahead, one per slot (see BackendLimits).
-CDSE_LIMITS = BackendLimits(max_running_jobs=2, min_seconds_between_starts=5.0, queued_ahead=2)
+# CDSE's openEO limits (cdse_facts), and two more jobs queued ahead, one per slot (see BackendLimits).
+CDSE_LIMITS = BackendLimits(
+    max_running_jobs=CDSE_MAX_RUNNING_JOBS,
+    min_seconds_between_starts=CDSE_MIN_SECONDS_BETWEEN_STARTS,
+    queued_ahead=CDSE_MAX_RUNNING_JOBS,
+)

@@ -19,37 +19,36 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import requests
 
-from coherence_assets.bursts.burst_ids import IW_SUBSWATHS, SUBSWATHS, BurstKey
+from coherence_assets.bursts.burst_ids import BurstKey
+from coherence_assets.cdse_facts import (
+    APEX_BRANCH,
+    APEX_REPOSITORY,
+    APEX_UDP_PATH,
+    IW_SUBSWATHS,
+    SAR_COHERENCE,
+    SAR_COHERENCE_PARALLEL,
+    SENTINEL1_SAR_COHERENCE,
+    SUBSWATHS,
+    is_commit_sha,
+)
 from coherence_assets.http_session import retrying_session
 from coherence_assets.jobs.ledger import Ledger
 from coherence_assets.pairs.pair import Pair
 
-if TYPE_CHECKING:  # settings.py imports this module; the client is needed only by the callers' objects
+if TYPE_CHECKING:  # the client is needed only by the callers' objects
     import openeo
 
-APEX_REPOSITORY = "ESA-APEx/apex_algorithms"
-APEX_BRANCH = "main"
-APEX_UDP_PATH = "algorithm_catalog/eurac/sentinel1_sar_coherence/openeo_udp/sentinel1_sar_coherence.json"
-# The UDP on the main branch, as CDSE and APEx publish it; jobs are submitted at a commit instead.
-APEX_NAMESPACE = (
-    f"https://raw.githubusercontent.com/{APEX_REPOSITORY}/refs/heads/{APEX_BRANCH}/{APEX_UDP_PATH}"
-)
 GITHUB_API_URL = "https://api.github.com"
-_COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 _PINNED_NAMESPACE = re.compile(
     rf"^https://raw\.githubusercontent\.com/{re.escape(APEX_REPOSITORY)}/(?P<commit>[0-9a-f]{{40}})/"
     rf"{re.escape(APEX_UDP_PATH)}$"
 )
-SENTINEL1_SAR_COHERENCE = "sentinel1_sar_coherence"
-SAR_COHERENCE = "sar_coherence"
-SAR_COHERENCE_PARALLEL = "sar_coherence_parallel"
 
 
 @dataclass(frozen=True)
@@ -74,25 +73,6 @@ PROCESS_RULES: dict[str, ProcessRules] = {
     ),
 }
 PROCESS_NAMES = tuple(PROCESS_RULES)
-# Sentinel-1 revisits a burst every 6 days (two satellites) or 12 (one), so pairs exist only at
-# multiples of 6 days; the UDP's temporal_baseline "should be a multiple of 6".
-BASELINE_STEP_DAYS = 6
-
-
-def check_temporal_baselines(baselines_days: Iterable[int]) -> None:
-    """Refuse baselines that no Sentinel-1 pair can have, in one line naming them and what is allowed."""
-    baselines = list(baselines_days)
-    if not baselines:
-        raise ValueError(
-            f"no temporal baseline is configured; give at least one multiple of {BASELINE_STEP_DAYS} days"
-        )
-    wrong = [days for days in baselines if days < 1 or days % BASELINE_STEP_DAYS]
-    if wrong:
-        raise ValueError(
-            f"temporal baseline(s) {', '.join(map(str, wrong))} day(s) are not positive multiples of "
-            f"{BASELINE_STEP_DAYS}: Sentinel-1 revisits a burst every 6 or 12 days and CDSE's "
-            f"{SENTINEL1_SAR_COHERENCE} takes multiples of 6 only; use e.g. 6, 12, 24"
-        )
 
 
 class ProcessNotOfferedError(RuntimeError):
@@ -101,11 +81,6 @@ class ProcessNotOfferedError(RuntimeError):
 
 class NamespaceResolutionError(RuntimeError):
     """GitHub did not say which commit ``main`` is; the message names the URL and the commit setting."""
-
-
-def is_commit_sha(text: str) -> bool:
-    """A full commit sha as git and GitHub write it: 40 lower-case hex digits."""
-    return bool(_COMMIT_SHA.match(text))
 
 
 def apex_namespace(commit: str) -> str:

@@ -17,12 +17,11 @@ rule to place its synthetic acquisitions):
 
 import pytest
 
-from coherence_assets.bursts.burst_ids import (
+from coherence_assets.bursts.burst_ids import BurstKey, orbit_mismatch
+from coherence_assets.cdse_facts import (
     BURST_TIMING,
     ORBIT_PERIOD_SECONDS,
-    BurstKey,
     is_ascending_burst,
-    orbit_mismatch,
     orbit_position_of_burst_id,
     relative_orbit_of_burst_id,
 )

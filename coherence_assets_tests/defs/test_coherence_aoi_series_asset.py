@@ -11,7 +11,7 @@ import shapely
 import xarray as xr
 
 from coherence_assets.aoi.statistics import SERIES_COLUMNS
-from coherence_assets.jobs.processes import APEX_NAMESPACE
+from coherence_assets.cdse_facts import APEX_NAMESPACE
 from coherence_assets.settings import packaged_demo_aoi_file
 from coherence_assets_tests.defs.conftest import BURST, Chain, materialization_metadata
 from coherence_assets_tests.defs.test_coherence_cube_asset import cube_path, download_window

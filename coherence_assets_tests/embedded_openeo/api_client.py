@@ -10,7 +10,7 @@ from typing import Any
 
 import requests
 
-from coherence_assets.jobs.processes import APEX_NAMESPACE
+from coherence_assets.cdse_facts import APEX_NAMESPACE
 from embedded_openeo.config import CDSE_PIXEL_SIZE, BackendConfig
 from embedded_openeo.server import running_backend
 

@@ -10,7 +10,7 @@ import pytest
 from pyproj import Geod
 from shapely.geometry import shape
 
-from coherence_assets.bursts.burst_ids import is_ascending_burst, relative_orbit_of_burst_id
+from coherence_assets.cdse_facts import is_ascending_burst, relative_orbit_of_burst_id
 from coherence_assets.settings import packaged_demo_bursts_file
 from embedded_openeo.acquisitions import AcquisitionArchive
 from embedded_openeo.burst_registry import BurstRegistry

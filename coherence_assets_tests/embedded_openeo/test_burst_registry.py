@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import shapely
 
 from coherence_assets.settings import packaged_demo_bursts_file
 from embedded_openeo.burst_registry import BurstRegistry, synthetic_footprint
+from embedded_openeo.config import DEMO_BURSTS_FILE
 
 SUBSWATHS = ("IW1", "IW2", "IW3")
 
@@ -51,3 +54,8 @@ def test_an_area_over_two_continents_is_searched_part_by_part() -> None:
 
     assert set(both) == set(registry.bursts_intersecting(alps)) | set(registry.bursts_intersecting(andes))
     assert len(both) < 200
+
+
+def test_the_stand_ins_demo_burst_map_is_the_products() -> None:
+    """The stand-in keeps its own copy (it reads nothing of the product's package but its CDSE facts)."""
+    assert DEMO_BURSTS_FILE.read_bytes() == Path(packaged_demo_bursts_file()).read_bytes()

@@ -9,7 +9,7 @@ import pytest
 import requests
 from jsonschema import Draft7Validator
 
-from coherence_assets.jobs.processes import APEX_NAMESPACE
+from coherence_assets.cdse_facts import APEX_NAMESPACE
 from coherence_assets_tests.embedded_openeo.api_client import (
     APEX_ARGUMENTS,
     ApiClient,

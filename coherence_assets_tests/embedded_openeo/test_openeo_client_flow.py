@@ -14,7 +14,7 @@ import rasterio
 from openeo.extra.job_management import MultiBackendJobManager
 from openeo.rest.job import BatchJob
 
-from coherence_assets.jobs.processes import APEX_NAMESPACE
+from coherence_assets.cdse_facts import APEX_NAMESPACE
 from coherence_assets_tests.embedded_openeo.api_client import APEX_ARGUMENTS, fast_config
 from embedded_openeo.server import running_backend
 

@@ -10,10 +10,10 @@ import openeo
 import pytest
 
 from coherence_assets.bursts.burst_ids import BurstKey
+from coherence_assets.cdse_facts import APEX_NAMESPACE
 from coherence_assets.defs.resources import CoherenceParameters
 from coherence_assets.jobs.ledger import ERROR, JobRecord, Ledger
 from coherence_assets.jobs.processes import (
-    APEX_NAMESPACE,
     SAR_COHERENCE,
     SAR_COHERENCE_PARALLEL,
     SENTINEL1_SAR_COHERENCE,
