@@ -1,5 +1,8 @@
 """The first test: the whole Definitions load, with every asset, job, sensor and schedule the README names."""
 
+import subprocess
+import sys
+
 import dagster as dg
 import pytest
 
@@ -96,3 +99,23 @@ def test_a_catalogue_left_unset_names_the_configured_backend_and_the_variable_to
         catalogue.client()
     assert "OPENEO_BACKEND_URL=https://openeo.example.org is neither" in str(refused.value)
     assert "set COHERENCE_CATALOGUE_URL" in str(refused.value)
+
+
+# Libraries of the assets' work: the daemon, the code server and every run load the definitions, and
+# a run of insar_pairs or coherence_job should not pay for the cube's or the openEO client's imports.
+HEAVY_LIBRARIES = ("xarray", "rasterio", "zarr", "dask", "openeo", "geopandas", "matplotlib", "scipy")
+
+
+def test_loading_the_definitions_loads_none_of_the_assets_heavy_libraries():
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, coherence_assets.definitions; "
+            f"print(' '.join(sorted({{name.split('.')[0] for name in sys.modules}} & set({HEAVY_LIBRARIES!r}))))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert loaded == []

@@ -5,8 +5,9 @@ package beside it, a stand-in for CDSE); it imports it only when a resource is f
 then speaks to it over HTTP like to any backend.
 """
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
-import openeo
 
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.cdse_facts import (
@@ -17,9 +18,11 @@ from coherence_assets.cdse_facts import (
     LOCAL_USERNAME,
 )
 from coherence_assets.defs.resources import BurstCatalogue, OpenEOBackend, resource_set
-from coherence_assets.jobs.connection import LoginRenewingConnection
 from coherence_assets.preflight import SetupError
 from coherence_assets.settings import LOCAL_BACKEND, Settings, local_backend_url
+
+if TYPE_CHECKING:  # openeo loads in the runs and sensor ticks that connect (see defs.resources)
+    import openeo
 
 
 class EmbeddedBackendUnusable(SetupError, RuntimeError):
@@ -67,12 +70,14 @@ class LocalOpenEOBackend(OpenEOBackend):
     def _identity(self) -> tuple[str | None, ...]:
         return (*super()._identity(), self.username)
 
-    def connect(self) -> openeo.Connection:
+    def connect(self) -> "openeo.Connection":
         """As :meth:`OpenEOBackend.connect`, after starting the embedded backend unless it answers."""
         ensure_embedded_backend(self.backend_port, self.backend_data_dir)
         return super().connect()
 
-    def _authenticated_connection(self) -> openeo.Connection:
+    def _authenticated_connection(self) -> "openeo.Connection":
+        from coherence_assets.jobs.connection import LoginRenewingConnection
+
         return LoginRenewingConnection(
             self.root_url, lambda connection: connection.authenticate_basic(self.username, self.password)
         )

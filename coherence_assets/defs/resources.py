@@ -11,15 +11,13 @@ import hashlib
 import logging
 import os
 import threading
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import openeo
-from openeo.rest.auth.oidc import OidcException
 from pydantic import Field, model_validator
 
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.cdse_facts import APEX_REPOSITORY, check_temporal_baselines
-from coherence_assets.jobs.connection import LoginRenewingConnection
 from coherence_assets.jobs.limits import CDSE_LIMITS, BackendLimits
 from coherence_assets.jobs.processes import GITHUB_API_URL, PROCESS_NAMES, CoherenceRequest
 from coherence_assets.jobs.tick import DEFAULT_TICK_POLICY, TickPolicy
@@ -30,6 +28,9 @@ from coherence_assets.settings import (
     check_auth_method,
 )
 from coherence_assets.storage import DataStore
+
+if TYPE_CHECKING:  # openeo loads in the runs and sensor ticks that connect, not with the definitions
+    import openeo
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ class BurstCatalogue(dg.ConfigurableResource):
 # Authenticated connections by backend and identity, kept for the life of the process: the sensor
 # ticks every few seconds and a fresh login costs four requests (capabilities, provider list,
 # discovery, token) where the tick itself needs one. A refused token is renewed by logging in again.
-_connections: dict[tuple[str | None, ...], openeo.Connection] = {}
+_connections: dict[tuple[str | None, ...], "openeo.Connection"] = {}
 _connections_lock = threading.Lock()
 
 
@@ -149,7 +150,7 @@ class OpenEOBackend(dg.ConfigurableResource):
             hashlib.sha256(os.environ.get("OPENEO_AUTH_CLIENT_SECRET", "").encode()).hexdigest(),
         )
 
-    def connect(self) -> openeo.Connection:
+    def connect(self) -> "openeo.Connection":
         """An authenticated connection, reused within the process."""
         with _connections_lock:
             connection = _connections.get(self._identity())
@@ -164,11 +165,15 @@ class OpenEOBackend(dg.ConfigurableResource):
         with _connections_lock:
             _connections.pop(self._identity(), None)
 
-    def _authenticated_connection(self) -> openeo.Connection:
+    def _authenticated_connection(self) -> "openeo.Connection":
+        from coherence_assets.jobs.connection import LoginRenewingConnection
+
         return LoginRenewingConnection(self.url, self._login)
 
-    def _login(self, connection: openeo.Connection) -> openeo.Connection:
+    def _login(self, connection: "openeo.Connection") -> "openeo.Connection":
         """Log in without a browser; also called again when the backend refuses the token (see jobs.connection)."""
+        from openeo.rest.auth.oidc import OidcException
+
         if os.environ.get("OPENEO_AUTH_METHOD"):
             check_auth_method(os.environ["OPENEO_AUTH_METHOD"].strip())  # set after the definitions loaded
             try:

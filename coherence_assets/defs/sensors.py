@@ -1,7 +1,7 @@
 """Sensors: ``openeo_job_sensor`` drives submitted jobs to downloads; ``coherence_cube_sensor`` restacks cubes."""
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -14,9 +14,12 @@ from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorag
 from coherence_assets.jobs.ledger import CANCELED, ERROR, FINISHED, LOST, QUEUED
 from coherence_assets.jobs.ledger_index import TrackedJob
 from coherence_assets.jobs.tick import LostOutcome, TickCursor, TickPlan
-from coherence_assets.jobs.tick_run import BackendUnreachableError, TickRun, run_tick
 from coherence_assets.partition_keys import split_partition_key
 from coherence_assets.settings import Settings
+
+# the tick's openEO client and raster checks load at the first tick, not with the definitions
+if TYPE_CHECKING:
+    from coherence_assets.jobs.tick_run import TickRun
 
 JOB_SENSOR = "openeo_job_sensor"  # names of the sensors below (the demo and tests evaluate them)
 CUBE_SENSOR = "coherence_cube_sensor"
@@ -46,6 +49,8 @@ def openeo_job_sensor(
     storage: CoherenceStorage,
     coherence: CoherenceParameters,
 ) -> dg.SensorResult | dg.SkipReason:
+    from coherence_assets.jobs.tick_run import BackendUnreachableError, run_tick
+
     try:
         tick = run_tick(
             storage.store,
@@ -90,7 +95,7 @@ def tick_run_requests(plan: TickPlan) -> list[dg.RunRequest]:
     )
 
 
-def tick_observations(tick: TickRun) -> list[dg.AssetObservation]:
+def tick_observations(tick: "TickRun") -> list[dg.AssetObservation]:
     """What happened to each job this tick, on its ``coherence_job`` partition, in the order it happened."""
     plan = tick.plan
     return (

@@ -16,10 +16,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openeo
-from openeo.rest import OpenEoApiError
+if TYPE_CHECKING:  # the tick's plan reads JobListing without the openEO client (see defs.sensors)
+    import openeo
 
 PAGE_SIZE = 100
 DESCRIBE_AT_MOST = 3  # awaited jobs missing from page one: cheaper described than paged to
@@ -91,6 +91,8 @@ def list_jobs_until_seen(
 
 
 def _describe(connection: openeo.Connection, job_ids: Iterable[str], listing: JobListing) -> None:
+    from openeo.rest import OpenEoApiError
+
     for job_id in sorted(job_ids):
         listing.requests += 1
         try:

@@ -9,7 +9,6 @@ from coherence_assets.defs.assets.coherence_rasters import coherence_rasters
 from coherence_assets.defs.partitions import BURST_DIMENSION, burst_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage
 from coherence_assets.defs.ui_images import inline_image_markdown
-from coherence_assets.provenance import burst_attributes
 
 if TYPE_CHECKING:
     import fsspec
@@ -38,6 +37,7 @@ def coherence_cube(
     context: dg.AssetExecutionContext, storage: CoherenceStorage, coherence: CoherenceParameters
 ) -> dg.MaterializeResult:
     from coherence_assets.cube.burst_cube import stack_burst  # xarray, zarr, dask only here (see insar_pairs)
+    from coherence_assets.provenance import burst_attributes  # rasterio, pyarrow: as stack_burst
 
     burst, store = context.partition_key, storage.store
     pair_dim = len(set(coherence.temporal_baselines_days)) > 1
