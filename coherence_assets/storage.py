@@ -47,8 +47,34 @@ class DataStore:
         return self.path("coherence_job")
 
     def coherence_job_index_path(self) -> str:
-        """The sensor's index of partitions whose jobs are all done (see jobs.ledger_index)."""
+        """Present once the index of active partitions is kept (see jobs.ledger_index)."""
+        return self.path("coherence_job", "_index.json")
+
+    def coherence_job_legacy_index_path(self) -> str:
+        """The index of done partitions that versions before the active index kept (read once, then removed)."""
         return self.path("coherence_job", "_done.json")
+
+    def coherence_job_active_root(self) -> str:
+        return self.path("coherence_job", "_active")
+
+    def coherence_job_active_path(self, burst: str, window: str) -> str:
+        """The marker of a partition whose jobs the sensor still acts on (see jobs.ledger_index)."""
+        return self.path("coherence_job", "_active", burst, f"{window}.json")
+
+    def coherence_job_done_root(self) -> str:
+        return self.path("coherence_job", "_done")
+
+    def coherence_job_done_path(self, burst: str, window: str) -> str:
+        """What the sensor resolved in a done partition, and what is stuck there (see jobs.ledger_index)."""
+        return self.path("coherence_job", "_done", burst, f"{window}.json")
+
+    def coherence_job_stuck_root(self) -> str:
+        return self.path("coherence_job", "_stuck")
+
+    def coherence_job_stuck_path(self, burst: str, window: str) -> str:
+        """A done partition's record while something in it is stuck, apart so that a tick lists only
+        these to see whether they recovered (see jobs.ledger_index)."""
+        return self.path("coherence_job", "_stuck", burst, f"{window}.json")
 
     def coherence_rasters_dir(self, burst: str, window: str) -> str:
         return self.path("coherence_rasters", burst, window)

@@ -19,6 +19,7 @@ import openeo
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.jobs.ledger import CREATED, NOT_CREATED, QUEUED, CorruptLedgerError, JobRecord, Ledger
+from coherence_assets.jobs.ledger_index import mark_active
 from coherence_assets.jobs.ledger_lock import held_ledger
 from coherence_assets.jobs.ledger_repair import repair_corrupt_ledger
 from coherence_assets.jobs.limits import BackendLimits
@@ -72,6 +73,7 @@ def submit_partition(
     """Enter, create and (``start_jobs_now``) start the jobs for the pairs no job covers yet, holding
     the ledger's lease as ``holder`` (named to a run that waits for it)."""
     with held_ledger(store, burst, window, holder=holder) as lease:
+        mark_active(store, burst, window)  # before the ledger changes, so the sensor reads it (ledger_index)
         path = store.coherence_job_path(burst, window)
         try:
             ledger = read_ledger(store, burst, window, backend_url)

@@ -423,8 +423,9 @@ def resume_rewritten_partitions(
         still = [
             reason for reason in entry.stuck if not any(f"job {job_id} " in reason for job_id in replaced)
         ]
-        if still:
-            cursor.stuck.setdefault(entry.partition_key, []).extend(still)
+        if still:  # idempotent: a partition active again is resumed on every tick until it is done
+            known = cursor.stuck.setdefault(entry.partition_key, [])
+            known.extend(reason for reason in still if reason not in known)
 
 
 def stuck_work(done: Iterable[DonePartition], cursor: TickCursor | None = None) -> list[str]:

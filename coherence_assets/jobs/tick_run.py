@@ -30,14 +30,13 @@ from openeo.rest import OpenEoApiError, OpenEoClientException
 
 from coherence_assets.jobs.ledger import FINISHED, LOST, CorruptLedgerError, Ledger
 from coherence_assets.jobs.ledger_index import (
-    DonePartition,
     TrackedJob,
-    read_done_index,
+    clear_stuck,
+    read_stuck_index,
     record_job_status,
     scan_ledgers,
     tracked_jobs,
     update_done_index,
-    write_done_index,
 )
 from coherence_assets.jobs.limits import BackendLimits
 from coherence_assets.jobs.listing import JobListing, list_jobs_until_seen
@@ -100,18 +99,14 @@ def run_tick(
     Raises :class:`BackendUnreachableError` when the backend does not answer the listing, before
     anything was changed.
     """
-    done = read_done_index(store)
-    healed = _without_recovered_stuck(store, done)
-    if healed != done:
-        write_done_index(store, healed)
-        done = healed
-    scan = scan_ledgers(store, done, report=log.error)
-    if not scan.total:
+    for entry in read_stuck_index(store).values():
+        if _all_pairs_valid(store, entry.partition_key) and clear_stuck(store, entry):
+            log.info(f"{entry.partition_key}: every pair has a valid raster now; it is no longer stuck")
+    scan = scan_ledgers(store, report=log.error)
+    if scan.empty_tree:
         return None
     ledgers = list(scan.ledgers.values())
-    resume_rewritten_partitions(
-        cursor, [(done[path], ledger) for path, ledger in scan.ledgers.items() if path in done]
-    )
+    resume_rewritten_partitions(cursor, scan.resumed)
     awaited = awaited_jobs(ledgers, cursor)
     # a record still waiting for its job id may have a job to adopt: the listing's first page shows it
     adoptable = any(record.job_id is None for ledger in ledgers for record in ledger.jobs)
@@ -156,7 +151,8 @@ def run_tick(
     for partition in [partition for partition in plan.cursor.stuck if _all_pairs_valid(store, partition)]:
         del plan.cursor.stuck[partition]
         log.info(f"{partition}: every pair has a valid raster now; it is no longer stuck")
-    update_done_index(store, done, scan, plan.done_partitions)
+    # a done partition that a run holds or marked again meanwhile stays active, its resolved jobs in the cursor
+    resume_rewritten_partitions(plan.cursor, update_done_index(store, scan, plan.done_partitions))
     return tick
 
 
@@ -219,16 +215,6 @@ def _all_pairs_valid(store: DataStore, partition: str) -> bool:
     return len(valid_rasters(store, folder, pairs).summaries) == len(pairs)
 
 
-def _without_recovered_stuck(store: DataStore, done: dict[str, DonePartition]) -> dict[str, DonePartition]:
-    """The done index with the stuck reasons of partitions whose pairs all have valid rasters now dropped."""
-    return {
-        path: dataclasses.replace(entry, stuck=())
-        if entry.stuck and _all_pairs_valid(store, entry.partition_key)
-        else entry
-        for path, entry in done.items()
-    }
-
-
 def stuck_now(store: DataStore, cursor: TickCursor) -> list[str]:
     """What cannot progress without a person now, one line per partition (``jobs.tick.stuck_work``),
     leaving out partitions whose pairs all have valid rasters by now, whoever brought them."""
@@ -237,8 +223,12 @@ def stuck_now(store: DataStore, cursor: TickCursor) -> list[str]:
         for partition, reasons in cursor.stuck.items()
         if not _all_pairs_valid(store, partition)
     }
-    done = _without_recovered_stuck(store, read_done_index(store))
-    return stuck_work(done.values(), dataclasses.replace(cursor, stuck=active))
+    stuck = [
+        entry
+        for entry in read_stuck_index(store).values()
+        if not _all_pairs_valid(store, entry.partition_key)
+    ]
+    return stuck_work(stuck, dataclasses.replace(cursor, stuck=active))
 
 
 def _log_tick(

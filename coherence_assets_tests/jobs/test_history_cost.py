@@ -13,27 +13,23 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
 
-import openeo
 import pytest
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.jobs.batching import PairBatch
 from coherence_assets.jobs.ledger import FINISHED, Ledger
-from coherence_assets.jobs.limits import BackendLimits
-from coherence_assets.jobs.partition_submission import submit_partition
 from coherence_assets.jobs.processes import CoherenceRequest, coherence_process_graph
 from coherence_assets.jobs.submission import enter_job
 from coherence_assets.pairs.window_pairs import pairs_for_window
 from coherence_assets.rasters.partition_download import download_and_check_partition
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import start_backend
+from coherence_assets_tests.jobs.conftest import BURST, WINDOW, connector, submit
 from embedded_openeo.github_api import MAIN_COMMIT
 from embedded_openeo.job_store import JobStore
 
-BURST = BurstKey.parse("t015_030343_iw2")
-WINDOW = "2023-07-01"
-LIMITS = BackendLimits(max_running_jobs=2, min_seconds_between_starts=0.0, queued_ahead=0)
+BURST_KEY = BurstKey.parse(BURST)
 HISTORY = 1_000
 REQUEST = CoherenceRequest(apex_commit=MAIN_COMMIT)
 JOB_READ = re.compile(r"^GET /jobs(/|\?|$)")
@@ -85,54 +81,37 @@ def job_reads_of_a_partition(tmp_path: Path, history: int) -> int:
         store = DataStore(str(tmp_path / "data"))
         table = pairs_for_window(
             BurstCatalogueClient(backend.catalogue_url),
-            BURST,
+            BURST_KEY,
             "VV",
             dt.date(2023, 7, 1),
             dt.date(2023, 9, 30),
             [12],
         ).pairs.head(2)
-        store.fs.makedirs(store.path("insar_pairs", str(BURST)), exist_ok=True)
-        table.to_parquet(store.insar_pairs_path(str(BURST), WINDOW), index=False)
+        store.fs.makedirs(store.path("insar_pairs", BURST), exist_ok=True)
+        table.to_parquet(store.insar_pairs_path(BURST, WINDOW), index=False)
         pairs = [(row.reference_date, row.secondary_date) for row in table.itertuples()]
 
-        def connect() -> openeo.Connection:
-            return openeo.connect(backend.url).authenticate_basic("local", "local")
+        connect = connector(backend)
 
-        def submit() -> None:
-            submit_partition(
-                store,
-                connect,
-                str(BURST),
-                WINDOW,
-                pairs,
-                backend_url=backend.url,
-                limits=LIMITS,
-                make_request=lambda: REQUEST,
-                max_attempts=2,
-                holder="test",
-            )
-
-        ledger = Ledger(str(BURST), WINDOW, backend.url)
-        record = enter_job(ledger, BURST, REQUEST, PairBatch(12, tuple(pairs)))
-        store.write_json(store.coherence_job_path(str(BURST), WINDOW), ledger.to_json())
+        ledger = Ledger(BURST, WINDOW, backend.url)
+        record = enter_job(ledger, BURST_KEY, REQUEST, PairBatch(12, tuple(pairs)))
+        store.write_json(store.coherence_job_path(BURST, WINDOW), ledger.to_json())
         connection = connect()
         landed = connection.create_job(
             coherence_process_graph(connection, REQUEST, record.arguments), title=record.title
         )
         with counted_job_reads() as submission:
-            submit()
+            submit(store, backend, pairs, start_jobs_now=True)
         landed.start_job()  # the sensor's part
         deadline = time.monotonic() + 60
         while (status := landed.status()) != FINISHED:
             assert status in {"queued", "running"} and time.monotonic() < deadline, status
             time.sleep(0.2)
         with counted_job_reads() as download:
-            checked = download_and_check_partition(
-                store, connect, str(BURST), WINDOW, backend_url=backend.url
-            )
-            submit()
+            checked = download_and_check_partition(store, connect, BURST, WINDOW, backend_url=backend.url)
+            submit(store, backend, pairs, start_jobs_now=True)
         assert checked.check.passed and len(checked.rasters.summaries) == len(pairs) == 2
-        (adopted,) = Ledger.from_json(store.read_json(store.coherence_job_path(str(BURST), WINDOW))).jobs
+        (adopted,) = Ledger.from_json(store.read_json(store.coherence_job_path(BURST, WINDOW))).jobs
         assert adopted.job_id == landed.job_id and adopted.status == FINISHED
         return submission.count + download.count
 

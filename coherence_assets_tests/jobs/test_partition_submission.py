@@ -8,38 +8,12 @@ import openeo
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
-from coherence_assets.jobs.limits import BackendLimits
 from coherence_assets.jobs.listing import list_all_jobs
-from coherence_assets.jobs.partition_submission import submit_partition
-from coherence_assets.jobs.processes import CoherenceRequest
 from coherence_assets.pairs.window_pairs import pairs_for_window
 from coherence_assets.partition_inputs import read_ledger
-from coherence_assets.settings import LOCAL_GITHUB_API_PATH
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import LiveBackend
-
-BURST = "t015_030343_iw2"
-WINDOW = "2023-07-01"
-LIMITS = BackendLimits(max_running_jobs=2, min_seconds_between_starts=0.0, queued_ahead=0)
-
-
-def submit(store: DataStore, backend: LiveBackend, pairs, start_jobs_now: bool):
-    def connect() -> openeo.Connection:
-        return openeo.connect(backend.url).authenticate_basic("local", "local")
-
-    return submit_partition(
-        store,
-        connect,
-        BURST,
-        WINDOW,
-        pairs,
-        backend_url=backend.url,
-        limits=LIMITS,
-        make_request=lambda: CoherenceRequest(github_api_url=backend.url + LOCAL_GITHUB_API_PATH),
-        max_attempts=2,
-        holder="test",
-        start_jobs_now=start_jobs_now,
-    )
+from coherence_assets_tests.jobs.conftest import BURST, WINDOW, submit
 
 
 def test_every_pair_is_submitted_once_and_a_backfill_run_leaves_starting_to_the_sensor(

@@ -158,7 +158,7 @@ def test_a_job_missing_from_complete_listings_is_lost_after_the_configured_ticks
     assert set(plan.done_partitions) == {"t015_030343_iw2|2023-10-01", "t015_030343_iw2|2024-01-01"}
     assert cursor.handled == {"j1": "resubmitting"}  # done once the resubmission replaces it
     (line,) = stuck_work(
-        [DonePartition(key, "sig", tuple(reasons)) for key, reasons in plan.done_partitions.items()], cursor
+        [DonePartition(key, tuple(reasons)) for key, reasons in plan.done_partitions.items()], cursor
     )
     assert line.startswith("t015_030343_iw2|2023-10-01: job j2 is no longer listed")
 
@@ -179,7 +179,6 @@ def test_a_rewritten_done_ledger_awaits_only_its_new_jobs_and_keeps_what_is_stil
     rewritten.jobs[2].replaces = "j1"
     entry = DonePartition(
         "t015_030343_iw2|2023-07-01",
-        "old",
         ("job j1 failed 1 time(s) ...", "job j2 failed 2 time(s) ..."),
         ("j1", "j2"),
     )
@@ -276,7 +275,7 @@ def test_a_stuck_line_names_the_first_pairs_and_where_the_rest_are():
     plan = plan_tick([many], listing(j1="error"), TickCursor(), POLICY, 0.0, no_raster, set())
 
     (line,) = stuck_work(
-        [DonePartition(key, "sig", tuple(reasons)) for key, reasons in plan.done_partitions.items()]
+        [DonePartition(key, tuple(reasons)) for key, reasons in plan.done_partitions.items()]
     )
     assert (
         "16 pair(s)" in line

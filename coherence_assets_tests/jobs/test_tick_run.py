@@ -132,7 +132,7 @@ def test_a_job_is_started_downloaded_once_and_its_partition_then_costs_no_reques
     ]
     assert downloaded.plan.downloads == [] and downloaded.plan.done_partitions == {PARTITION: []}
     assert [entry.partition_key for entry in read_done_index(store).values()] == [PARTITION]
-    assert scan_ledgers(store, read_done_index(store)).read_count == 0
+    assert scan_ledgers(store).read_count == 0
     assert after.requests == 0 and counted.connections == connections
     assert after.plan.cursor.handled == {} and after.plan.cursor.downloads == {}
 
