@@ -203,6 +203,13 @@ def main(argv: list[str] | None = None) -> int:
     except (SetupError, SettingsError) as error:
         print(f"coherence-assets {arguments.command}: {error}", file=sys.stderr, flush=True)
         return 1
+    except Exception as error:
+        from coherence_assets.storage import unreachable_store_line
+
+        if (line := unreachable_store_line(error)) is None:
+            raise
+        print(f"coherence-assets {arguments.command}: {line}", file=sys.stderr, flush=True)
+        return 1
     except KeyboardInterrupt:
         print(f"coherence-assets {arguments.command}: interrupted", file=sys.stderr, flush=True)
         return 130

@@ -27,7 +27,7 @@ from coherence_assets.jobs.tick_run import stuck_now
 from coherence_assets.partition_keys import partition_key
 from coherence_assets.preflight import SetupError
 from coherence_assets.settings import dagster_home
-from coherence_assets.storage import DataStore
+from coherence_assets.storage import DataFolderUnusable, DataStore
 
 # The demo prints one line per run; a failure's trace stays in the run's event log (the UI shows it).
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
@@ -80,12 +80,19 @@ def run_job(
 
 
 def failure_cause(result: dg.ExecuteInProcessResult) -> str:
-    """The first failed step's own exception in one line, without Dagster's wrapping error."""
-    for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
+    """The first failed step's own exception in one line, without Dagster's wrapping error; or, for a
+    run that failed before any step (a resource that could not start), that failure's."""
+    errors = [event.step_failure_data.error for event in result.get_step_failure_events()]
+    errors += [
+        event.event_specific_data.error
+        for event in result.all_events
+        if event.event_type in (dg.DagsterEventType.RESOURCE_INIT_FAILURE, dg.DagsterEventType.RUN_FAILURE)
+    ]
+    for error in errors:
         if error is None:
             continue
-        while error.cause is not None:
+        # down to the cause, unless a one-line error for the user wraps it (its cause stays in the run's log)
+        while error.cause is not None and error.cls_name != DataFolderUnusable.__name__:
             error = error.cause
         return " ".join(error.message.split())
     return "the run failed before any step (see its log in the Dagster UI)"

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import requests
 
 from coherence_assets.settings import Settings, catalogue_url_required_message
+from coherence_assets.storage import DataFolderUnusable, DataStore
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -46,6 +47,14 @@ def check_burst_file(settings: Settings) -> gpd.GeoDataFrame:
         raise SetupError(str(error)) from None
 
 
+def check_data_folder(settings: Settings) -> None:
+    """The data folder's bucket exists and its store answers (nothing to check on a local disk)."""
+    try:
+        DataStore(settings.data_dir).check_reachable()
+    except DataFolderUnusable as error:
+        raise SetupError(str(error)) from None
+
+
 def check_login(backend_url: str, login: Callable[[], object]) -> None:
     """``login()`` succeeds; its error (which never contains the secret) as a :class:`SetupError`."""
     try:
@@ -58,12 +67,13 @@ def check_login(backend_url: str, login: Callable[[], object]) -> None:
 
 
 def check_before_first_run(settings: Settings, login: Callable[[], object]) -> int:
-    """Burst file, backend, catalogue and login in the order a user fixes them; the number of bursts.
+    """Burst file, data folder, backend, catalogue and login in the order a user fixes them; the number of bursts.
 
     ``login`` connects and authenticates (starting the embedded backend when ``local``); it is
     called last, so a wrong URL is reported before anything heavy is loaded or started.
     """
     bursts = check_burst_file(settings)
+    check_data_folder(settings)
     catalogue_probe = {
         # one record of the first burst: a catalogue may refuse queries that do not name a burst
         "$filter": f"BurstId eq {int(bursts['burst_id'].iloc[0])}",

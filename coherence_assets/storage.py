@@ -9,10 +9,23 @@ from __future__ import annotations
 import io
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
+
+# botocore's errors for a store that does not answer (s3fs raises them once botocore's own retries
+# are spent), by name: botocore is imported only with the s3 extra
+UNREACHABLE_STORE_ERRORS = frozenset(
+    {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"}
+)
+
+
+class DataFolderUnusable(OSError):
+    """The data folder's bucket is missing or its object store does not answer: one line, what to do."""
 
 
 class DataStore:
@@ -135,6 +148,33 @@ class DataStore:
     def is_local(self) -> bool:
         return isinstance(self.fs, LocalFileSystem)
 
+    @property
+    def bucket(self) -> str | None:
+        """The bucket (or container) of an object store's data folder; ``None`` on a local disk or in memory.
+
+        Object-store filesystems (s3fs, gcsfs, adlfs) have no root marker: their first path segment is a bucket.
+        """
+        if self.is_local or self.fs.root_marker:
+            return None
+        return self.root.split("/", 1)[0]
+
+    def check_reachable(self) -> None:
+        """:class:`DataFolderUnusable` in one line if the bucket is missing or the store does not answer.
+
+        One HEAD of the bucket. A missing bucket is never created (see :meth:`make_parent_folder`).
+        """
+        if self.bucket is None:
+            return
+        with one_line_store_errors():
+            try:
+                self.fs.info(self.bucket, refresh=True)
+            except FileNotFoundError:
+                raise DataFolderUnusable(
+                    f"bucket {self.bucket} of COHERENCE_DATA_DIR={self.url} does not exist"
+                    f"{_at_endpoint(self.fs)}: create it or correct the name (it is never created here, so "
+                    "that a typo cannot start from nothing and pay for every job again)"
+                ) from None
+
     def make_parent_folder(self, path: str) -> None:
         """Create ``path``'s folder on a local disk; an object store has no folders to create.
 
@@ -211,6 +251,42 @@ class DataStore:
             return [path.rstrip("/").rsplit("/", 1)[-1] for path in self.fs.ls(directory, detail=False)]
         except FileNotFoundError:
             return []
+
+
+def unreachable_store_line(error: BaseException) -> str | None:
+    """The one line for an object store that does not answer, if ``error`` (or its cause) is that; else ``None``."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if any(cls.__name__ in UNREACHABLE_STORE_ERRORS for cls in type(seen).__mro__):
+            endpoint = urlsplit(str(getattr(seen, "kwargs", {}).get("endpoint_url", "")))
+            where = f" at {endpoint.scheme}://{endpoint.netloc}" if endpoint.netloc else ""
+            return (
+                f"the object store{where} does not answer ({type(seen).__name__}): start it or correct "
+                "AWS_ENDPOINT_URL, then run again; what was stored is kept and no job is submitted twice"
+            )
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+@contextmanager
+def one_line_store_errors() -> Iterator[None]:
+    """Turn an unanswering object store into :class:`DataFolderUnusable` (its one line); the cause stays
+    chained, so a run's log keeps the full trace."""
+    try:
+        yield
+    except DataFolderUnusable:
+        raise
+    except Exception as error:
+        line = unreachable_store_line(error)
+        if line is None:
+            raise
+        raise DataFolderUnusable(line) from error
+
+
+def _at_endpoint(fs: fsspec.AbstractFileSystem) -> str:
+    """`` at <endpoint>``: the URL the store's client was sent to (``AWS_ENDPOINT_URL`` or AWS's own), once connected."""
+    endpoint = getattr(getattr(getattr(fs, "s3", None), "meta", None), "endpoint_url", None)
+    return f" at {endpoint}" if endpoint else ""
 
 
 def missing_output(path: str, produced_by: str, partition: str) -> FileNotFoundError:

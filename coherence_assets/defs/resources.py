@@ -46,6 +46,10 @@ class CoherenceStorage(dg.ConfigurableResource):
     def store(self) -> DataStore:
         return DataStore(self.data_dir)
 
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """A missing bucket or a store that does not answer fails the run at its start, in one line."""
+        self.store.check_reachable()
+
 
 # The two input files are two resources of one field each, so a run can override one in the
 # launchpad and keep the other: a run config that names a resource replaces all of its configured

@@ -13,6 +13,7 @@ from coherence_assets.defs.assets.coherence_job import coherence_job
 from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
 from coherence_assets.defs.resources import CoherenceStorage, OpenEOBackend
 from coherence_assets.pairs.pair import format_pair
+from coherence_assets.storage import one_line_store_errors
 
 if TYPE_CHECKING:
     from coherence_assets.rasters.partition_download import PartitionRasters, RasterCheck
@@ -44,21 +45,22 @@ def coherence_rasters(
     from coherence_assets.rasters.partition_download import download_and_check_partition  # see insar_pairs
 
     burst, window = burst_and_window(context)
-    checked = download_and_check_partition(
-        storage.store,
-        openeo_backend.connect,
-        burst,
-        window,
-        backend_url=openeo_backend.root_url,
-        log=context.log,
-    )
-    if checked.rasters is not None:
-        yield dg.MaterializeResult(metadata=materialisation_metadata(checked.rasters))
-    # the check is reported whatever broke, naming the cause; the run still fails (red) and the
-    # openeo_job_sensor requests it again while its retries last
-    yield check_result(checked.check)
-    if checked.error is not None:
-        raise checked.error
+    with one_line_store_errors():  # a store that stops answering: one line, the trace in the run's log
+        checked = download_and_check_partition(
+            storage.store,
+            openeo_backend.connect,
+            burst,
+            window,
+            backend_url=openeo_backend.root_url,
+            log=context.log,
+        )
+        if checked.rasters is not None:
+            yield dg.MaterializeResult(metadata=materialisation_metadata(checked.rasters))
+        # the check is reported whatever broke, naming the cause; the run still fails (red) and the
+        # openeo_job_sensor requests it again while its retries last
+        yield check_result(checked.check)
+        if checked.error is not None:
+            raise checked.error
 
 
 def materialisation_metadata(rasters: "PartitionRasters") -> dict:

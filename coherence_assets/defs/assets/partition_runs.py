@@ -16,6 +16,8 @@ from typing import Any
 
 import dagster as dg
 
+from coherence_assets.storage import one_line_store_errors
+
 # A partition's materialisation metadata, or an exception saying why it has none.
 PartitionWork = Callable[[str], dict[str, Any]]
 
@@ -45,7 +47,8 @@ def materialise_each_partition(
     failed: dict[str, Exception] = {}
     for key in keys:
         try:
-            done[key] = work(key)
+            with one_line_store_errors():
+                done[key] = work(key)
         except Exception as error:  # one partition's failure must not hide its neighbours
             if len(keys) == 1:
                 raise
