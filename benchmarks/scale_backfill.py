@@ -137,8 +137,7 @@ def floor_worker(partitions: list[str]) -> dict[str, Any]:
     from coherence_assets.bursts.burst_catalogue import store_burst_catalogue
     from coherence_assets.definitions import defs
     from coherence_assets.jobs.partition_submission import submit_partition
-    from coherence_assets.pairs.pair_table import store_window_pairs
-    from coherence_assets.partition_inputs import read_pairs
+    from coherence_assets.pairs.pair_table import read_pairs, store_window_pairs
     from coherence_assets.partition_keys import split_partition_key
 
     resources = defs.resources
@@ -181,7 +180,7 @@ def tick_worker(count: int) -> dict[str, Any]:
     from coherence_assets.defs.sensor_ticks import evaluate_sensor
     from coherence_assets.defs.sensors import JOB_SENSOR
     from coherence_assets.jobs.ledger import FINISHED, JobRecord, Ledger
-    from coherence_assets.rasters.asset_matching import raster_file_name
+    from coherence_assets.raster_files.names import raster_file_name
     from coherence_assets.storage import DataStore
 
     pairs = [(FIRST_WINDOW.replace(day=day), FIRST_WINDOW.replace(day=day + 12)) for day in (1, 13)]

@@ -85,12 +85,12 @@ def add_backfill_command(commands: argparse._SubParsersAction) -> None:
 
 
 def find_bursts_for_aoi(arguments: argparse.Namespace) -> int:
-    from coherence_assets.aoi.areas import load_areas_of_interest
-    from coherence_assets.bursts.aoi_bursts import (
+    from coherence_assets.aoi.aoi_bursts import (
         bursts_for_aois,
         last_full_quarter,
         write_burst_file,
     )
+    from coherence_assets.aoi.areas import load_areas_of_interest
     from coherence_assets.catalogue.odata_client import CatalogueError
 
     window = arguments.window or last_full_quarter(dt.datetime.now(dt.UTC).date())

@@ -9,20 +9,19 @@ import pyarrow.parquet as pq
 import pytest
 import rasterio
 
+from coherence_assets.cube.provenance import cube_attributes, parquet_with_provenance
 from coherence_assets.cube.stacking import PairRaster
 from coherence_assets.jobs.ledger import FINISHED, JobRecord, Ledger
 from coherence_assets.jobs.processes import apex_namespace
-from coherence_assets.provenance import (
+from coherence_assets.raster_files.names import raster_file_name
+from coherence_assets.rasters.download import DownloadOutcome
+from coherence_assets.rasters.provenance import (
     PairProvenance,
-    cube_attributes,
-    parquet_with_provenance,
     platform_of_product,
     read_raster_provenance,
     tagged_geotiff,
     write_raster_provenance,
 )
-from coherence_assets.rasters.asset_matching import raster_file_name
-from coherence_assets.rasters.download import DownloadOutcome
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.rasters.geotiffs import write_coherence_tif
 

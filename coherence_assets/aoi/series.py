@@ -14,9 +14,9 @@ from coherence_assets.aoi.areas import aois_outside_footprints, load_areas_of_in
 from coherence_assets.aoi.decay import aoi_decay_table
 from coherence_assets.aoi.plot import render_aoi_decay_png, render_aoi_series_png
 from coherence_assets.aoi.statistics import AoiSeries, aoi_coherence_series
+from coherence_assets.cube.provenance import parquet_with_provenance
 from coherence_assets.cube.stacking import open_coherence_cube
 from coherence_assets.decay.burst_decay import open_decay
-from coherence_assets.provenance import parquet_with_provenance
 from coherence_assets.storage import DataStore
 
 module_log = logging.getLogger(__name__)

@@ -69,8 +69,8 @@ from rasterio.windows import Window
 
 from coherence_assets.cube.grid_alignment import RasterGrid, pixel_offset, union_grid
 from coherence_assets.pairs.pair import Pair
-from coherence_assets.rasters.asset_matching import parse_raster_file_name
-from coherence_assets.rasters.validation import (
+from coherence_assets.raster_files.names import parse_raster_file_name
+from coherence_assets.raster_files.validation import (
     InvalidRasterError,
     ValueStatistics,
     check_structure,

@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 import openeo
 
 from coherence_assets.bursts.burst_ids import BurstKey
-from coherence_assets.jobs.ledger import CREATED, NOT_CREATED, QUEUED, CorruptLedgerError, JobRecord, Ledger
+from coherence_assets.jobs.ledger import (
+    CREATED,
+    NOT_CREATED,
+    QUEUED,
+    CorruptLedgerError,
+    JobRecord,
+    Ledger,
+    read_ledger,
+)
 from coherence_assets.jobs.ledger_index import mark_active
 from coherence_assets.jobs.ledger_lock import held_ledger
 from coherence_assets.jobs.ledger_repair import repair_corrupt_ledger
@@ -35,8 +43,7 @@ from coherence_assets.jobs.submission import (
     refresh_statuses,
 )
 from coherence_assets.pairs.pair import Pair
-from coherence_assets.partition_inputs import read_ledger
-from coherence_assets.rasters.partition_download import present_rasters
+from coherence_assets.raster_files.presence import present_rasters
 from coherence_assets.storage import DataStore
 
 module_log = logging.getLogger(__name__)

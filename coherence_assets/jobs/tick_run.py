@@ -55,9 +55,8 @@ from coherence_assets.jobs.tick import (
 )
 from coherence_assets.pairs.pair import Pair
 from coherence_assets.partition_keys import split_partition_key
-from coherence_assets.rasters.asset_matching import raster_file_name
-from coherence_assets.rasters.download import remove_partial_downloads
-from coherence_assets.rasters.partition_download import present_rasters, valid_rasters
+from coherence_assets.raster_files.names import raster_file_name
+from coherence_assets.raster_files.presence import present_rasters, remove_partial_downloads, valid_rasters
 from coherence_assets.storage import DataStore
 
 module_log = logging.getLogger(__name__)

@@ -15,7 +15,9 @@ import pandas as pd
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
+from coherence_assets.pairs.pair import Pair
 from coherence_assets.pairs.window_pairs import WindowPairs, pairs_for_window, require_no_lost_acquisitions
+from coherence_assets.partition_keys import partition_key
 from coherence_assets.storage import DataStore
 from coherence_assets.windows import parse_window_key, window_last_day
 
@@ -66,3 +68,12 @@ def store_window_pairs(
     else:
         log.info(f"{burst} {window}: {len(result.pairs)} pairs from {len(result.acquisition_dates)} dates")
     return result, path
+
+
+def read_pairs(store: DataStore, burst: str, window: str) -> list[Pair]:
+    """The partition's pairs from ``insar_pairs``, or an error naming that asset and partition."""
+    with store.open_output(
+        store.insar_pairs_path(burst, window), "insar_pairs", partition_key(burst, window)
+    ) as stream:
+        table = pd.read_parquet(stream, columns=["reference_date", "secondary_date"])
+    return [(row.reference_date, row.secondary_date) for row in table.itertuples()]

@@ -1,4 +1,4 @@
-"""Which job result asset holds which InSAR pair, and where each raster is stored.
+"""Which job result asset holds which InSAR pair.
 
 A coherence job returns one GeoTIFF per pair, but the asset names differ between processes
 (docs/architecture.md, "Result assets and pairs"): ``sentinel1_sar_coherence`` names them
@@ -21,10 +21,10 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from coherence_assets.pairs.pair import Pair, format_pair
+from coherence_assets.raster_files.names import parse_compact_date
 
 _COHERENCE_2IMAGES_NAME = re.compile(r"S1_coh_2images_(\d{8})T\d{6}_(\d{8})T\d{6}")
 _OPENEO_DATE_NAME = re.compile(r"^openEO_(\d{4}-\d{2}-\d{2})Z?\.tiff?$")
-_RASTER_FILE_NAME = re.compile(r"^(\d{8})_(\d{8})\.tif$")
 _GEOTIFF_SUFFIXES = (".tif", ".tiff")
 _WINDOWS_DRIVE = re.compile(r"^[A-Za-z]:")
 
@@ -131,31 +131,13 @@ def asset_pair_dates(asset: ResultAssetRef) -> tuple[date | None, date | None]:
     name_reference: date | None = None
     name_secondary: date | None = None
     if two_images := _COHERENCE_2IMAGES_NAME.search(name):
-        name_reference = _parse_compact_date(two_images.group(1))
-        name_secondary = _parse_compact_date(two_images.group(2))
+        name_reference = parse_compact_date(two_images.group(1))
+        name_secondary = parse_compact_date(two_images.group(2))
     elif single_date := _OPENEO_DATE_NAME.match(name):
         name_reference = date.fromisoformat(single_date.group(1))
     reference = asset.reference_datetime.date() if asset.reference_datetime else name_reference
     secondary = asset.secondary_datetime.date() if asset.secondary_datetime else name_secondary
     return reference, secondary
-
-
-def raster_file_name(reference_date: date, secondary_date: date) -> str:
-    """The stored raster's name, ``YYYYMMDD_YYYYMMDD.tif``, so the file says which pair it is."""
-    if secondary_date <= reference_date:
-        raise ValueError(
-            f"secondary date {secondary_date} must be after reference date {reference_date} "
-            "in a coherence pair"
-        )
-    return f"{reference_date:%Y%m%d}_{secondary_date:%Y%m%d}.tif"
-
-
-def parse_raster_file_name(name: str) -> Pair:
-    """The pair a stored raster holds, read back from its name (a path is fine)."""
-    match = _RASTER_FILE_NAME.match(_base_name(name))
-    if match is None:
-        raise ValueError(f"raster file name {name!r} is not of the form YYYYMMDD_YYYYMMDD.tif")
-    return _parse_compact_date(match.group(1)), _parse_compact_date(match.group(2))
 
 
 def safe_target_path(folder: str, name: str) -> str:
@@ -217,10 +199,6 @@ def _fully_unquoted(name: str) -> str:
 
 def _parse_stac_datetime(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
-
-
-def _parse_compact_date(text: str) -> date:
-    return datetime.strptime(text, "%Y%m%d").date()
 
 
 def _base_name(name: str) -> str:

@@ -27,11 +27,11 @@ import fsspec
 import requests
 import urllib3
 
+from coherence_assets.raster_files.names import PART_SUFFIX
 from coherence_assets.storage import make_parent_folder
 
 log = logging.getLogger(__name__)
 
-PART_SUFFIX = ".part"
 DEFAULT_CHUNK_SIZE = 1024 * 1024
 DEFAULT_TIMEOUT = (10.0, 120.0)
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
@@ -310,14 +310,6 @@ def _without_url(error: BaseException, href: str) -> str:
     for form in sorted(forms - {"", "?"}, key=len, reverse=True):
         text = text.replace(form, "<result URL>")
     return text
-
-
-def remove_partial_downloads(fs: fsspec.AbstractFileSystem, target_paths: Iterable[str]) -> list[str]:
-    """Remove the ``.part`` files of ``target_paths`` (of a job that will never finish them); those removed."""
-    removed = [path + PART_SUFFIX for path in target_paths if fs.exists(path + PART_SUFFIX)]
-    for part_path in removed:
-        fs.rm(part_path)
-    return removed
 
 
 def _size_or_zero(fs: fsspec.AbstractFileSystem, path: str) -> int:

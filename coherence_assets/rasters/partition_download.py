@@ -17,19 +17,21 @@ from typing import TYPE_CHECKING, Any
 import openeo
 
 from coherence_assets.http_session import retrying_session
-from coherence_assets.jobs.ledger import FINISHED, IN_FLIGHT, TERMINAL, Ledger
+from coherence_assets.jobs.ledger import FINISHED, IN_FLIGHT, TERMINAL, Ledger, read_ledger
 from coherence_assets.jobs.listing import describe_jobs
 from coherence_assets.pairs.pair import Pair, format_pair, summarise_pairs
-from coherence_assets.partition_inputs import read_ledger, read_pairs
+from coherence_assets.pairs.pair_table import read_pairs
 from coherence_assets.partition_keys import partition_key
-from coherence_assets.provenance import write_raster_provenance
-from coherence_assets.rasters.asset_matching import match_assets_to_pairs, raster_file_name, safe_target_path
+from coherence_assets.raster_files.names import raster_file_name
+from coherence_assets.raster_files.presence import present_rasters, valid_rasters
+from coherence_assets.rasters.asset_matching import match_assets_to_pairs, safe_target_path
 from coherence_assets.rasters.download import DownloadBatchError, DownloadJob, DownloadOutcome, download_all
 from coherence_assets.rasters.job_results import job_result_assets
+from coherence_assets.rasters.provenance import write_raster_provenance
 from coherence_assets.storage import DataStore
 
 if TYPE_CHECKING:
-    from coherence_assets.rasters.validation import RasterSummary
+    from coherence_assets.raster_files.validation import RasterSummary
 
 MAX_PARALLEL_DOWNLOADS = 4
 
@@ -173,7 +175,7 @@ def download_partition_rasters(
     outcomes += fetched_now
     fetched = valid_rasters(store, folder, [pair for pair in pairs if pair not in present.summaries])
     if fetched.removed:
-        from coherence_assets.rasters.validation import InvalidRasterError
+        from coherence_assets.raster_files.validation import InvalidRasterError
 
         raise InvalidRasterError(
             f"{len(fetched.removed)} raster(s) just downloaded were not valid coherence GeoTIFFs and were removed, "
@@ -185,56 +187,6 @@ def download_partition_rasters(
         pair for job in ledger.jobs if statuses.get(job.job_id or "") in IN_FLIGHT for pair in job.pairs
     }
     return PartitionRasters(folder, pairs, summaries, outcomes, usage, in_flight)
-
-
-@dataclass(frozen=True)
-class ValidRasters:
-    """The pairs whose raster is a valid coherence GeoTIFF, and why the other files found were removed."""
-
-    summaries: dict[Pair, RasterSummary]
-    removed: dict[Pair, str]
-
-
-def valid_rasters(store: DataStore, folder: str, pairs: list[Pair]) -> ValidRasters:
-    """Validate the pairs' rasters that exist; a file that is not a valid coherence raster is removed.
-
-    A raster is valid or absent: whoever finds a bad one (a crash's leftover, garbage of the right
-    size) removes it, so the pair counts as missing and is downloaded again.
-    """
-    summaries: dict[Pair, RasterSummary] = {}
-    removed: dict[Pair, str] = {}
-    present = present_rasters(store, folder, pairs)
-    if not present:
-        return ValidRasters(summaries, removed)
-    # rasterio only where rasters are read: the sensor imports this module, and often finds none
-    from coherence_assets.rasters.validation import InvalidRasterError, validate_coherence_raster
-
-    for pair in (pair for pair in pairs if pair in present):
-        path = f"{folder}/{raster_file_name(*pair)}"
-        try:
-            summaries[pair] = validate_coherence_raster(store.fs, path)
-        except FileNotFoundError:  # removed meanwhile by another validator
-            continue
-        except InvalidRasterError as error:
-            store.fs.rm(path)
-            removed[pair] = str(error)
-    return ValidRasters(summaries, removed)
-
-
-def present_rasters(store: DataStore, folder: str, pairs: list[Pair]) -> set[Pair]:
-    """Pairs with a raster under its final name (downloads only ever rename complete files).
-
-    One listing of the folder rather than one request per pair: the job sensor asks every tick
-    while a download is due, and on an object store each request is an HTTP round trip. The
-    filesystem's cached listing (s3fs keeps one per folder) is dropped first: the rasters are
-    written by download runs in other processes.
-    """
-    store.fs.invalidate_cache(folder)
-    try:
-        names = {path.rsplit("/", 1)[-1] for path in store.fs.ls(folder, detail=False)}
-    except FileNotFoundError:
-        return set()
-    return {pair for pair in pairs if raster_file_name(*pair) in names}
 
 
 def check_rasters(

@@ -9,10 +9,10 @@ Layout (every href relative, so the data folder can move or be served as it is):
 Each burst's collection is rewritten whole by its own run; the root catalogue is rebuilt from
 the collections present, so runs of different bursts never need each other's state.
 
-An item says what its raster's own metadata says (:mod:`coherence_assets.provenance`, written at
-download): ``datetime`` is the reference acquisition's time from the catalogue, ``start_datetime``
-and ``end_datetime`` the two acquisitions', and ``platform``, ``sat:`` and ``processing:`` fields
-tell the satellites, the orbit and the process (pinned to a commit) that made it.
+An item says what its raster's own metadata says (:mod:`coherence_assets.rasters.provenance`,
+written at download): ``datetime`` is the reference acquisition's time from the catalogue,
+``start_datetime`` and ``end_datetime`` the two acquisitions', and ``platform``, ``sat:`` and
+``processing:`` fields tell the satellites, the orbit and the process (pinned to a commit) that made it.
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from shapely.geometry import mapping
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.cube.stacking import PairRaster, find_pair_rasters
-from coherence_assets.provenance import (
+from coherence_assets.raster_files.validation import open_coherence_raster
+from coherence_assets.rasters.provenance import (
     CONSTELLATION,
     PROJECT,
     PROJECT_LICENSE,
@@ -45,7 +46,6 @@ from coherence_assets.provenance import (
     PairProvenance,
     platform_of_product,
 )
-from coherence_assets.rasters.validation import open_coherence_raster
 from coherence_assets.storage import DataStore
 
 module_log = logging.getLogger(__name__)

@@ -18,7 +18,7 @@ from coherence_assets.aoi import statistics
 from coherence_assets.aoi.areas import aois_outside_footprints
 from coherence_assets.aoi.statistics import SERIES_COLUMNS, aoi_coherence_series
 from coherence_assets.cube.stacking import PairRaster, open_coherence_cube, stack_coherence_cube
-from coherence_assets.rasters.asset_matching import raster_file_name
+from coherence_assets.raster_files.names import raster_file_name
 from coherence_assets_tests.rasters.geotiffs import ORIGIN, PIXEL_SIZE, UTM_32N, write_coherence_tif
 
 LOCAL = fsspec.filesystem("file")

@@ -15,7 +15,7 @@ from affine import Affine
 from compliance_checker.runner import CheckSuite
 
 from coherence_assets.cube.stacking import PairRaster, open_coherence_cube, stack_coherence_cube
-from coherence_assets.rasters.asset_matching import raster_file_name
+from coherence_assets.raster_files.names import raster_file_name
 from coherence_assets_tests.cube.test_stacking import JULY, OCTOBER, cube_path, make_rasters
 from embedded_openeo.coherence_estimator import boxcar_coherence
 from embedded_openeo.results import write_coherence_geotiff

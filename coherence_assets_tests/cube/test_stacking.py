@@ -27,8 +27,8 @@ from coherence_assets.cube.stacking import (
     open_coherence_cube,
     stack_coherence_cube,
 )
-from coherence_assets.rasters.asset_matching import raster_file_name
-from coherence_assets.rasters.validation import InvalidRasterError
+from coherence_assets.raster_files.names import raster_file_name
+from coherence_assets.raster_files.validation import InvalidRasterError
 from coherence_assets_tests.rasters.geotiffs import ORIGIN, PIXEL_SIZE, coherence_values, write_coherence_tif
 
 LOCAL = fsspec.filesystem("file")

@@ -8,8 +8,8 @@ import pytest
 import rasterio
 
 from coherence_assets.pairs.pair import Pair, format_pair
-from coherence_assets.rasters.asset_matching import raster_file_name
-from coherence_assets.rasters.validation import validate_coherence_raster
+from coherence_assets.raster_files.names import raster_file_name
+from coherence_assets.raster_files.validation import validate_coherence_raster
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.defs.conftest import (
     BURST,

@@ -19,10 +19,10 @@ from coherence_assets.jobs.ledger import NOT_CREATED
 from coherence_assets.jobs.processes import CoherenceRequest, coherence_process_graph
 from coherence_assets.jobs.submission import parse_job_title
 from coherence_assets.pairs.pair import Pair
-from coherence_assets.partition_inputs import read_pairs
+from coherence_assets.pairs.pair_table import read_pairs
 from coherence_assets.partition_keys import split_partition_key
-from coherence_assets.rasters.asset_matching import raster_file_name
-from coherence_assets.rasters.validation import validate_coherence_raster
+from coherence_assets.raster_files.names import raster_file_name
+from coherence_assets.raster_files.validation import validate_coherence_raster
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.defs.conftest import BURST, PARTITION, WINDOW, Chain, materialization_metadata
 from embedded_openeo.github_api import MAIN_COMMIT

@@ -13,7 +13,7 @@ import pytest
 import shapely
 import xarray as xr
 
-from coherence_assets.rasters.validation import validate_coherence_raster
+from coherence_assets.raster_files.validation import validate_coherence_raster
 from coherence_assets.stac.catalogue import FsspecStacIO
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.defs.conftest import (

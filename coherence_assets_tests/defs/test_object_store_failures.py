@@ -14,7 +14,7 @@ import xarray as xr
 
 from coherence_assets.cube.stacking import find_pair_rasters
 from coherence_assets.demo import failure_cause
-from coherence_assets.rasters.validation import validate_coherence_raster
+from coherence_assets.raster_files.validation import validate_coherence_raster
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.defs.conftest import (

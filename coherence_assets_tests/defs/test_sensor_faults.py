@@ -23,10 +23,11 @@ from coherence_assets.jobs.ledger_index import read_done_index
 from coherence_assets.jobs.tick import TickCursor
 from coherence_assets.jobs.tick_run import stuck_now
 from coherence_assets.pairs.pair import Pair, format_pair
-from coherence_assets.partition_inputs import read_pairs
-from coherence_assets.rasters.asset_matching import ResultAssetRef, match_assets_to_pairs, raster_file_name
+from coherence_assets.pairs.pair_table import read_pairs
+from coherence_assets.raster_files.names import raster_file_name
+from coherence_assets.raster_files.validation import validate_coherence_raster
+from coherence_assets.rasters.asset_matching import ResultAssetRef, match_assets_to_pairs
 from coherence_assets.rasters.job_results import job_result_assets
-from coherence_assets.rasters.validation import validate_coherence_raster
 from coherence_assets_tests.defs.conftest import (
     BURST,
     PARTITION,

@@ -8,9 +8,9 @@ import openeo
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
+from coherence_assets.jobs.ledger import read_ledger
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.pairs.window_pairs import pairs_for_window
-from coherence_assets.partition_inputs import read_ledger
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.jobs.conftest import BURST, WINDOW, submit

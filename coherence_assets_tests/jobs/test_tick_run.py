@@ -21,7 +21,8 @@ from coherence_assets.jobs.tick import DEFAULT_TICK_POLICY, TickCursor
 from coherence_assets.jobs.tick_run import BackendUnreachableError, TickRun, run_tick
 from coherence_assets.pairs.window_pairs import pairs_for_window
 from coherence_assets.partition_keys import partition_key
-from coherence_assets.rasters.asset_matching import match_assets_to_pairs, raster_file_name
+from coherence_assets.raster_files.names import raster_file_name
+from coherence_assets.rasters.asset_matching import match_assets_to_pairs
 from coherence_assets.rasters.job_results import job_result_assets
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import LiveBackend

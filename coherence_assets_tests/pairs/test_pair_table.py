@@ -6,8 +6,7 @@ import pytest
 
 from coherence_assets.bursts.burst_catalogue import store_burst_catalogue
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
-from coherence_assets.pairs.pair_table import store_window_pairs
-from coherence_assets.partition_inputs import read_pairs
+from coherence_assets.pairs.pair_table import read_pairs, store_window_pairs
 from coherence_assets.settings import packaged_demo_bursts_file
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import LiveBackend

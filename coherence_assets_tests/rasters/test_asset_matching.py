@@ -6,12 +6,11 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from coherence_assets.raster_files.names import parse_raster_file_name, raster_file_name
 from coherence_assets.rasters.asset_matching import (
     ResultAssetRef,
     asset_refs_from_stac,
     match_assets_to_pairs,
-    parse_raster_file_name,
-    raster_file_name,
     safe_target_path,
 )
 

@@ -16,7 +16,7 @@ from coherence_assets.jobs.ledger import CANCELED, ERROR, FINISHED, Ledger
 from coherence_assets.jobs.processes import CoherenceRequest
 from coherence_assets.jobs.submission import create_job, enter_job
 from coherence_assets.pairs.window_pairs import pairs_for_window
-from coherence_assets.rasters.asset_matching import raster_file_name
+from coherence_assets.raster_files.names import raster_file_name
 from coherence_assets.rasters.partition_download import (
     check_rasters,
     download_and_check_partition,

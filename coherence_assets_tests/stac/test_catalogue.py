@@ -18,9 +18,9 @@ import xarray as xr
 from coherence_assets.cube.stacking import find_pair_rasters, stack_coherence_cube
 from coherence_assets.jobs.ledger import FINISHED, JobRecord, Ledger
 from coherence_assets.jobs.processes import apex_namespace
-from coherence_assets.provenance import write_raster_provenance
-from coherence_assets.rasters.asset_matching import raster_file_name
+from coherence_assets.raster_files.names import raster_file_name
 from coherence_assets.rasters.download import DownloadOutcome
+from coherence_assets.rasters.provenance import write_raster_provenance
 from coherence_assets.stac.catalogue import write_burst_stac
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.rasters.geotiffs import ORIGIN, PIXEL_SIZE, SHAPE, write_coherence_tif

@@ -37,7 +37,7 @@ def coherence_cube(
     context: dg.AssetExecutionContext, storage: CoherenceStorage, coherence: CoherenceParameters
 ) -> dg.MaterializeResult:
     from coherence_assets.cube.burst_cube import stack_burst  # xarray, zarr, dask only here (see insar_pairs)
-    from coherence_assets.provenance import burst_attributes  # rasterio, pyarrow: as stack_burst
+    from coherence_assets.cube.provenance import burst_attributes  # rasterio, pyarrow: as stack_burst
 
     burst, store = context.partition_key, storage.store
     pair_dim = len(set(coherence.temporal_baselines_days)) > 1

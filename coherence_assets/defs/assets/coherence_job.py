@@ -36,7 +36,7 @@ def coherence_job(
     coherence: CoherenceParameters,
 ):  # yields: Dagster reads a return annotation as the output's type
     from coherence_assets.jobs.partition_submission import submit_partition  # see insar_pairs
-    from coherence_assets.partition_inputs import read_pairs
+    from coherence_assets.pairs.pair_table import read_pairs
 
     def submit(key: str) -> dict:
         burst, window = split_partition_key(key)

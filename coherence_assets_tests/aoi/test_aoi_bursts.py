@@ -9,8 +9,7 @@ import pytest
 import shapely
 from shapely.geometry import shape
 
-from coherence_assets.aoi.areas import load_areas_of_interest
-from coherence_assets.bursts.aoi_bursts import (
+from coherence_assets.aoi.aoi_bursts import (
     NoBurstError,
     bursts_for_aois,
     covered_fraction,
@@ -18,6 +17,7 @@ from coherence_assets.bursts.aoi_bursts import (
     split_at_antimeridian,
     write_burst_file,
 )
+from coherence_assets.aoi.areas import load_areas_of_interest
 from coherence_assets.bursts.burst_map import read_burst_map
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.settings import packaged_demo_aoi_file

@@ -6,7 +6,7 @@ import fsspec
 import numpy as np
 import pytest
 
-from coherence_assets.rasters.validation import InvalidRasterError, validate_coherence_raster
+from coherence_assets.raster_files.validation import InvalidRasterError, validate_coherence_raster
 from coherence_assets_tests.rasters.geotiffs import ORIGIN, coherence_values, write_coherence_tif
 
 LOCAL = fsspec.filesystem("file")
