@@ -18,12 +18,14 @@ from typing import Any
 import dagster as dg
 
 from coherence_assets.bursts.burst_ids import BurstKey
-from coherence_assets.defs.partitions import BURST_DIMENSION, BURST_WINDOW_ASSETS, burst_window_key
+from coherence_assets.defs.asset_keys import BURST_WINDOW_ASSETS, COHERENCE_JOB, INSAR_PAIRS
+from coherence_assets.defs.partitions import BURST_DIMENSION, burst_window_key
 from coherence_assets.preflight import SetupError
 from coherence_assets.settings import DEFAULT_DAGSTER_HOME, dagster_home
 from coherence_assets.windows import parse_window_key, window_key_of
 
-DEFAULT_ASSETS = ("insar_pairs", "coherence_job")
+DEFAULT_ASSETS = tuple(key.to_user_string() for key in (INSAR_PAIRS, COHERENCE_JOB))
+ASSET_CHOICES = tuple(key.to_user_string() for key in BURST_WINDOW_ASSETS)
 BURST_KEY_FORMAT = "t{orbit:03d}_{burst_id:06d}_{subswath}, e.g. t015_030343_iw2"
 WINDOWS_FORMAT = (
     "FIRST..LAST of quarter starts (YYYY-01-01, -04-01, -07-01, -10-01), e.g. 2024-01-01..2024-10-01"
@@ -104,10 +106,10 @@ def parse_bursts(spec: str, known: list[str]) -> list[str]:
 
 def parse_assets(spec: str) -> list[str]:
     assets = [name.strip() for name in spec.split(",") if name.strip()]
-    unknown = [name for name in assets if name not in BURST_WINDOW_ASSETS]
+    unknown = [name for name in assets if name not in ASSET_CHOICES]
     if unknown or not assets:
         raise SetupError(
-            f"--assets {spec!r}: expected a comma-separated subset of {', '.join(BURST_WINDOW_ASSETS)}"
+            f"--assets {spec!r}: expected a comma-separated subset of {', '.join(ASSET_CHOICES)}"
         )
     return assets
 

@@ -18,7 +18,9 @@ import requests
 
 from coherence_assets.bursts.burst_map import burst_file_version
 from coherence_assets.cube.stacking import find_pair_rasters, open_coherence_cube
+from coherence_assets.defs import jobs as asset_jobs
 from coherence_assets.defs.catalogue_versions import recorded_burst_file_version
+from coherence_assets.defs.partitions import burst_partitions
 from coherence_assets.defs.sensor_ticks import evaluate_sensor, launch_requested_runs, record_asset_events
 from coherence_assets.defs.sensors import JOB_SENSOR
 from coherence_assets.jobs.ledger import TERMINAL, CorruptLedgerError, JobRecord, Ledger
@@ -184,12 +186,12 @@ def refresh_burst_catalogue(defs: dg.Definitions, instance: dg.DagsterInstance) 
     store, bursts_file = defs.resources["storage"].store, defs.resources["bursts_file"].path
     if (
         recorded_burst_file_version(instance) == burst_file_version(bursts_file)
-        and instance.get_dynamic_partitions("burst")
+        and instance.get_dynamic_partitions(burst_partitions.name)
         and store.fs.exists(store.burst_catalogue_path())
     ):
         print(f"  unchanged since its last materialisation: {bursts_file}", flush=True)
         return
-    catalogue_run = run_job(defs, instance, "refresh_burst_catalogue", None)
+    catalogue_run = run_job(defs, instance, asset_jobs.refresh_burst_catalogue.name, None)
     if not catalogue_run.success:
         raise SetupError(
             f"the burst catalogue could not be built: {failure_cause(catalogue_run)} "
@@ -207,13 +209,15 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
     print(f"Dagster instance: {home} (for the UI: export DAGSTER_HOME={home}; dagster dev)", flush=True)
     print("1. burst catalogue", flush=True)
     refresh_burst_catalogue(defs, instance)
-    bursts = sorted(instance.get_dynamic_partitions("burst"))
+    bursts = sorted(instance.get_dynamic_partitions(burst_partitions.name))
     print(f"2. pairs and jobs for {len(bursts)} bursts in window {window}", flush=True)
     failures = [
         result
         for burst in bursts
         if not (
-            result := run_job(defs, instance, "submit_coherence_jobs", partition_key(burst, window))
+            result := run_job(
+                defs, instance, asset_jobs.submit_coherence_jobs.name, partition_key(burst, window)
+            )
         ).success
     ]
     print("3. waiting for jobs (the sensor starts them as slots free up, then downloads)", flush=True)
@@ -249,7 +253,7 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
     failures += [
         result
         for burst in with_rasters  # a burst without rasters has no cube to stack: the summary says so
-        if not (result := run_job(defs, instance, "stack_coherence_cube", burst)).success
+        if not (result := run_job(defs, instance, asset_jobs.stack_coherence_cube.name, burst)).success
     ]
     print_summary(defs, bursts)
     stuck = print_stuck(defs, cursor)

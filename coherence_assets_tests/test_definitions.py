@@ -7,12 +7,8 @@ import dagster as dg
 import pytest
 
 from coherence_assets.definitions import default_resources, defs
-from coherence_assets.defs.partitions import (
-    BURST_WINDOW_ASSETS,
-    burst_partitions,
-    burst_window_partitions,
-    window_partitions,
-)
+from coherence_assets.defs.asset_keys import ASSET_KEYS, BURST_WINDOW_ASSETS
+from coherence_assets.defs.partitions import burst_partitions, burst_window_partitions, window_partitions
 from coherence_assets.settings import LOCAL_BACKEND, Settings
 
 ASSET_PARTITIONS = {
@@ -48,7 +44,11 @@ def test_burst_window_asset_names_are_the_assets_partitioned_by_burst_and_window
         for key in defs.resolve_all_asset_keys()
         if defs.resolve_assets_def(key).partitions_def == burst_window_partitions
     }
-    assert set(BURST_WINDOW_ASSETS) == partitioned
+    assert {key.to_user_string() for key in BURST_WINDOW_ASSETS} == partitioned
+
+
+def test_the_asset_keys_named_once_are_the_definitions_own():
+    assert set(ASSET_KEYS) == set(defs.resolve_all_asset_keys())
 
 
 def test_definitions_hold_every_job_sensor_schedule_and_check():

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from coherence_assets.defs.asset_keys import BURST_WINDOW_ASSETS, COHERENCE_CUBE
 from coherence_assets.partition_keys import split_partition_key
 from coherence_assets.windows import FIRST_WINDOW
 
@@ -21,9 +22,6 @@ window_partitions = dg.TimeWindowPartitionsDefinition(
 burst_window_partitions = dg.MultiPartitionsDefinition(
     {BURST_DIMENSION: burst_partitions, WINDOW_DIMENSION: window_partitions}
 )
-# The assets partitioned by burst x window, by name: this module cannot import the asset modules
-# (they import it); test_definitions checks the names against the definitions.
-BURST_WINDOW_ASSETS = ("insar_pairs", "coherence_job", "coherence_rasters")
 
 
 def burst_window_key(burst: str, window: str) -> dg.MultiPartitionKey:
@@ -45,8 +43,8 @@ def sync_burst_partitions(instance: dg.DagsterInstance, keys: list[str]) -> tupl
     materialised_bursts = {
         split_partition_key(key)[0]
         for asset in BURST_WINDOW_ASSETS
-        for key in instance.get_materialized_partitions(dg.AssetKey(asset))
-    } | set(instance.get_materialized_partitions(dg.AssetKey("coherence_cube")))
+        for key in instance.get_materialized_partitions(asset)
+    } | set(instance.get_materialized_partitions(COHERENCE_CUBE))
     removable = sorted(existing - set(keys) - materialised_bursts)
     for key in removable:
         instance.delete_dynamic_partition(burst_partitions.name, key)

@@ -5,6 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
+from coherence_assets.defs.asset_keys import COHERENCE_CUBE, COHERENCE_JOB, COHERENCE_RASTERS
 from coherence_assets.defs.jobs import (
     download_coherence_rasters,
     resubmit_coherence_jobs,
@@ -154,7 +155,7 @@ def error_observation(job: TrackedJob, logs: list[dict[str, Any]], given_up: boo
 def job_observation(job: TrackedJob, status: str, outcome: str, **details: Any) -> dg.AssetObservation:
     """A step in a job's life, recorded on its ``coherence_job`` partition so the UI tells its story."""
     return dg.AssetObservation(
-        asset_key="coherence_job",
+        asset_key=COHERENCE_JOB,
         partition=job.partition_key,
         metadata={
             "job_id": job.record.job_id,
@@ -188,7 +189,7 @@ def partitions_with_runs(instance: dg.DagsterInstance, job_name: str) -> set[str
 def coherence_cube_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
     after = int(context.cursor) if context.cursor else None
     result = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("coherence_rasters"), after_storage_id=after),
+        dg.AssetRecordsFilter(asset_key=COHERENCE_RASTERS, after_storage_id=after),
         limit=1000,
         ascending=True,
     )
@@ -225,7 +226,7 @@ def cube_has_read(instance: dg.DagsterInstance, burst: str, rasters: dg.EventLog
     cube's materialisation: a stack run that started before a download ended and finished after it
     never saw that download's rasters."""
     latest_cube = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("coherence_cube"), asset_partitions=[burst]),
+        dg.AssetRecordsFilter(asset_key=COHERENCE_CUBE, asset_partitions=[burst]),
         limit=1,
         ascending=False,
     ).records

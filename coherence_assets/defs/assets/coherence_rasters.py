@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from coherence_assets.defs.asset_keys import COHERENCE_RASTERS
 from coherence_assets.defs.assets.coherence_job import coherence_job
 from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
 from coherence_assets.defs.resources import CoherenceStorage, OpenEOBackend
@@ -25,7 +26,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", dg.PreviewWarning)
     EVERY_PAIR_HAS_A_RASTER_SPEC = dg.AssetCheckSpec(
         EVERY_PAIR_HAS_A_RASTER,
-        asset="coherence_rasters",
+        asset=COHERENCE_RASTERS,
         description="Every pair of the pair table whose job is no longer running has a raster",
         partitions_def=burst_window_partitions,
     )
