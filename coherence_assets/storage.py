@@ -89,6 +89,15 @@ class DataStore:
         these to see whether they recovered (see jobs.ledger_index)."""
         return self.path("coherence_job", "_stuck", burst, f"{window}.json")
 
+    def backend_listing_marker_path(self) -> str:
+        """Present once the backend's jobs were listed for this data folder (see jobs.ledger_repair);
+        not ``.json``, so never taken for a ledger."""
+        return self.path("coherence_job", "_adoptable", "listed.marker")
+
+    def adoptable_jobs_path(self, burst: str, window: str) -> str:
+        """The backend's jobs named for a partition that had no ledger when the folder was first used."""
+        return self.path("coherence_job", "_adoptable", burst, f"{window}.json")
+
     def coherence_rasters_dir(self, burst: str, window: str) -> str:
         return self.path("coherence_rasters", burst, window)
 

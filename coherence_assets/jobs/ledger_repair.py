@@ -1,15 +1,25 @@
-"""Rebuilding a corrupt ledger from the backend's jobs, so that its pairs are not paid for again.
+"""Rebuilding a corrupt or lost ledger from the backend's jobs, so that its pairs are not paid for again.
 
 A ledger is the only record of which jobs computed which pairs; starting a partition over
 without it would resubmit every pair. But the backend still knows every job: its title names
 the partition and the submission (see ``submission.job_title``), and its process arguments
 (``temporal_extent`` and ``temporal_baseline``, or ``InSAR_pairs``) say which of the
 partition's pairs it computes.
+
+A ledger can also be gone with its whole data folder (a bucket emptied by a lifecycle rule, a
+new folder for an old project). Finding a partition's jobs then needs the account's whole job
+listing, whose cost grows with its history; so it is read once per data folder, not per
+partition: the first run that finds no marker (``_adoptable/listed.marker``) lists every job,
+notes the ids named for each partition without a ledger (``_adoptable/<burst>/<window>.json``),
+then writes the marker. A partition without a ledger then reads only its own note: a run with a
+ledger, or in a folder whose marker is there, never lists the history.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,6 +27,8 @@ import openeo
 from openeo.rest import OpenEoApiError
 
 from coherence_assets.jobs.ledger import CREATED, ERROR, JobRecord, Ledger
+from coherence_assets.jobs.ledger_index import ledger_paths
+from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.jobs.processes import PROCESS_NAMES
 from coherence_assets.jobs.submission import parse_job_title
 from coherence_assets.pairs.pair import Pair
@@ -85,6 +97,30 @@ def rebuild_ledger(
     return ledger
 
 
+def _describe(connection: openeo.Connection, job_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """``GET /jobs/{id}`` of each job; one deleted since it was listed is left out."""
+    described = []
+    for job_id in job_ids:
+        try:
+            described.append(connection.job(job_id).describe())
+        except OpenEoApiError as error:
+            if error.http_status_code != 404:  # deleted since the listing: nothing to rebuild from it
+                raise
+    return described
+
+
+def _ours(backend_jobs: dict[str, dict[str, Any]]) -> Iterable[tuple[str, str, str]]:
+    """``(burst, window, job id)`` of every listed job whose title is one of our submissions'."""
+    for job_id, job in backend_jobs.items():
+        if (titled := parse_job_title(job.get("title"))) is not None:
+            yield titled.burst, titled.window, job_id
+
+
+def _rebuilt_line(ledger: Ledger, all_pairs: list[Pair]) -> str:
+    covered = len({pair for record in ledger.jobs for pair in record.pairs})
+    return f"{len(ledger.jobs)} job(s) covering {covered} of {len(all_pairs)} pairs, which are not submitted again"
+
+
 def repair_corrupt_ledger(
     store: DataStore,
     connection: openeo.Connection,
@@ -103,22 +139,67 @@ def repair_corrupt_ledger(
     store.fs.mv(path, aside)
     ours = [
         job_id
-        for job_id, job in backend_jobs.items()
-        if (titled := parse_job_title(job.get("title"))) is not None
-        and (titled.burst, titled.window) == (burst, window)
+        for job_burst, job_window, job_id in _ours(backend_jobs)
+        if (job_burst, job_window) == (burst, window)
     ]
-    described = []
-    for job_id in ours:
-        try:
-            described.append(connection.job(job_id).describe())
-        except OpenEoApiError as error:
-            if error.http_status_code != 404:  # deleted since the listing: nothing to rebuild from it
-                raise
-    ledger = rebuild_ledger(burst, window, backend_url, all_pairs, described)
+    ledger = rebuild_ledger(burst, window, backend_url, all_pairs, _describe(connection, ours))
     store.write_json(path, ledger.to_json())
-    covered = len({pair for record in ledger.jobs for pair in record.pairs})
     return ledger, (
         f"{burst} {window}: the ledger was corrupt; kept it as {aside} and rebuilt it from the backend's "
-        f"job listing: {len(ledger.jobs)} job(s) covering {covered} of {len(all_pairs)} pairs, "
-        "which are not submitted again"
+        f"job listing: {_rebuilt_line(ledger, all_pairs)}"
+    )
+
+
+def note_adoptable_jobs(store: DataStore, backend_url: str, backend_jobs: dict[str, dict[str, Any]]) -> None:
+    """Note, for every partition without a ledger here, the listed jobs named for it; then the marker.
+
+    The marker comes last: a run killed halfway leaves no marker, so the next one lists again.
+    """
+    with_ledger = set(ledger_paths(store))
+    adoptable: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for burst, window, job_id in _ours(backend_jobs):
+        if store.coherence_job_path(burst, window) not in with_ledger:
+            adoptable[(burst, window)].append(job_id)
+    for (burst, window), job_ids in adoptable.items():
+        store.write_json(store.adoptable_jobs_path(burst, window), {"job_ids": sorted(job_ids)})
+    store.write_json(
+        store.backend_listing_marker_path(),
+        {
+            "backend_url": backend_url,
+            "listed_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "jobs_listed": len(backend_jobs),
+            "partitions_noted": len(adoptable),
+        },
+    )
+
+
+def adopt_backend_jobs(
+    store: DataStore,
+    connection: openeo.Connection,
+    burst: str,
+    window: str,
+    backend_url: str,
+    all_pairs: list[Pair],
+) -> tuple[Ledger, str] | None:
+    """For a partition with no ledger: write the ledger its jobs on the backend imply, if it has any,
+    and say so in one line; ``None`` when the backend holds none.
+
+    Lists the backend's jobs only when this data folder has no marker (see the module's doc), so
+    at most once per folder. Call it holding the ledger's lease.
+    """
+    marker = store.read_bytes_if_present(store.backend_listing_marker_path())
+    if marker is None or json.loads(marker).get("backend_url") != backend_url:
+        note_adoptable_jobs(store, backend_url, list_all_jobs(connection))
+    noted_path = store.adoptable_jobs_path(burst, window)
+    noted = store.read_bytes_if_present(noted_path)
+    if noted is None:
+        return None
+    ledger = rebuild_ledger(
+        burst, window, backend_url, all_pairs, _describe(connection, json.loads(noted)["job_ids"])
+    )
+    store.write_json(store.coherence_job_path(burst, window), ledger.to_json())
+    store.fs.rm(noted_path)
+    return ledger, (
+        f"{burst} {window}: no ledger in this data folder, but the backend holds the partition's jobs; "
+        f"adopted {_rebuilt_line(ledger, all_pairs)}"
     )

@@ -2,8 +2,9 @@
 
 One run at a time changes a ledger: the step holds the partition's lease
 (``jobs.ledger_lock.held_ledger``) throughout, so a concurrent run waits and then sees this run's
-jobs. A corrupt ledger is rebuilt from the backend's jobs first. Jobs are entered in the ledger before they are created
-(see ``jobs.ledger``); a job entered by an interrupted run is created now. Created jobs are started
+jobs. A corrupt ledger is rebuilt from the backend's jobs first, and a missing one adopts the jobs the
+backend holds for the partition (its history listed at most once per data folder: ``jobs.ledger_repair``).
+Jobs are entered in the ledger before they are created (see ``jobs.ledger``); a job entered by an interrupted run is created now. Created jobs are started
 while the backend has room, unless the run is one of a backfill, whose runs would all see the same
 free slot at once: there only the sensor starts jobs.
 """
@@ -29,7 +30,7 @@ from coherence_assets.jobs.ledger import (
 )
 from coherence_assets.jobs.ledger_index import mark_active
 from coherence_assets.jobs.ledger_lock import held_ledger
-from coherence_assets.jobs.ledger_repair import repair_corrupt_ledger
+from coherence_assets.jobs.ledger_repair import adopt_backend_jobs, repair_corrupt_ledger
 from coherence_assets.jobs.limits import BackendLimits
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.jobs.processes import CoherenceRequest, check_process_offered, pin_apex_commit
@@ -90,6 +91,13 @@ def submit_partition(
                 store, connection, burst, window, backend_url, pairs, list_all_jobs(connection)
             )
             log.warning(line)
+        else:
+            # no ledger (asked of the store): a new partition, or a lost data folder whose jobs the backend holds
+            if pairs and not ledger.jobs and store.read_bytes_if_present(path) is None:
+                adopted = adopt_backend_jobs(store, connect(), burst, window, backend_url, pairs)
+                if adopted is not None:
+                    ledger, line = adopted
+                    log.warning(line)
         if not pairs:
             store.write_json(path, ledger.to_json())
             log.info(f"{burst} {window}: the pair table is empty, nothing to submit")

@@ -25,14 +25,14 @@ def connector(backend: LiveBackend) -> Callable[[], openeo.Connection]:
 
 
 def submit(
-    store: DataStore, backend: LiveBackend, pairs: list[Pair], start_jobs_now: bool
+    store: DataStore, backend: LiveBackend, pairs: list[Pair], start_jobs_now: bool, window: str = WINDOW
 ) -> PartitionSubmission:
-    """The coherence_job step for BURST and WINDOW."""
+    """The coherence_job step for BURST and ``window``."""
     return submit_partition(
         store,
         connector(backend),
         BURST,
-        WINDOW,
+        window,
         pairs,
         backend_url=backend.url,
         limits=LIMITS,

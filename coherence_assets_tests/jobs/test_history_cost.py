@@ -36,20 +36,21 @@ JOB_READ = re.compile(r"^GET /jobs(/|\?|$)")
 
 
 class JobReads(logging.Handler):
-    """``GET /jobs...`` requests the backend served, from werkzeug's access log records."""
+    """Requests the backend served that match ``pattern`` (``GET /jobs...``), from werkzeug's access log records."""
 
-    def __init__(self) -> None:
+    def __init__(self, pattern: re.Pattern[str]) -> None:
         super().__init__(level=logging.INFO)
+        self.pattern = pattern
         self.count = 0
 
     def emit(self, record: logging.LogRecord) -> None:
         request_line = str(record.args[0]) if isinstance(record.args, tuple) and record.args else ""
-        self.count += bool(JOB_READ.match(request_line))
+        self.count += bool(self.pattern.match(request_line))
 
 
 @contextmanager
-def counted_job_reads() -> Iterator[JobReads]:
-    access_log, reads = logging.getLogger("werkzeug"), JobReads()
+def counted_job_reads(pattern: re.Pattern[str] = JOB_READ) -> Iterator[JobReads]:
+    access_log, reads = logging.getLogger("werkzeug"), JobReads(pattern)
     level = access_log.level
     access_log.setLevel(logging.INFO)
     access_log.addHandler(reads)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import shutil
 
 import openeo
 
@@ -14,16 +16,23 @@ from coherence_assets.pairs.window_pairs import pairs_for_window
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.jobs.conftest import BURST, WINDOW, submit
+from coherence_assets_tests.jobs.test_history_cost import counted_job_reads
+
+JOB_LISTING = re.compile(r"^GET /jobs(\?| )")  # a page of the account's jobs, not one job by id
+
+
+def window_pairs(backend: LiveBackend, start: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """The 12-day pairs of BURST in the quarter from ``start``, from the backend's catalogue."""
+    end = (start + dt.timedelta(days=92)).replace(day=1) - dt.timedelta(days=1)
+    catalogue = BurstCatalogueClient(backend.catalogue_url)
+    table = pairs_for_window(catalogue, BurstKey.parse(BURST), "VV", start, end, [12]).pairs
+    return [(row.reference_date, row.secondary_date) for row in table.itertuples()]
 
 
 def test_every_pair_is_submitted_once_and_a_backfill_run_leaves_starting_to_the_sensor(
     backend: LiveBackend, tmp_path
 ):
-    catalogue = BurstCatalogueClient(backend.catalogue_url)
-    table = pairs_for_window(
-        catalogue, BurstKey.parse(BURST), "VV", dt.date(2023, 7, 1), dt.date(2023, 9, 30), [12]
-    ).pairs
-    pairs = [(row.reference_date, row.secondary_date) for row in table.itertuples()]
+    pairs = window_pairs(backend, dt.date(2023, 7, 1))
     store = DataStore(str(tmp_path / "data"))
 
     in_backfill = submit(store, backend, pairs, start_jobs_now=False)
@@ -37,3 +46,28 @@ def test_every_pair_is_submitted_once_and_a_backfill_run_leaves_starting_to_the_
     backend_jobs = list_all_jobs(openeo.connect(backend.url).authenticate_basic("local", "local"))
     assert {record.job_id for record in ledger.jobs} == set(backend_jobs)
     assert all(backend_jobs[record.job_id]["status"] == "created" for record in ledger.jobs)
+
+
+def test_an_emptied_data_folder_adopts_the_backends_jobs_and_lists_the_history_once(
+    backend: LiveBackend, tmp_path
+):
+    pairs, autumn = window_pairs(backend, dt.date(2023, 7, 1)), window_pairs(backend, dt.date(2023, 10, 1))
+    store = DataStore(str(tmp_path / "data"))
+    first = submit(store, backend, pairs, start_jobs_now=False)
+    shutil.rmtree(tmp_path / "data")  # a lifecycle rule emptied the bucket, or a new folder for the project
+
+    with counted_job_reads(JOB_LISTING) as listings:
+        rerun = submit(store, backend, pairs, start_jobs_now=False)
+    with counted_job_reads(JOB_LISTING) as later_listings:
+        again = submit(store, backend, pairs, start_jobs_now=False)  # a run with a ledger
+        other = submit(store, backend, autumn, start_jobs_now=False, window="2023-10-01")  # a new partition
+
+    assert first.records and rerun.records == [] and again.records == []
+    assert rerun.plan.covered_pairs == set(pairs)
+    adopted = read_ledger(store, BURST, WINDOW, backend.url)
+    assert {record.job_id for record in adopted.jobs} == {record.job_id for record in first.records}
+    backend_jobs = list_all_jobs(openeo.connect(backend.url).authenticate_basic("local", "local"))
+    assert len(backend_jobs) == len(first.records) + len(other.records), "a job was paid for twice"
+    assert listings.count == 1, "the history is listed once, in one page here"
+    assert later_listings.count == 0, "a run with a ledger, or a new partition, listed the history"
+    assert not store.fs.exists(store.adoptable_jobs_path(BURST, WINDOW)), "the note outlived its adoption"
