@@ -28,6 +28,10 @@ class DataFolderUnusable(OSError):
     """The data folder's bucket is missing or its object store does not answer: one line, what to do."""
 
 
+class ObjectChanged(Exception):
+    """A conditional write found that another writer had changed the object since it was read."""
+
+
 class DataStore:
     """The output tree: a filesystem plus a root path, and the path of each asset's partition."""
 
@@ -49,7 +53,12 @@ class DataStore:
         return self.path("coherence_job", burst, f"{window}.json")
 
     def coherence_job_lease_prefix(self, burst: str, window: str) -> str:
-        """Lease files of the ledger's lock (``<window>.lease-<generation>``, see jobs.ledger_lock)."""
+        """Lease files of the ledger's lock (``_leases/<burst>/<window>.lease-<generation>``, see
+        jobs.ledger_lock): apart from the ledgers, where the one a released lease leaves is no litter."""
+        return self.path("coherence_job", "_leases", burst, f"{window}.lease-")
+
+    def legacy_lease_prefix(self, burst: str, window: str) -> str:
+        """Where versions before ``_leases/`` kept a ledger's lease files: beside the ledger (removed)."""
         return self.path("coherence_job", burst, f"{window}.lease-")
 
     def corrupt_ledger_path(self, burst: str, window: str, timestamp: str) -> str:
@@ -207,15 +216,45 @@ class DataStore:
     def write_json(self, path: str, document: Any) -> None:
         self.write_bytes_atomically(path, json.dumps(document, indent=2, sort_keys=True).encode())
 
-    def create_exclusively(self, path: str, data: bytes) -> None:
-        """Create ``path`` only if it does not exist (``FileExistsError`` otherwise).
+    def create_exclusively(self, path: str, data: bytes) -> str | None:
+        """Create ``path`` only if it does not exist (``FileExistsError`` otherwise); its ETag, where the
+        store gives one (for :meth:`replace_if_unchanged`).
 
-        Mode ``"xb"`` is atomic on a local disk (``O_EXCL``) and, with s3fs >= 2025.7, on S3 and
-        stores with conditional writes (``If-None-Match: *``); older s3fs treats it as ``"wb"``.
+        Atomic on a local disk (``O_EXCL``) and, with s3fs >= 2025.7, on S3 and stores with
+        conditional writes (``If-None-Match: *``); older s3fs writes unconditionally.
         """
-        self.make_parent_folder(path)
-        with self.fs.open(path, "xb") as stream:
-            stream.write(data)
+        if self.is_local:
+            self.make_parent_folder(path)
+            with self.fs.open(path, "xb") as stream:
+                stream.write(data)
+            return None
+        return _etag(self.fs.pipe_file(path, data, mode="create"))
+
+    def replace_if_unchanged(self, path: str, data: bytes, etag: str | None) -> str | None:
+        """Replace ``path`` only if it is still the version ``etag`` names (``If-Match``), else
+        :class:`ObjectChanged`; the new ETag. Without an ETag (a local disk gives none) it simply
+        replaces: there this guard is not available.
+        """
+        if etag is None:
+            self.fs.pipe_file(path, data)
+            return None
+        try:
+            return _etag(self.fs.pipe_file(path, data, IfMatch=etag))
+        except OSError as error:
+            if _precondition_failed(error):
+                raise ObjectChanged(f"{path} was changed by another writer") from None
+            raise
+
+    def version_now(self, path: str) -> tuple[float, str | None]:
+        """When ``path`` was last written on the store's own clock (seconds since the epoch), and its
+        ETag, from one look at the store (no cached listing): the two always describe the same write."""
+        self.fs.invalidate_cache(path)
+        info = self.fs.info(path)
+        modified = info.get("LastModified") or info.get("mtime")
+        if modified is None:  # a store of another shape (e.g. memory://): ask it by name
+            return self.fs.modified(path).timestamp(), None
+        seconds = modified.timestamp() if hasattr(modified, "timestamp") else float(modified)
+        return seconds, info.get("ETag")
 
     def read_bytes(self, path: str) -> bytes:
         """The file's current content, in one GET that no cached listing or ETag stands in for.
@@ -237,8 +276,7 @@ class DataStore:
 
     def modified_seconds(self, path: str) -> float:
         """When ``path`` was last written, on the store's own clock (seconds since the epoch)."""
-        self.fs.invalidate_cache(path)
-        return self.fs.modified(path).timestamp()
+        return self.version_now(path)[0]
 
     def store_time(self, near: str) -> float:
         """The store's clock now: the modification time of a small object written next to ``near`` and removed.
@@ -290,6 +328,17 @@ def one_line_store_errors() -> Iterator[None]:
         if line is None:
             raise
         raise DataFolderUnusable(line) from error
+
+
+def _etag(response: object) -> str | None:
+    """The ETag of a write's answer (s3fs returns S3's; other filesystems return nothing)."""
+    return response.get("ETag") if isinstance(response, dict) else None
+
+
+def _precondition_failed(error: OSError) -> bool:
+    """s3fs's error for HTTP 412: an ``If-Match`` that no longer held."""
+    answer = getattr(error.__cause__, "response", None) or {}
+    return answer.get("Error", {}).get("Code") == "PreconditionFailed"
 
 
 def _at_endpoint(fs: fsspec.AbstractFileSystem) -> str:

@@ -2,17 +2,22 @@
 
 Two ``coherence_job`` runs of one partition that both read the ledger, plan and create jobs
 would both pay for the same pairs. So whoever reads a ledger to change it first takes its
-*lease*: a small file next to the ledger, ``<window>.lease-<generation>``, made by exclusive
-create. The holder is the run whose lease has the highest generation; a new lease is always
-one generation above the highest one seen, so of two runs that saw the same lease only one
-can create the next (the other gets ``FileExistsError`` and looks again). Nothing else is
-needed from the filesystem: no rename, no conditional delete, which object stores lack.
+*lease*: a small file ``coherence_job/_leases/<burst>/<window>.lease-<generation>``, made by
+exclusive create. The holder is the run whose lease has the highest generation; a new lease is
+always one generation above the highest one seen, so of two runs that saw the same lease only one
+can create the next (the other gets ``FileExistsError`` and looks again).
+
+Generations only grow, so the newest lease file stays when released (it holds the count; older
+ones are removed): one small file per partition, kept in ``_leases/`` apart from the ledgers.
+Removing it would let a run that looks next start again at generation 1 while another, which saw
+the old one, creates the one after it: two holders. Lease files that versions before ``_leases/``
+left beside the ledgers are removed when a partition's first lease here is taken.
 
 Why not ``filelock``: it locks local files only, while ``COHERENCE_DATA_DIR`` may be ``s3://``.
-Exclusive create (``fs.open(path, "xb")``) is the one atomic primitive fsspec offers on both:
-``O_EXCL`` on a local disk, ``If-None-Match: *`` with s3fs >= 2025.7 (S3, MinIO, R2). With an
-older s3fs ``"xb"`` degrades to ``"wb"`` (s3fs#973); then the Dagster instance's limit of one
-``coherence_job`` run per partition is the remaining guard.
+Exclusive create is the one atomic primitive both offer: ``O_EXCL`` on a local disk,
+``If-None-Match: *`` with s3fs >= 2025.7 (S3, MinIO, R2). With an older s3fs it degrades to a
+plain write (s3fs#973); then the Dagster instance's limit of one ``coherence_job`` run per
+partition is the remaining guard.
 
 A lease ends when its holder releases it (the file says so), when it expires (a holder renews
 it before each slow step; a run killed on another machine blocks others for at most
@@ -23,6 +28,13 @@ disks both stamp it) against a fresh object's stamp, never the holder's own idea
 since hosts of one deployment disagree. Nothing here trusts a cached listing or ETag: every
 look asks the store (s3fs keeps a per-process listing cache that other processes' writes make
 stale). A waiting run waits ``wait_seconds`` on its own monotonic clock, whatever the store answers.
+
+A run that finds a lease expired and a holder that renews it at that moment must not both go
+on. On a store with ETags (S3), both write the lease object only *if it is still the version
+they saw* (``If-Match``): the taker first marks the expired lease as taken over, the holder
+renews; whichever write lands second fails, and the holder stops (``LedgerLeaseLost``) or the
+taker looks again. A local disk has no such guard; there a holder on the same machine is known
+dead or alive by its process id, and only hosts sharing a network disk rely on the ttl alone.
 """
 
 from __future__ import annotations
@@ -38,7 +50,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass, fields
 
-from coherence_assets.storage import DataStore
+from coherence_assets.storage import DataStore, ObjectChanged
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +77,8 @@ class LeaseContent:
     acquired_at: str
     ttl_seconds: float
     released: bool = False
+    # new at every write: an object's ETag is its content's digest, so a renewal must change the bytes
+    written: str = ""
 
     def to_bytes(self) -> bytes:
         return json.dumps(asdict(self)).encode()
@@ -88,6 +102,7 @@ class ObservedLease:
     generation: int
     content: LeaseContent
     modified: float  # the store's clock
+    etag: str | None = None  # of the version judged, for a conditional takeover
 
     def is_live(self, store_now: Callable[[], float]) -> bool:
         """Not released, renewed within its ttl on the store's clock, and not of a dead process here."""
@@ -117,6 +132,7 @@ class LedgerLease:
     window: str
     generation: int
     content: LeaseContent
+    etag: str | None = None  # of this holder's last write (None on a local disk)
 
     @property
     def path(self) -> str:
@@ -126,17 +142,26 @@ class LedgerLease:
         """Extend the lease before a slow step (rewriting it restamps it on the store's clock); fail if
         another run has taken the ledger over meanwhile."""
         newest = max(_generations(self.store, self.burst, self.window), default=self.generation)
-        if newest != self.generation:
+        try:
+            if newest != self.generation:
+                raise ObjectChanged(self.path)
+            self.etag = self.store.replace_if_unchanged(self.path, _stamped(self.content), self.etag)
+        except ObjectChanged:
             raise LedgerLeaseLost(
                 f"the lease on the ledger of {self.burst} {self.window} expired and another run took it "
                 "over; this run stops before creating more jobs: retry it"
-            )
-        self.store.fs.pipe_file(self.path, self.content.to_bytes())
+            ) from None
 
     def release(self) -> None:
-        self.store.fs.pipe_file(
-            self.path, LeaseContent(**{**asdict(self.content), "released": True}).to_bytes()
-        )
+        """Say the lease is free; nothing to say if another run took it over meanwhile."""
+        released = LeaseContent(**{**asdict(self.content), "released": True})
+        with suppress(ObjectChanged):
+            self.store.replace_if_unchanged(self.path, _stamped(released), self.etag)
+
+
+def _stamped(content: LeaseContent) -> bytes:
+    """The lease file's bytes for one write: unique, so that its ETag names this write alone."""
+    return LeaseContent(**{**asdict(content), "written": uuid.uuid4().hex}).to_bytes()
 
 
 def lease_path(store: DataStore, burst: str, window: str, generation: int) -> str:
@@ -165,9 +190,23 @@ def _observe(store: DataStore, burst: str, window: str, generation: int, ttl_sec
     except ValueError:
         content = LeaseContent("a run writing its lease", "", 0, "", ttl_seconds)
     try:
-        return ObservedLease(generation, content, store.modified_seconds(path))
+        modified, etag = store.version_now(path)
     except FileNotFoundError:
         return gone
+    return ObservedLease(generation, content, modified, etag)
+
+
+def _take_over(store: DataStore, lease: ObservedLease, path: str, holder: str) -> bool:
+    """Mark an expired lease taken over, only if it is still the version judged (``If-Match``): false when
+    its holder renewed it meanwhile (or another run took it first). Without ETags there is nothing to mark."""
+    if lease.etag is None:
+        return True
+    taken = LeaseContent(**{**asdict(lease.content), "released": True, "holder": f"{holder} (took over)"})
+    try:
+        store.replace_if_unchanged(path, _stamped(taken), lease.etag)
+    except (ObjectChanged, FileNotFoundError):
+        return False
+    return True
 
 
 class _StoreClock:
@@ -218,6 +257,15 @@ def acquire_lease(
             waited_for = current.content
             sleep(POLL_SECONDS)
             continue
+        expired = current is not None and not current.content.released
+        if expired and not _take_over(store, current, lease_path(store, burst, window, newest), holder):
+            # renewed at this very moment, or taken by another run: look again, within the deadline
+            if time.monotonic() >= deadline:
+                raise LedgerBusyError(
+                    f"another coherence_job run took or renewed the lease of {burst} {window} at the same "
+                    "moment; retry when it has ended"
+                )
+            continue
         content = LeaseContent(
             holder=holder,
             host=socket.gethostname(),
@@ -226,7 +274,7 @@ def acquire_lease(
             ttl_seconds=ttl_seconds,
         )
         try:
-            store.create_exclusively(lease_path(store, burst, window, newest + 1), content.to_bytes())
+            etag = store.create_exclusively(lease_path(store, burst, window, newest + 1), _stamped(content))
         except FileExistsError:
             # another run took this generation first: look again (and wait for it), within the deadline
             if time.monotonic() >= deadline:
@@ -235,12 +283,12 @@ def acquire_lease(
                     "retry when it has ended"
                 ) from None
             continue
-        lease = LedgerLease(store, burst, window, newest + 1, content)
+        lease = LedgerLease(store, burst, window, newest + 1, content, etag)
         if max(_generations(store, burst, window)) > lease.generation:
             # another run moved on between our listing and our create: ours is not the newest
             lease.release()
             continue
-        if current is not None and not current.content.released:
+        if expired:
             log.warning(
                 "took over the ledger of %s %s from %s, whose lease had ended without release",
                 burst,
@@ -250,7 +298,18 @@ def acquire_lease(
         for old in generations:  # only the newest lease matters; a lower one never outranks it
             with suppress(FileNotFoundError):
                 store.fs.rm(lease_path(store, burst, window, old))
+        if not generations:
+            _remove_legacy_leases(store, burst, window)
         return lease
+
+
+def _remove_legacy_leases(store: DataStore, burst: str, window: str) -> None:
+    """Remove the lease files an older version left beside the partition's ledger (one listing, once)."""
+    directory, name_prefix = store.legacy_lease_prefix(burst, window).rsplit("/", 1)
+    for name in store.list_names(directory):
+        if name.startswith(name_prefix):
+            with suppress(FileNotFoundError):
+                store.fs.rm(f"{directory}/{name}")
 
 
 @contextmanager

@@ -98,7 +98,8 @@ def test_the_lease_of_a_killed_process_on_this_machine_is_taken_over_at_once(sto
     holder.kill()
     holder.wait()
     (lease,) = lease_files(store)
-    assert json.loads(Path(store.path("coherence_job", BURST, lease)).read_text())["holder"] == "doomed run"
+    lease_folder = Path(store.coherence_job_lease_prefix(BURST, WINDOW)).parent
+    assert json.loads((lease_folder / lease).read_text())["holder"] == "doomed run"
 
     with held_ledger(store, BURST, WINDOW, "re-run", wait_seconds=0) as taken:
         assert Path(lease_path(store, BURST, WINDOW, taken.generation)).exists()
@@ -117,3 +118,19 @@ def test_the_lease_works_on_an_fsspec_store_that_is_not_a_local_disk():
         assert second.generation == first.generation + 1
     prefix = remote.coherence_job_lease_prefix(BURST, WINDOW)
     assert remote.fs.glob(f"{prefix}*") == [lease_path(remote, BURST, WINDOW, second.generation)]
+
+
+def test_a_released_partition_leaves_no_lease_file_beside_its_ledger_and_old_ones_are_removed(
+    store: DataStore,
+):
+    ledger_folder = Path(store.coherence_job_path(BURST, WINDOW)).parent
+    ledger_folder.mkdir(parents=True)
+    (ledger_folder / f"{WINDOW}.json").write_text("{}")
+    (ledger_folder / f"{WINDOW}.lease-000000007").write_text("{}")  # left by a version before _leases/
+
+    for holder in ("run-1", "run-2"):
+        with held_ledger(store, BURST, WINDOW, holder):
+            pass
+
+    assert sorted(path.name for path in ledger_folder.iterdir()) == [f"{WINDOW}.json"]
+    assert lease_files(store) == [f"{WINDOW}.lease-000000002"]  # the count, kept apart in _leases/
