@@ -57,9 +57,11 @@ def store_window_pairs(
         baselines_days,
     )
     path = store.insar_pairs_path(burst, window)
-    if store.fs.exists(path):
-        with store.fs.open(path, "rb") as stream:
-            require_no_lost_acquisitions(pd.read_parquet(stream), result, path)
+    stored = store.read_bytes_if_present(
+        path
+    )  # as it is now: another run may have rewritten it (no cached ETag)
+    if stored is not None:
+        require_no_lost_acquisitions(pd.read_parquet(io.BytesIO(stored)), result, path)
     buffer = io.BytesIO()
     result.pairs.to_parquet(buffer, index=False)
     store.write_bytes_atomically(path, buffer.getvalue())

@@ -80,8 +80,7 @@ class FsspecStacIO(DefaultStacIO):
         self.store = store
 
     def read_text_from_href(self, href: str) -> str:
-        with self.store.fs.open(href, "r") as stream:
-            return stream.read()
+        return self.store.read_bytes(href).decode()  # as it is now, not through a stale cached ETag
 
     def write_text_to_href(self, href: str, txt: str) -> None:
         self.store.write_bytes_atomically(href, txt.encode())
