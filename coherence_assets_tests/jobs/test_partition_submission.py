@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 import re
 import shutil
+from multiprocessing.synchronize import Barrier
 
 import openeo
+import pytest
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
@@ -17,6 +20,7 @@ from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.jobs.conftest import BURST, WINDOW, submit
 from coherence_assets_tests.jobs.test_history_cost import counted_job_reads
+from coherence_assets_tests.s3_server import S3Server
 
 JOB_LISTING = re.compile(r"^GET /jobs(\?| )")  # a page of the account's jobs, not one job by id
 
@@ -71,3 +75,44 @@ def test_an_emptied_data_folder_adopts_the_backends_jobs_and_lists_the_history_o
     assert listings.count == 1, "the history is listed once, in one page here"
     assert later_listings.count == 0, "a run with a ledger, or a new partition, listed the history"
     assert not store.fs.exists(store.adoptable_jobs_path(BURST, WINDOW)), "the note outlived its adoption"
+
+
+def submit_in_a_process(
+    store_url: str, backend: LiveBackend, pairs: list, barrier: Barrier, results: multiprocessing.Queue
+) -> None:
+    """A coherence_job run of BURST x WINDOW in its own process, started with the others at once."""
+    barrier.wait()
+    try:
+        submission = submit(DataStore(store_url), backend, pairs, start_jobs_now=False)
+    except Exception as error:  # what the test counts
+        results.put(("failed", f"{type(error).__name__}: {error}"))
+        return
+    results.put(("submitted", [record.job_id for record in submission.records]))
+
+
+@pytest.mark.slow
+def test_two_concurrent_runs_of_one_partition_on_s3_both_succeed_and_submit_each_pair_once(
+    backend: LiveBackend, s3_env: S3Server
+):
+    pairs = window_pairs(backend, dt.date(2023, 7, 1))
+    store = DataStore(f"s3://{s3_env.new_bucket()}/data")
+    context = multiprocessing.get_context("spawn")  # not fork: s3fs runs an event-loop thread
+    barrier, results = context.Barrier(2), context.Queue()
+    runs = [
+        context.Process(target=submit_in_a_process, args=(store.url, backend, pairs, barrier, results))
+        for _ in range(2)
+    ]
+    for run in runs:
+        run.start()
+    outcomes = sorted((results.get(timeout=120) for _ in runs), key=lambda outcome: len(outcome[1]))
+    for run in runs:
+        run.join(timeout=30)
+
+    assert [status for status, _ in outcomes] == ["submitted", "submitted"], outcomes
+    (waited, submitted) = (job_ids for _, job_ids in outcomes)
+    assert waited == [] and submitted, "the run that waited found every pair covered"
+    ledger = read_ledger(store, BURST, WINDOW, backend.url)
+    ledger_pairs = [pair for record in ledger.jobs for pair in record.pairs]
+    assert sorted(ledger_pairs) == sorted(pairs), "a pair is missing or in two jobs"
+    backend_jobs = list_all_jobs(openeo.connect(backend.url).authenticate_basic("local", "local"))
+    assert sorted(backend_jobs) == sorted(submitted)
