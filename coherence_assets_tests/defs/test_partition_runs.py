@@ -80,3 +80,19 @@ def test_backfills_take_ranges_per_run_and_keep_pairs_and_submissions_apart():
     }
     assert policies == {"insar_pairs": WHOLE_RANGE_PER_RUN, "coherence_job": SUBMISSIONS_PER_RUN}
     assert WHOLE_RANGE_PER_RUN != SUBMISSIONS_PER_RUN
+
+
+def test_a_ranged_run_records_its_partitions_in_partition_order(chain: Chain):
+    """The backfill daemon requests submissions for what it sees materialised: in partition order, a
+    pass in the middle of the writes sees one prefix of the range, not a scattered subset of small runs."""
+    chain.refresh_bursts()
+
+    result = run_range(chain, ["insar_pairs"])
+
+    assert result.success, failure_text(result)
+    records = chain.instance.fetch_materializations(
+        dg.AssetKey("insar_pairs"), limit=100, ascending=True
+    ).records
+    assert [str(record.asset_materialization.partition) for record in records] == [
+        f"{BURST}|{window}" for window in WINDOWS
+    ]

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     group_name="openeo",
     kinds={"openeo"},
     backfill_policy=SUBMISSIONS_PER_RUN,
+    output_required=False,  # partitions are recorded one by one (see partition_runs)
 )
 def coherence_job(
     context: dg.AssetExecutionContext,

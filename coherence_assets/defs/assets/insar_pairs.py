@@ -23,6 +23,7 @@ PREVIEW_ROWS = 20
     group_name="catalogue",
     kinds={"parquet"},
     backfill_policy=WHOLE_RANGE_PER_RUN,
+    output_required=False,  # partitions are recorded one by one (see partition_runs)
 )
 def insar_pairs(
     context: dg.AssetExecutionContext,

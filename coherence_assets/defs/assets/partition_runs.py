@@ -2,12 +2,21 @@
 
 A backfill gives a burst x window asset whole ranges of partitions per run (its ``BackfillPolicy``),
 so that a thousand partitions cost a few run workers instead of a thousand. Dagster records one
-materialisation per partition of the range when the step returns; it has no way to say that one
-partition of the range failed (dagster-io/dagster#17836). So the step does the partitions one by
-one and, when every one succeeded, returns as usual with each partition's own metadata; when some
-failed, it records the others' materialisations itself and then fails, naming the failed ones.
-The backfill then counts the recorded partitions as materialised and only the rest as failed, and
-the UI shows each partition's own metadata or its own failure, as for single-partition runs.
+materialisation per partition of the range when the step returns its output; it has no way to say
+that one partition of the range failed (dagster-io/dagster#17836). So the step does the partitions
+one by one and records each one's materialisation itself, in partition order, then fails if some
+failed, naming them. The backfill counts the recorded partitions as materialised and only the rest
+as failed, and the UI shows each partition's own metadata or its own failure, as for single-partition
+runs. The assets' output is therefore optional: only when a downstream asset runs in the same run
+(``submit_coherence_jobs``: pairs, then submissions) does a fully successful step return it, as
+that is what lets the next step start.
+
+Recording them ourselves also keeps a backfill's runs few. The backfill daemon requests a range of
+submissions as soon as it sees their pair tables' materialisations, and Dagster writes its own in
+hash order: a daemon pass in the middle of the writes saw a scattered subset and split it into
+many small runs (73 ``coherence_job`` runs for 10 ``insar_pairs`` runs at 1,000 partitions). In
+partition order it sees a prefix: one more run at most. And ``add_asset_metadata`` queries the
+dynamic partitions on every call: n queries for a step of n partitions.
 """
 
 import warnings
@@ -42,7 +51,7 @@ def materialise_each_partition(
     context: dg.AssetExecutionContext, work: PartitionWork
 ) -> Iterator[dg.AssetMaterialization | dg.MaterializeResult]:
     """Run ``work`` for every partition of the run, each with its own metadata or its own failure."""
-    keys = context.partition_keys
+    keys = sorted(context.partition_keys)
     done: dict[str, dict[str, Any]] = {}
     failed: dict[str, Exception] = {}
     for key in keys:
@@ -54,7 +63,7 @@ def materialise_each_partition(
                 raise
             context.log.error(f"{key}: {error}")
             failed[key] = error
-    if not failed:
+    if not failed and feeds_a_step_of_this_run(context):
         for key, metadata in done.items():
             context.add_asset_metadata(metadata, partition_key=key)
         yield dg.MaterializeResult()
@@ -66,6 +75,8 @@ def materialise_each_partition(
             metadata=metadata,
             tags=dimension_tags(key),
         )
+    if not failed:
+        return
     causes = "; ".join(f"{key}: {error}" for key, error in failed.items())
     raise PartitionsFailedError(
         f"{len(failed)} of {len(keys)} partitions failed ({causes}); the other {len(done)} are materialised. "
@@ -78,3 +89,8 @@ def dimension_tags(key: str) -> dict[str, str]:
     if not isinstance(key, dg.MultiPartitionKey):
         return {}
     return {f"dagster/partition/{dimension}": value for dimension, value in key.keys_by_dimension.items()}
+
+
+def feeds_a_step_of_this_run(context: dg.AssetExecutionContext) -> bool:
+    """Whether an asset downstream of this one runs later in this run (a run's job holds only its selection)."""
+    return bool(context.job_def.asset_layer.asset_graph.get(context.asset_key).child_keys)
