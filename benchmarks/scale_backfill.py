@@ -19,9 +19,8 @@ end). The start spacing is lowered to 0.5 s (CDSE: 5 s) so that the sensor's sta
    (100 bursts x 10 quarters; 250 x 40 for 10,000) on the account with history, until the
    backfill completes: CPU of the whole process tree per partition, runs and processes per
    partition (every process seen in the cgroup, sampled each 0.2 s), requests per partition.
-3. Sensor ticks: ``openeo_job_sensor`` evaluated as the daemon does, on data folders with 10 and
-   ``--done`` partitions whose jobs finished and whose rasters are all present: CPU per tick
-   after the first (which records them done).
+3. Sensor ticks: ``benchmarks/tick_cost.py``'s ``tick_cpu`` (``run_tick`` as the sensor calls it, on a
+   tree of 10 and ``--done-levels`` done partitions beside 10 active ones): median CPU per tick.
 
 Run it as root (it creates cgroups); a default run (1,000 partitions) took 32 minutes here on a busy machine:
 
@@ -58,6 +57,7 @@ from sensor_backfill import (
     wait_until,
     write_burst_file,
 )
+from tick_cost import TickCost, tick_cpu
 
 from coherence_assets.jobs.ledger import TERMINAL
 from coherence_assets.settings import LOCAL_GITHUB_API_PATH
@@ -68,7 +68,6 @@ VENV_BIN = Path(sys.executable).parent
 LONG_JOB_SECONDS_PER_PAIR = 600.0  # no job ends while we measure
 LOWERED_START_SPACING_SECONDS = 0.5
 CGROUP_V2, CGROUP_V1_CPUACCT = Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/cpuacct")
-TICKS_MEASURED = 5
 DONE_STATES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 JOB_READS = ("list", "describe")
 
@@ -169,56 +168,6 @@ def floor_worker(partitions: list[str]) -> dict[str, Any]:
             start_jobs_now=False,  # as a backfill's runs: the sensor starts jobs
         )
     return {"cpu": time.process_time() - cpu, "wall": time.monotonic() - wall}
-
-
-def tick_worker(count: int) -> dict[str, Any]:
-    """CPU per ``openeo_job_sensor`` tick on a data folder (``COHERENCE_DATA_DIR``) with ``count``
-    partitions whose job finished and whose rasters are present."""
-    import dagster as dg
-
-    from coherence_assets.definitions import defs
-    from coherence_assets.defs.sensor_ticks import evaluate_sensor
-    from coherence_assets.defs.sensors import JOB_SENSOR
-    from coherence_assets.jobs.ledger import FINISHED, JobRecord, Ledger
-    from coherence_assets.raster_files.names import raster_file_name
-    from coherence_assets.storage import DataStore
-
-    pairs = [(FIRST_WINDOW.replace(day=day), FIRST_WINDOW.replace(day=day + 12)) for day in (1, 13)]
-    windows = quarters(FIRST_WINDOW, 40)
-    data_dir = Path(os.environ["COHERENCE_DATA_DIR"])
-    store = DataStore(str(data_dir))
-    template = data_dir / "raster.tif"
-    template.parent.mkdir(parents=True)
-    template.write_bytes(b"")  # a tick asks whether a raster exists, never reads it
-    for number in range(count):
-        burst, window = f"t015_{300000 + number // len(windows):06d}_iw2", windows[number % len(windows)]
-        job = JobRecord(
-            submission_id=f"done-{number}",
-            title=f"done {number}",
-            process="sentinel1_sar_coherence",
-            baseline_days=12,
-            pairs=pairs,
-            arguments={},
-            job_id=f"done-job-{number}",
-            status=FINISHED,
-        )
-        store.write_json(
-            store.coherence_job_path(burst, window),
-            Ledger(burst, window, os.environ["OPENEO_BACKEND_URL"], [job]).to_json(),
-        )
-        folder = Path(store.coherence_rasters_dir(burst, window))
-        folder.mkdir(parents=True)
-        for pair in pairs:
-            os.link(template, folder / raster_file_name(*pair))
-    with dg.DagsterInstance.ephemeral() as instance:
-        cursor, seconds, requested = None, [], 0
-        for tick in range(TICKS_MEASURED + 1):
-            cpu = time.process_time()
-            data = evaluate_sensor(defs, instance, JOB_SENSOR, cursor)
-            if tick:  # the first records the partitions done
-                seconds.append(time.process_time() - cpu)
-            cursor, requested = data.cursor, requested + len(data.run_requests)
-    return {"cpu": sum(seconds) / len(seconds), "runs_requested": requested}
 
 
 # ---- the benchmark --------------------------------------------------------------------------------
@@ -406,7 +355,9 @@ def job_reads(requests: Counter[str]) -> int:
     return sum(requests[kind] for kind in JOB_READS)
 
 
-def report(args: argparse.Namespace, empty: dict, history: dict, daemon: dict, ticks: dict) -> None:
+def report(
+    args: argparse.Namespace, empty: dict, history: dict, daemon: dict, ticks: dict[str, TickCost]
+) -> None:
     count, floor_count = args.partitions, args.floor_partitions
     floor_cpu = history["cpu"] / floor_count
     backfill_cpu = daemon["cpu"] / count
@@ -414,7 +365,8 @@ def report(args: argparse.Namespace, empty: dict, history: dict, daemon: dict, t
         job_reads(empty["requests"]) / floor_count,
         job_reads(history["requests"]) / floor_count,
     )
-    tick_low, tick_high = ticks[str(min(args.done_levels))]["cpu"], ticks[str(max(args.done_levels))]["cpu"]
+    tick_low = ticks[str(min(args.done_levels))].median_cpu_seconds
+    tick_high = ticks[str(max(args.done_levels))].median_cpu_seconds
     ideal_wall = history["wall"] / floor_count * count
     rows = [
         ("backfill CPU per partition (whole process tree)", f"{backfill_cpu:.3f} CPU-s"),
@@ -465,13 +417,10 @@ def main() -> None:
     )
     parser.add_argument("--idle-seconds", type=float, default=120.0)
     parser.add_argument("--timeout-seconds", type=float, default=3 * 3600)
-    parser.add_argument("--worker", choices=["floor", "ticks"], help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["floor"], help=argparse.SUPPRESS)
     args, rest = parser.parse_known_args()
     if args.worker == "floor":
         print(json.dumps(floor_worker(rest)))
-        return
-    if args.worker == "ticks":
-        print(json.dumps(tick_worker(int(rest[0]))))
         return
     if args.ten_thousand:
         args.partitions = 10000
@@ -520,16 +469,13 @@ def main() -> None:
             daemon = measure_daemon(
                 args, root, environment(root, root / "data", url, bursts_file), access_log
             )
-            ticks = {
-                str(count): run_worker(
-                    {**env, "COHERENCE_DATA_DIR": str(root / f"ticks-{count}")},
-                    "--worker",
-                    "ticks",
-                    str(count),
-                )
-                for count in args.done_levels
-            }
+            print(
+                f"backfill: {daemon['cpu']:.1f} CPU-s, {daemon['runs']} runs, {daemon['processes']} processes, "
+                f"{daemon['wall']:.0f} s ({daemon['status']})",
+                flush=True,
+            )
         shutil.rmtree(root / "dagster_home", ignore_errors=True)
+    ticks = {str(count): tick_cpu(count) for count in args.done_levels}  # tick's benchmark: its own tree
     report(args, empty, history, daemon, ticks)
 
 

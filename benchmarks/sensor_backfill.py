@@ -4,7 +4,8 @@ slots, side by side with the ``openeo`` client's own ``MultiBackendJobManager`` 
 Both sides run against the embedded backend (in this process, no faults) with CDSE's limits
 (2 running jobs, one start per 5 s) and the production settings: the sensor is evaluated as the
 daemon evaluates it, each tick after its own minimum interval (5 s), with the ``openeo_backend``
-resource's defaults (2 jobs queued ahead); the manager gets ``parallel_jobs=2`` and a 5 s poll.
+resource's defaults (2 jobs queued ahead); the manager gets the same queue-ahead
+(``parallel_jobs=4``: it starts jobs while fewer are queued or running) and a 5 s poll.
 Nothing is computed: requests are counted where the backend serves them (its access log), split
 into listing/describe requests (what a tick costs), starts (one per job started) and the rest;
 ledger reads where the sensor opens them; job starts and ends where the backend's job runner
@@ -20,7 +21,9 @@ records them.
       job's start to the last one's, while created jobs waited. The runs it requests run in a
       run-worker process between ticks (so that none of their requests is counted as the
       sensor's); under the daemon they run beside the ticks, so a slow download delays the next
-      tick here and not there: the utilisation measured here is a lower bound.
+      tick here and not there: the utilisation measured here is a lower bound. The whole backfill's
+      requests (submission runs, ticks, download runs) and CPU (the runs' and ticks', never the
+      backend's threads) are reported too, per job, against the manager's whole run.
    b. Cost at ``--levels`` awaited jobs (40, 200, 500): more partitions are submitted, the
       backfill's jobs now history too, and the sensor ticks ``--ticks-per-level`` times at each
       level. Those jobs are not run to their end.
@@ -42,6 +45,7 @@ import logging
 import multiprocessing
 import os
 import re
+import resource
 import shutil
 import sqlite3
 import statistics
@@ -78,6 +82,9 @@ CDSE_SLOTS = CDSE_LIMITS.max_running_jobs
 CDSE_START_SPACING_SECONDS = CDSE_LIMITS.min_seconds_between_starts
 MANAGER_POLL_SECONDS = 5
 MANAGER_POLLS_PER_LEVEL = 3
+# The manager starts jobs while fewer than parallel_jobs are queued or running: the sensor's slots
+# plus the jobs it queues ahead, so that both keep the backend's queue equally full.
+MANAGER_PARALLEL_JOBS = CDSE_SLOTS + CDSE_LIMITS.queued_ahead
 CLIENT_ID, CLIENT_SECRET = "coherence-assets", "local-secret"
 JOB_RUNNER_LOGGER = "embedded_openeo.job_runner"
 MANAGER_LOGGER = "openeo.extra.job_management._manager"
@@ -208,6 +215,10 @@ class Side:
     started: dict[str, float] = field(default_factory=dict)
     ended: dict[str, float] = field(default_factory=dict)
     too_many_requests: int = 0
+    # the whole backfill: every request (sensor side: submission runs, ticks, download runs; manager
+    # side: its run) and the CPU of the orchestrating code, not the backend's threads
+    backfill_requests: Counter[str] = field(default_factory=Counter)
+    backfill_cpu_seconds: float = 0.0
 
 
 def write_burst_file(path: Path, count: int) -> list[str]:
@@ -396,6 +407,7 @@ def sensor_side(
     # Requested runs run in a process of their own, as under the daemon (and Dagster's logging
     # setup is not safe to run from two threads at once).
     downloads = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    children_cpu_before = children_cpu_seconds()
     cursor: str | None = None
     next_tick = time.monotonic()
 
@@ -431,14 +443,17 @@ def sensor_side(
         time.sleep(max(0.0, next_tick - time.monotonic()))
         active = sum(backend_statuses(data_dir)[status] for status in IN_FLIGHT)
         unfinished = unfinished_partitions()
-        access_log.take()
+        between_ticks = access_log.take()  # the submission and download runs' requests
         ledger_reads.count = 0
-        started = time.monotonic()
+        started, cpu = time.monotonic(), time.thread_time()
         with ledger_reads.counting():
             data = evaluate_sensor(defs, instance, JOB_SENSOR, cursor)
             record_asset_events(instance, data)
         seconds = time.monotonic() - started
         requests = access_log.take()
+        if label == "backfill":
+            side.backfill_requests += between_ticks + requests
+            side.backfill_cpu_seconds += time.thread_time() - cpu
         side.ticks.append(Tick(label, active, unfinished, requests, seconds, ledger_reads.count))
         side.too_many_requests += requests["429"]
         next_tick = started + tick_seconds
@@ -470,8 +485,11 @@ def sensor_side(
     with running_backend(backend_config(data_dir, port, bursts_file, **production_limits(seconds_per_pair))):
         # 1. The backfill: its runs create every job (as a Dagster backfill's runs do), then the
         # sensor ticks at its interval until every job has ended and been downloaded.
+        access_log.take()
+        cpu = time.thread_time()
         for partition in backfill:
             materialize(["insar_pairs", "coherence_job"], partition)
+        side.backfill_cpu_seconds += time.thread_time() - cpu
         print(
             f"  backfill: {len(backfill)} partitions submitted; ticking until every job has ended "
             "and been downloaded",
@@ -490,6 +508,9 @@ def sensor_side(
                 raise TimeoutError(f"jobs not all done after {args.timeout_seconds:.0f} s: {dict(statuses)}")
             tick("backfill")
         side.started, side.ended = dict(timeline.started), dict(timeline.ended)
+        # the download runs ran in the pool's worker process: its CPU, once it has ended
+        downloads.shutdown(wait=True)
+        side.backfill_cpu_seconds += children_cpu_seconds() - children_cpu_before
         jobs = jobs_of(backfill)
         # 2. Cost at 40, 200 and 500 awaited jobs: more partitions are submitted, and the sensor,
         # which waits meanwhile, ticks a few times at each level. The backfill's jobs are history now.
@@ -507,7 +528,6 @@ def sensor_side(
                 for _ in range(args.ticks_per_level):
                     tick(f"{number}")
         side.history_at_levels = history
-        downloads.shutdown(wait=True)
         level_jobs = jobs_of(at_levels)
     return side, jobs, level_jobs, seconds_per_pair
 
@@ -595,18 +615,28 @@ def manager_side(
         def start_job(row: pd.Series, connection: openeo.Connection, **_: Any) -> openeo.BatchJob:
             return connection.create_job(json.loads(row["process"]), title=row["title"])
 
-        manager = new_manager(parallel_jobs=CDSE_SLOTS)
+        manager = new_manager(parallel_jobs=MANAGER_PARALLEL_JOBS)
         access_log.take()
         polls.loops = 0
         print(
-            f"  manager: running {len(jobs)} jobs, parallel_jobs={CDSE_SLOTS}, poll every {MANAGER_POLL_SECONDS} s",
+            f"  manager: running {len(jobs)} jobs, parallel_jobs={MANAGER_PARALLEL_JOBS}, poll every "
+            f"{MANAGER_POLL_SECONDS} s",
             flush=True,
         )
+        cpu = time.thread_time()
         manager.run_jobs(df=frame, start_job=start_job, job_db=root / "manager-run.csv")
+        side.backfill_cpu_seconds = time.thread_time() - cpu
         side.run_requests, side.run_polls = access_log.take(), polls.loops
+        side.backfill_requests = side.run_requests
         side.too_many_requests = side.run_requests["429"]
     side.started, side.ended = dict(timeline.started), dict(timeline.ended)
     return side
+
+
+def children_cpu_seconds() -> float:
+    """CPU of this process's ended and waited-for children (the download runs' worker process)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def kinds(counts: Counter[str]) -> str:
@@ -681,6 +711,16 @@ def report(sensor: Side, manager: Side, args: argparse.Namespace) -> None:
         ("total time / ideal (jobs x duration / 2)", sensor_totals[1], manager_totals[1]),
         ("429 answers (target 0)", str(sensor.too_many_requests), str(manager.too_many_requests)),
         ("backfill jobs run", str(len(sensor.ended)), str(len(manager.ended))),
+        (
+            "requests over the whole backfill, per job",
+            f"{requests_in(sensor.backfill_requests) / max(len(sensor.ended), 1):.1f}",
+            f"{requests_in(manager.backfill_requests) / max(len(manager.ended), 1):.1f}",
+        ),
+        (
+            "CPU of the orchestration over the backfill, per job (CPU-s)",
+            f"{sensor.backfill_cpu_seconds / max(len(sensor.ended), 1):.3f}",
+            f"{manager.backfill_cpu_seconds / max(len(manager.ended), 1):.3f}",
+        ),
     ]
     width = max(len(row[0]) for row in rows)
     print(
@@ -691,16 +731,21 @@ def report(sensor: Side, manager: Side, args: argparse.Namespace) -> None:
     print(
         f"limits and settings: {CDSE_SLOTS} slots, one start per {CDSE_START_SPACING_SECONDS:g} s, "
         f"{CDSE_LIMITS.queued_ahead} queued ahead; sensor tick {sensor.tick_seconds:g} s; "
-        f"manager parallel_jobs={CDSE_SLOTS}, poll {MANAGER_POLL_SECONDS} s"
+        f"manager parallel_jobs={MANAGER_PARALLEL_JOBS}, poll {MANAGER_POLL_SECONDS} s"
     )
     print(f"{'':<{width}}  {'openeo_job_sensor':>26}  {'MultiBackendJobManager':>24}")
     for name, left, right in rows:
         print(f"{name:<{width}}  {left:>26}  {right:>24}")
-    sensor_run = summed(sensor.ticks)
-    print(f"\nsensor requests over all {len(sensor.ticks)} ticks: {kinds(sensor_run)}")
     print(
-        f"manager requests over all {manager.run_polls} polls of its run: {kinds(manager.run_requests)} "
-        "(its polls also download results; the sensor's download runs run between ticks and are not counted)"
+        f"\nsensor side, the whole backfill (submission runs, {len(backfill)} ticks, download runs): "
+        f"{kinds(sensor.backfill_requests)}"
+    )
+    print(
+        f"manager, its whole run ({manager.run_polls} polls, downloads included): {kinds(manager.backfill_requests)}"
+    )
+    print(
+        "CPU: the sensor side's submission runs, ticks (their thread) and download runs (their process); "
+        "the manager's thread during its run; the embedded backend's threads are in neither"
     )
 
 
