@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from coherence_assets.defs.assets.insar_pairs import insar_pairs
-from coherence_assets.defs.assets.partition_runs import SUBMISSIONS_PER_RUN, materialise_each_partition
+from coherence_assets.defs.assets.partition_runs import (
+    SUBMISSIONS_PER_RUN,
+    PartitionLog,
+    materialise_each_partition,
+)
 from coherence_assets.defs.jobs import BACKFILL_TAG
 from coherence_assets.defs.partitions import burst_window_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
@@ -39,7 +43,7 @@ def coherence_job(
     from coherence_assets.jobs.partition_submission import submit_partition  # see insar_pairs
     from coherence_assets.pairs.pair_table import read_pairs
 
-    def submit(key: str) -> dict:
+    def submit(key: str, log: PartitionLog) -> dict:
         burst, window = split_partition_key(key)
         submission = submit_partition(
             storage.store,
@@ -54,7 +58,7 @@ def coherence_job(
             holder=f"run {context.run.run_id[:8]}",
             # a backfill's runs would all see the same free slot at once: they leave starting to the sensor
             start_jobs_now=BACKFILL_TAG not in context.run.tags,
-            log=context.log,
+            log=log,
         )
         return submission_metadata(submission, openeo_backend.root_url)
 

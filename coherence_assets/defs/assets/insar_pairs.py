@@ -5,7 +5,11 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
-from coherence_assets.defs.assets.partition_runs import WHOLE_RANGE_PER_RUN, materialise_each_partition
+from coherence_assets.defs.assets.partition_runs import (
+    WHOLE_RANGE_PER_RUN,
+    PartitionLog,
+    materialise_each_partition,
+)
 from coherence_assets.defs.partitions import burst_window_partitions
 from coherence_assets.defs.resources import BurstCatalogue, CoherenceParameters, CoherenceStorage
 from coherence_assets.partition_keys import split_partition_key
@@ -37,7 +41,7 @@ def insar_pairs(
 
     client = catalogue.client()
 
-    def store_pairs(key: str) -> dict:
+    def store_pairs(key: str, log: PartitionLog) -> dict:
         burst, window = split_partition_key(key)
         result, path = store_window_pairs(
             storage.store,
@@ -46,7 +50,7 @@ def insar_pairs(
             window,
             coherence.polarisation,
             coherence.temporal_baselines_days,
-            log=context.log,
+            log=log,
         )
         return pairs_metadata(result, path)
 

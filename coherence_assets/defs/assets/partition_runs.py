@@ -19,6 +19,7 @@ partition order it sees a prefix: one more run at most. And ``add_asset_metadata
 dynamic partitions on every call: n queries for a step of n partitions.
 """
 
+import logging
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -27,8 +28,10 @@ import dagster as dg
 
 from coherence_assets.storage import one_line_store_errors
 
+# Where a partition's work logs: the run's log, or one that gathers a ranged run's lines (see below).
+PartitionLog = logging.Logger | logging.LoggerAdapter
 # A partition's materialisation metadata, or an exception saying why it has none.
-PartitionWork = Callable[[str], dict[str, Any]]
+PartitionWork = Callable[[str, PartitionLog], dict[str, Any]]
 
 # beta in Dagster 1.13, yet Dagster's documented way to give a backfill's runs many partitions each
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
@@ -54,15 +57,19 @@ def materialise_each_partition(
     keys = sorted(context.partition_keys)
     done: dict[str, dict[str, Any]] = {}
     failed: dict[str, Exception] = {}
+    lines: list[str] = []
+    log = context.log if len(keys) == 1 else gathering_log(context.log, lines)
     for key in keys:
         try:
             with one_line_store_errors():
-                done[key] = work(key)
+                done[key] = work(key, log)
         except Exception as error:  # one partition's failure must not hide its neighbours
             if len(keys) == 1:
                 raise
             context.log.error(f"{key}: {error}")
             failed[key] = error
+    if lines:
+        context.log.info(f"{len(keys)} partitions:\n" + "\n".join(lines))
     if not failed and feeds_a_step_of_this_run(context):
         for key, metadata in done.items():
             context.add_asset_metadata(metadata, partition_key=key)
@@ -94,3 +101,25 @@ def dimension_tags(key: str) -> dict[str, str]:
 def feeds_a_step_of_this_run(context: dg.AssetExecutionContext) -> bool:
     """Whether an asset downstream of this one runs later in this run (a run's job holds only its selection)."""
     return bool(context.job_def.asset_layer.asset_graph.get(context.asset_key).child_keys)
+
+
+class _Gathered(logging.Handler):
+    """Keeps info lines for one log event at the end; warnings and errors go to the run's log at once."""
+
+    def __init__(self, run_log: PartitionLog, lines: list[str]) -> None:
+        super().__init__()
+        self.run_log, self.lines = run_log, lines
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING:
+            self.run_log.log(record.levelno, record.getMessage())
+        else:
+            self.lines.append(record.getMessage())
+
+
+def gathering_log(run_log: PartitionLog, lines: list[str]) -> logging.Logger:
+    """A log for the partitions of a ranged run: Dagster stores each log line as an event, which cost
+    a ranged run as much CPU as a partition's own work (a SQLite insert and its index per line)."""
+    gathered = logging.Logger("partitions of the run", logging.INFO)  # not registered: one per run
+    gathered.addHandler(_Gathered(run_log, lines))
+    return gathered
