@@ -73,6 +73,7 @@ from coherence_assets.partition_keys import partition_key, split_partition_key
 from coherence_assets.settings import packaged_demo_bursts_file
 from coherence_assets.windows import window_last_day
 from embedded_openeo.config import BackendConfig
+from embedded_openeo.github_api import MAIN_COMMIT
 from embedded_openeo.server import running_backend
 
 FIRST_WINDOW = dt.date(2016, 1, 1)
@@ -269,6 +270,8 @@ def chain_environment(home: Path, data_dir: Path, backend_url: str, bursts_file:
         "OPENEO_AUTH_CLIENT_ID": CLIENT_ID,
         "OPENEO_AUTH_CLIENT_SECRET": CLIENT_SECRET,
         "OPENEO_AUTH_PROVIDER_ID": "local",
+        # no internet here: the embedded stand-in's commit of APEx's main, as a deployment pins one
+        "COHERENCE_APEX_COMMIT": MAIN_COMMIT,
     }
 
 
