@@ -34,13 +34,14 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,10 @@ class CpuGroup:
         return {int(pid) for pid in (self.path / "cgroup.procs").read_text().split()}
 
     def remove(self) -> None:
+        """Ends what is left in the group (a code server's gRPC child can outlive its parent), then removes it."""
+        for pid in self.pids():
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         wait_until(lambda: not self.pids(), 60, f"processes of {self.path} ended")
         self.path.rmdir()
 
@@ -260,7 +265,11 @@ def dagster_deployment(root: Path, env: dict[str, str], group: CpuGroup):
     finally:
         for process in reversed(processes):
             process.terminate()
-            process.wait(timeout=120)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # a busy code server may not stop on SIGTERM
+                process.kill()
+                process.wait()
         for log in logs:
             log.close()
 
