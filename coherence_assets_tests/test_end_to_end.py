@@ -61,7 +61,7 @@ def live_backend(tmp_path: Path) -> Iterator[LiveBackend]:
     yield from start_backend(tmp_path / "backend", max_running_jobs=2, job_seconds_per_pair=1.0)
 
 
-def chain_environment(backend: LiveBackend, data_dir: Path) -> dict[str, str]:
+def chain_environment(backend: LiveBackend, data_dir: Path | str) -> dict[str, str]:
     """The environment of a CDSE deployment, pointed at the embedded backend."""
     return {
         **os.environ,

@@ -1,5 +1,7 @@
 """The shipped production deployment: ``deploy/dagster.yaml`` on a real PostgreSQL server, with
-``dagster-webserver`` and ``dagster-daemon`` as separate processes, driven through GraphQL.
+``dagster-webserver`` and ``dagster-daemon`` as separate processes, driven through GraphQL, and the
+data folder on an object store (``s3://`` on moto's S3 server), so that every run process sees the
+same data as run pods do.
 
 Two backfills of the same partition are launched back to back, as two users of a shared
 deployment might: the run queue must run one run per partition at a time, the sensors must carry
@@ -8,6 +10,7 @@ the chain on to the rasters, and everything the deployment records must land in 
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
@@ -23,6 +26,7 @@ from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import LiveBackend, start_backend
 from coherence_assets_tests.dagster_dev import running_dagster_deployment
 from coherence_assets_tests.postgres_server import PostgresServer, postgres_bin_dir, running_postgres
+from coherence_assets_tests.s3_server import S3Server
 from coherence_assets_tests.test_end_to_end import chain_environment
 
 pytestmark = [pytest.mark.e2e, pytest.mark.system_program("postgresql"), pytest.mark.timeout(600)]
@@ -65,25 +69,24 @@ def live_backend(tmp_path: Path) -> Iterator[LiveBackend]:
 
 
 def every_pair_has_a_raster(store: DataStore) -> bool:
-    table = store.insar_pairs_path(BURST, WINDOW)
-    if not store.fs.exists(table):
+    """Asked of the store each time: the runs in other processes write these files."""
+    table = store.read_bytes_if_present(store.insar_pairs_path(BURST, WINDOW))
+    if table is None:
         return False
-    with store.fs.open(table, "rb") as stream:
-        pairs = pd.read_parquet(stream)
+    pairs = pd.read_parquet(io.BytesIO(table))
     expected = {
         f"{pd.Timestamp(reference):%Y%m%d}_{pd.Timestamp(secondary):%Y%m%d}.tif"
         for reference, secondary in zip(pairs["reference_date"], pairs["secondary_date"], strict=True)
     }
-    rasters = store.coherence_rasters_dir(BURST, WINDOW)
-    present = {Path(path).name for path in store.fs.glob(f"{rasters}/*.tif")}
+    present = set(store.list_names(store.coherence_rasters_dir(BURST, WINDOW)))
     return bool(expected) and expected <= present
 
 
 def test_two_backfills_on_the_production_deployment_run_one_run_per_partition_and_land_in_postgresql(
-    tmp_path: Path, postgres: PostgresServer, live_backend: LiveBackend
+    tmp_path: Path, postgres: PostgresServer, live_backend: LiveBackend, s3_env: S3Server
 ) -> None:
-    data_dir = tmp_path / "data"
-    store = DataStore(str(data_dir))
+    data_dir = f"s3://{s3_env.new_bucket()}/data"  # the daemon's and the runs' processes reach it by AWS_*
+    store = DataStore(data_dir)
     home = tmp_path / "dagster_home"
     with running_dagster_deployment(
         REPO / "workspace.yaml",
