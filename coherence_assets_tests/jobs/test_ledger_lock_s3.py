@@ -79,7 +79,7 @@ def quick_poll(_seconds: float) -> None:
 @pytest.mark.slow
 def test_racing_processes_on_s3_never_hold_a_lease_together_and_every_one_gets_it_in_turn(s3_env: S3Server):
     store = DataStore(f"s3://{s3_env.new_bucket()}/data")
-    racers, rounds = 3, 40
+    racers, rounds = 2, 50
     context = multiprocessing.get_context("spawn")  # not fork: s3fs runs an event-loop thread
     barrier, results = context.Barrier(racers), context.Queue()
     processes = [
