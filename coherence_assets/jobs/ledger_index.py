@@ -34,6 +34,7 @@ from typing import Any
 
 from coherence_assets.jobs.ledger import CorruptLedgerError, JobRecord, Ledger
 from coherence_assets.jobs.ledger_lock import LedgerBusyError, held_ledger
+from coherence_assets.jobs.stuck import StuckReason
 from coherence_assets.partition_keys import partition_key, split_partition_key
 from coherence_assets.storage import DataStore
 
@@ -63,13 +64,13 @@ class DonePartition:
     """
 
     partition_key: str
-    stuck: tuple[str, ...] = ()
+    stuck: tuple[StuckReason, ...] = ()
     resolved_jobs: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
             "partition_key": self.partition_key,
-            "stuck": list(self.stuck),
+            "stuck": [reason.to_json() for reason in self.stuck],
             "resolved_jobs": list(self.resolved_jobs),
         }
 
@@ -77,7 +78,7 @@ class DonePartition:
     def from_json(cls, document: dict[str, Any]) -> DonePartition:
         return cls(
             document["partition_key"],
-            tuple(document.get("stuck", ())),
+            tuple(StuckReason.from_json(reason) for reason in document.get("stuck", ())),
             tuple(document.get("resolved_jobs", ())),
         )
 
@@ -329,7 +330,7 @@ def _json_or_none(store: DataStore, path: str) -> Any:
 
 
 def update_done_index(
-    store: DataStore, scan: LedgerScan, done_partitions: dict[str, list[str]]
+    store: DataStore, scan: LedgerScan, done_partitions: dict[str, list[StuckReason]]
 ) -> list[tuple[DonePartition, Ledger]]:
     """Retire the partitions done this tick, mark the ones the first scan found active; returns the done
     partitions that could not be retired now (a run holds or re-marked them), for the cursor to keep.

@@ -23,7 +23,8 @@ from enum import StrEnum
 from coherence_assets.jobs.ledger import CANCELED, CREATED, ERROR, FINISHED, NOT_CREATED, Ledger
 from coherence_assets.jobs.ledger_index import DonePartition, TrackedJob, tracked_jobs
 from coherence_assets.jobs.listing import JobListing
-from coherence_assets.pairs.pair import Pair, summarise_pairs
+from coherence_assets.jobs.stuck import StuckKind, StuckReason
+from coherence_assets.pairs.pair import Pair
 from coherence_assets.partition_keys import partition_key
 
 # what a tick did with a job whose state it acted on
@@ -56,7 +57,7 @@ class TickCursor:
     downloads: dict[str, RunAttempts] = field(default_factory=dict)
     resubmits: dict[str, RunAttempts] = field(default_factory=dict)  # until the ledger holds the replacement
     unseen: dict[str, int] = field(default_factory=dict)  # job id -> complete listings without it
-    stuck: dict[str, list[str]] = field(default_factory=dict)  # partition -> what cannot progress
+    stuck: dict[str, list[StuckReason]] = field(default_factory=dict)  # partition -> what cannot progress
 
     def to_json(self) -> str:
         return json.dumps(
@@ -70,7 +71,10 @@ class TickCursor:
                     job_id: [state.attempts, state.requested_at] for job_id, state in self.resubmits.items()
                 },
                 "unseen": self.unseen,
-                "stuck": self.stuck,
+                "stuck": {
+                    partition: [reason.to_json() for reason in reasons]
+                    for partition, reasons in self.stuck.items()
+                },
             },
             sort_keys=True,
         )
@@ -95,7 +99,10 @@ class TickCursor:
                 for job_id, (attempts, requested_at) in document.get("resubmits", {}).items()
             },
             unseen=document.get("unseen", {}),
-            stuck=document.get("stuck", {}),
+            stuck={
+                partition: [StuckReason.from_json(reason) for reason in reasons]
+                for partition, reasons in document.get("stuck", {}).items()
+            },
         )
 
     def copy(self) -> TickCursor:
@@ -150,7 +157,7 @@ class TickPlan:
     finished: list[TrackedJob] = field(default_factory=list)  # seen finished for the first time
     downloaded: list[TrackedJob] = field(default_factory=list)  # each of its pairs has a raster now
     unseen: list[TrackedJob] = field(default_factory=list)
-    done_partitions: dict[str, list[str]] = field(default_factory=dict)  # partition -> stuck reasons
+    done_partitions: dict[str, list[StuckReason]] = field(default_factory=dict)  # partition -> stuck reasons
     status_counts: dict[str, int] = field(default_factory=dict)
 
 
@@ -163,11 +170,6 @@ def awaited_jobs(ledgers: Iterable[Ledger], cursor: TickCursor) -> set[str]:
         if not job.replaced
         and (job.record.job_id not in cursor.handled or job.record.job_id in cursor.downloads)
     }
-
-
-def _pairs_text(pairs: list[Pair]) -> str:
-    """The pairs of a stuck line: the first few; the every_pair_has_a_raster check lists them all."""
-    return summarise_pairs(pairs) + (" (all in the every_pair_has_a_raster check)" if len(pairs) > 3 else "")
 
 
 def plan_tick(
@@ -228,28 +230,25 @@ def plan_tick(
                     plan,
                     job,
                     plan.given_up,
-                    f"job {job_id} failed {job.record.attempt} time(s), its {len(job.record.pairs)} pair(s) "
-                    f"are given up ({_pairs_text(job.record.pairs)}): read its error logs on coherence_job, then "
-                    "re-materialise coherence_job with a higher max_attempts",
+                    StuckReason(StuckKind.FAILED, job_id, job.record.attempt, tuple(job.record.pairs)),
                 )
         elif status == CANCELED:
             _resolve_stuck(
                 plan,
                 job,
                 plan.canceled,
-                f"job {job_id} was canceled on the backend; its {len(job.record.pairs)} pair(s) have no raster: "
-                "re-materialise coherence_job to submit them again",
+                StuckReason(StuckKind.CANCELED, job_id, pairs=tuple(job.record.pairs)),
             )
     _close_done_partitions(plan, ledgers)
     _forget_inactive(state, ledgers)
     return plan
 
 
-def _stuck(plan: TickPlan, job: TrackedJob, reason: str) -> None:
+def _stuck(plan: TickPlan, job: TrackedJob, reason: StuckReason) -> None:
     plan.cursor.stuck.setdefault(job.partition_key, []).append(reason)
 
 
-def _resolve_stuck(plan: TickPlan, job: TrackedJob, outcome: list[TrackedJob], reason: str) -> None:
+def _resolve_stuck(plan: TickPlan, job: TrackedJob, outcome: list[TrackedJob], reason: StuckReason) -> None:
     """Act on ``job`` for good although pairs of it have no raster: list it under ``outcome``, say why."""
     outcome.append(job)
     plan.cursor.handled[job.record.job_id] = RESOLVED
@@ -280,13 +279,7 @@ def _reconcile_download(
     if attempts >= policy.max_download_attempts:
         downloads.pop(job_id)
         plan.downloads_given_up.append(job)
-        _stuck(
-            plan,
-            job,
-            f"downloads of job {job_id} failed {attempts} time(s); {len(missing)} pair(s) have no raster "
-            f"({_pairs_text(missing)}): the every_pair_has_a_raster check names the last error; fix it, then "
-            "re-materialise coherence_rasters for this partition",
-        )
+        _stuck(plan, job, StuckReason(StuckKind.DOWNLOADS_FAILED, job_id, attempts, tuple(missing)))
         return
     if previous and previous.attempts and now < previous.requested_at + policy.download_retry_seconds:
         return
@@ -318,8 +311,7 @@ def _reconcile_resubmit(
             plan,
             job,
             plan.resubmits_given_up,
-            f"resubmitting job {job_id} failed {previous.attempts} time(s) (see the resubmit_coherence_jobs runs); "
-            f"its {len(job.record.pairs)} pair(s) have no job: re-materialise coherence_job once the cause is fixed",
+            StuckReason(StuckKind.RESUBMITS_FAILED, job_id, previous.attempts, tuple(job.record.pairs)),
         )
         return
     if now < previous.requested_at + policy.download_retry_seconds:
@@ -363,13 +355,7 @@ def _count_unseen(
     if lost.outcome == LostOutcome.RESUBMIT:
         state.resubmits[job_id] = RunAttempts(1, now)
     if lost.outcome == LostOutcome.GIVEN_UP:
-        _stuck(
-            plan,
-            job,
-            f"job {job_id} is no longer listed by the backend and had used its {job.record.attempt} attempt(s); "
-            f"{len(missing)} pair(s) have no raster ({_pairs_text(list(missing))}): re-materialise coherence_job "
-            "with a higher max_attempts",
-        )
+        _stuck(plan, job, StuckReason(StuckKind.LOST, job_id, job.record.attempt, missing))
 
 
 def _close_done_partitions(plan: TickPlan, ledgers: list[Ledger]) -> None:
@@ -420,9 +406,7 @@ def resume_rewritten_partitions(
     for entry, ledger in rewritten:
         cursor.handled.update(dict.fromkeys(entry.resolved_jobs, RESOLVED))
         replaced = ledger.replaced_job_ids()
-        still = [
-            reason for reason in entry.stuck if not any(f"job {job_id} " in reason for job_id in replaced)
-        ]
+        still = [reason for reason in entry.stuck if reason.job_id not in replaced]
         if still:  # idempotent: a partition active again is resumed on every tick until it is done
             known = cursor.stuck.setdefault(entry.partition_key, [])
             known.extend(reason for reason in still if reason not in known)
@@ -433,4 +417,7 @@ def stuck_work(done: Iterable[DonePartition], cursor: TickCursor | None = None) 
     reasons = {entry.partition_key: list(entry.stuck) for entry in done if entry.stuck}
     for partition, active in (cursor.stuck if cursor else {}).items():
         reasons.setdefault(partition, []).extend(active)
-    return [f"{partition}: {'; '.join(lines)}" for partition, lines in sorted(reasons.items())]
+    return [
+        f"{partition}: {'; '.join(reason.line() for reason in stuck)}"
+        for partition, stuck in sorted(reasons.items())
+    ]

@@ -253,4 +253,4 @@ def _log_tick(
         )
     for job in plan.downloads_given_up + plan.resubmits_given_up:
         reasons = plan.cursor.stuck.get(job.partition_key) or plan.done_partitions[job.partition_key]
-        log.error(f"{job.partition_key}: {reasons[-1]}")
+        log.error(f"{job.partition_key}: {reasons[-1].line()}")

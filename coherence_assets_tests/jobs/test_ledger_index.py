@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks.tick_cost import build_tree, partitions, ticker
+from benchmarks.tick_cost import PAIR, build_tree, partitions, ticker
 from coherence_assets.jobs.ledger import Ledger
 from coherence_assets.jobs.ledger_index import (
     DonePartition,
@@ -18,6 +18,7 @@ from coherence_assets.jobs.ledger_index import (
     read_done_index,
     scan_ledgers,
 )
+from coherence_assets.jobs.stuck import StuckKind, StuckReason
 from coherence_assets.jobs.tick import TickCursor
 from coherence_assets.jobs.tick_run import stuck_now
 from coherence_assets.partition_keys import partition_key
@@ -26,7 +27,7 @@ from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.jobs.conftest import connector
 
 ACTIVE = 2
-STUCK = "downloads of job j-done-0 failed 2 time(s): re-materialise coherence_rasters for this partition"
+STUCK = StuckReason(StuckKind.DOWNLOADS_FAILED, "j-done-0", 2, (PAIR,))
 
 
 class CountedFile:
@@ -99,7 +100,9 @@ def steady_tick_counts(data_dir: Path, backend: LiveBackend, done: int) -> Count
     build_tree(store, connect(), backend.url, done, ACTIVE)
     ((burst, window),) = partitions(1, 100_000)
     record = DonePartition.from_json(store.read_json(store.coherence_job_done_path(burst, window)))
-    store.write_json(store.coherence_job_stuck_path(burst, window), {**record.to_json(), "stuck": [STUCK]})
+    store.write_json(
+        store.coherence_job_stuck_path(burst, window), {**record.to_json(), "stuck": [STUCK.to_json()]}
+    )
     store.fs.rm(store.coherence_job_done_path(burst, window))
     tick = ticker(store, connect)
     cursor = tick(tick(TickCursor()).plan.cursor).plan.cursor  # the first lists the tree once
@@ -109,7 +112,7 @@ def steady_tick_counts(data_dir: Path, backend: LiveBackend, done: int) -> Count
     counts = Counter(counted.counts)
     assert len(run.plan.to_start) == ACTIVE  # the active partitions' jobs were all looked at
     # its rasters are missing: still stuck
-    assert stuck_now(store, run.plan.cursor) == [f"{partition_key(burst, window)}: {STUCK}"]
+    assert stuck_now(store, run.plan.cursor) == [f"{partition_key(burst, window)}: {STUCK.line()}"]
     return counts
 
 

@@ -9,6 +9,7 @@ import openeo
 from coherence_assets.jobs.ledger import JobRecord, Ledger
 from coherence_assets.jobs.ledger_index import DonePartition
 from coherence_assets.jobs.listing import JobListing, list_jobs_until_seen
+from coherence_assets.jobs.stuck import StuckKind, StuckReason
 from coherence_assets.jobs.tick import (
     RESOLVED,
     RunAttempts,
@@ -97,7 +98,7 @@ def test_a_finished_job_is_downloaded_again_spaced_and_bounded_then_reported_stu
     assert [request.attempt for request in second.downloads] == [2]
     assert used_up.downloads == [] and [job.record.job_id for job in used_up.downloads_given_up] == ["j1"]
     (reason,) = used_up.done_partitions["t015_030343_iw2|2023-07-01"]
-    assert "failed 2 time(s)" in reason and "2023-07-05/2023-07-17" in reason
+    assert "failed 2 time(s)" in reason.line() and "2023-07-05/2023-07-17" in reason.line()
     assert used_up.cursor == TickCursor()  # the done partition leaves nothing behind
 
 
@@ -179,7 +180,7 @@ def test_a_rewritten_done_ledger_awaits_only_its_new_jobs_and_keeps_what_is_stil
     rewritten.jobs[2].replaces = "j1"
     entry = DonePartition(
         "t015_030343_iw2|2023-07-01",
-        ("job j1 failed 1 time(s) ...", "job j2 failed 2 time(s) ..."),
+        (StuckReason(StuckKind.FAILED, "j1", 1), StuckReason(StuckKind.FAILED, "j2", 2)),
         ("j1", "j2"),
     )
     cursor = TickCursor()
@@ -187,7 +188,7 @@ def test_a_rewritten_done_ledger_awaits_only_its_new_jobs_and_keeps_what_is_stil
     resume_rewritten_partitions(cursor, [(entry, rewritten)])
 
     assert awaited_jobs([rewritten], cursor) == {"j3"}
-    assert cursor.stuck == {"t015_030343_iw2|2023-07-01": ["job j2 failed 2 time(s) ..."]}
+    assert cursor.stuck == {"t015_030343_iw2|2023-07-01": [StuckReason(StuckKind.FAILED, "j2", 2)]}
 
 
 def test_a_resubmission_whose_run_failed_is_requested_again_until_the_replacement_shows_or_tries_run_out():
@@ -213,7 +214,7 @@ def test_a_resubmission_whose_run_failed_is_requested_again_until_the_replacemen
     assert running.resubmit_again == []
     assert [(request.job.record.job_id, request.attempt) for request in again.resubmit_again] == [("j1", 2)]
     assert [job.record.job_id for job in used_up.resubmits_given_up] == ["j1"]
-    assert "resubmitting job j1 failed 2 time(s)" in used_up.done_partitions[PARTITION_KEY][0]
+    assert "resubmitting job j1 failed 2 time(s)" in used_up.done_partitions[PARTITION_KEY][0].line()
     assert healed.resubmit_again == [] and healed.cursor.resubmits == {} and healed.to_start == ["j2"]
 
 
@@ -253,7 +254,7 @@ def test_cursor_entries_of_partitions_closed_elsewhere_are_dropped_so_the_sensor
         downloads={"j1": RunAttempts(1, 0.0), "j2": RunAttempts(1, 0.0)},
         resubmits={"j0": RunAttempts(1, 0.0)},
         unseen={"j1": 1},
-        stuck={"t015_030343_iw2|2023-07-01": ["downloads of job j1 failed"]},
+        stuck={"t015_030343_iw2|2023-07-01": [StuckReason(StuckKind.DOWNLOADS_FAILED, "j1", 1)]},
     )
 
     plan = plan_tick([still_active], listing(j2="finished"), cursor, POLICY, 30.0, no_raster, set())
