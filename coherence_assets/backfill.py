@@ -122,8 +122,8 @@ def instance_from_environment() -> dg.DagsterInstance:
     home = dagster_home()
     if not home.is_dir():
         raise SetupError(
-            f"no Dagster instance in DAGSTER_HOME={home}: the folder does not exist; set DAGSTER_HOME to the "
-            f"folder dagster dev uses (the demo's is {DEFAULT_DAGSTER_HOME})"
+            f"no Dagster instance in DAGSTER_HOME={home}: the folder does not exist; run from the folder of "
+            f"the demo and coherence-assets ui (their instance is {DEFAULT_DAGSTER_HOME}) or set DAGSTER_HOME to yours"
         )
     return dg.DagsterInstance.get()
 
@@ -201,12 +201,12 @@ def run_backfill(bursts_spec: str, windows_spec: str, assets_spec: str) -> int:
     where = (
         f"{address}/runs/b/{backfill_id}"
         if address
-        else f"/runs/b/{backfill_id} of the UI of this DAGSTER_HOME (none runs here now: dagster dev [-p PORT])"
+        else f"/runs/b/{backfill_id} of the UI of this DAGSTER_HOME (none runs here now: coherence-assets ui [-p PORT])"
     )
     print(
         f"backfill {backfill_id} launched in DAGSTER_HOME={home}: {', '.join(assets)} for "
         f"{len(bursts)} burst(s) x {len(windows)} window(s) ({windows[0]} .. {windows[-1]}), "
-        f"{len(partition_keys)} partitions.\nThe Dagster daemon runs it (dagster dev, or dagster-daemon run): "
+        f"{len(partition_keys)} partitions.\nThe Dagster daemon runs it (coherence-assets ui, or dagster-daemon run): "
         f"it submits the jobs; the sensor starts them, and downloads and cubes follow as jobs finish.\n"
         f"Follow it at {where}"
     )

@@ -1,4 +1,4 @@
-"""``coherence-assets``: the demo of the whole chain, backfills, and the embedded backend."""
+"""``coherence-assets``: the demo of the whole chain, backfills, the UI, and the embedded backend."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import argparse
 import datetime as dt
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from coherence_assets.preflight import SetupError
-from coherence_assets.settings import Settings, SettingsError, parse_temporal_baselines
+from coherence_assets.settings import Settings, SettingsError, parse_temporal_baselines, prepare_dagster_home
 from coherence_assets.windows import parse_window_key, window_key_of
 
 DEMO_WINDOW = "2023-07-01"
@@ -82,6 +84,30 @@ def add_backfill_command(commands: argparse._SubParsersAction) -> None:
         "--assets", default=",".join(DEFAULT_ASSETS), help="comma-separated assets, default %(default)s"
     )
     backfill.set_defaults(handler=run_backfill)
+
+
+DEFINITIONS_MODULE = "coherence_assets.definitions"
+# `dagster dev`'s own ways to name the code; without one it reads ./workspace.yaml (the clone's)
+DAGSTER_DEV_TARGET_OPTIONS = ("-w", "--workspace", "-m", "--module-name", "-f", "--python-file")
+
+
+def run_ui(arguments: argparse.Namespace) -> NoReturn:
+    """``dagster dev`` on the instance the demo and ``backfill`` use, so what they ran shows there.
+
+    ``dagster dev`` alone runs on a temporary instance when ``DAGSTER_HOME`` is unset; this sets it
+    as they do (``./.dagster_home``) and creates it as the demo does, then replaces this process
+    with ``dagster dev`` (Ctrl-C stops it as usual). Every other option is ``dagster dev``'s. Outside
+    the clone, with no ``workspace.yaml`` here, the installed package's definitions are loaded.
+    """
+    dagster_dev_options = arguments.dagster_dev_options
+    home = prepare_dagster_home()
+    names_its_code = any(option.split("=")[0] in DAGSTER_DEV_TARGET_OPTIONS for option in dagster_dev_options)
+    target = [] if names_its_code or Path("workspace.yaml").exists() else ["-m", DEFINITIONS_MODULE]
+    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or shutil.which("dagster")
+    if dagster is None:
+        raise SetupError("the dagster command is not installed beside this Python: pip install -e .")
+    print(f"Dagster instance: {home}", flush=True)
+    os.execv(dagster, [dagster, "dev", *target, *dagster_dev_options])
 
 
 def find_bursts_for_aoi(arguments: argparse.Namespace) -> int:
@@ -190,6 +216,14 @@ def parser() -> argparse.ArgumentParser:
     backend.set_defaults(handler=control_backend)
     add_backfill_command(commands)
     add_bursts_for_aoi_command(commands)
+    # no -h of its own: -h is dagster dev's --host, and --help shows dagster dev's options
+    ui = commands.add_parser(
+        "ui",
+        add_help=False,
+        help="dagster dev (UI, daemon, sensors) on the instance of the demo and backfill "
+        "(DAGSTER_HOME, default ./.dagster_home); other options go to dagster dev, e.g. -p 3001",
+    )
+    ui.set_defaults(handler=run_ui)
     return root
 
 
@@ -197,7 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for package in ("coherence_assets", "embedded_openeo"):  # `backend` logs its state changes
         logging.getLogger(package).setLevel(logging.INFO)
-    arguments = parser().parse_args(argv)
+    root = parser()
+    arguments, extra = root.parse_known_args(argv)
+    if arguments.command == "ui":
+        arguments.dagster_dev_options = extra
+    elif extra:
+        root.parse_args(argv)  # refuses the unknown options as argparse always does
     try:
         return arguments.handler(arguments)
     except (SetupError, SettingsError) as error:

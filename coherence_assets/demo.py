@@ -2,7 +2,7 @@
 
 It does what the daemon does (evaluate ``openeo_job_sensor`` every few seconds and launch the
 runs it requests), in one process, so that a newcomer sees the chain finish without starting
-``dagster dev``. Runs land in ``DAGSTER_HOME`` and show in the UI afterwards.
+``dagster dev``. Runs land in ``DAGSTER_HOME`` and show in the UI (``coherence-assets ui``) afterwards.
 """
 
 from __future__ import annotations
@@ -28,24 +28,12 @@ from coherence_assets.jobs.tick import TickCursor
 from coherence_assets.jobs.tick_run import stuck_now
 from coherence_assets.partition_keys import partition_key
 from coherence_assets.preflight import SetupError
-from coherence_assets.settings import dagster_home
+from coherence_assets.settings import prepare_dagster_home
 from coherence_assets.storage import DataFolderUnusable, DataStore
 
 # The demo prints one line per run; a failure's trace stays in the run's event log (the UI shows it).
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 TICK_SECONDS = 3.0
-
-
-# The demo's instance, also what `dagster dev` runs with this DAGSTER_HOME: a UI backfill launches a
-# run per partition at once, more than a small machine carries, so at most 4 run and the rest queue;
-# and no telemetry (nor its banner on the demo's first run).
-DEMO_INSTANCE_YAML = """\
-concurrency:
-  runs:
-    max_concurrent_runs: 4
-telemetry:
-  enabled: false
-"""
 
 
 def job_counts(statuses: Iterable[str]) -> str:
@@ -55,13 +43,9 @@ def job_counts(statuses: Iterable[str]) -> str:
 
 
 def demo_instance() -> dg.DagsterInstance:
-    """The instance in ``DAGSTER_HOME`` (default ``./.dagster_home``), created with
-    :data:`DEMO_INSTANCE_YAML` if needed; a ``dagster.yaml`` someone wrote is left as it is."""
-    home = dagster_home()
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists() or not config.read_text().strip():
-        config.write_text(DEMO_INSTANCE_YAML)
+    """The instance in ``DAGSTER_HOME`` (default ``./.dagster_home``), the one ``coherence-assets ui``
+    opens, created as :func:`prepare_dagster_home` does."""
+    prepare_dagster_home()
     return dg.DagsterInstance.get()
 
 
@@ -205,8 +189,10 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
 
     instance = demo_instance()
     home = os.environ["DAGSTER_HOME"]
-    # dagster dev has no default instance (a temporary one): say how to open this one
-    print(f"Dagster instance: {home} (for the UI: export DAGSTER_HOME={home}; dagster dev)", flush=True)
+    print(
+        f"Dagster instance: {home} (its UI: coherence-assets ui, from this folder or with this DAGSTER_HOME)",
+        flush=True,
+    )
     print("1. burst catalogue", flush=True)
     refresh_burst_catalogue(defs, instance)
     bursts = sorted(instance.get_dynamic_partitions(burst_partitions.name))

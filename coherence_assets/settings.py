@@ -5,7 +5,7 @@ itself, so the defaults below are the single source of truth. Two kinds of varia
 project's and are read where their owners' conventions put them, at run time: the ``openeo``
 client's ``OPENEO_AUTH_*`` (by the ``OpenEOBackend`` resource when it logs in; only the method is
 checked here, so a typo is told before anything runs) and Dagster's ``DAGSTER_HOME`` (by the demo
-and the backfill command, through :func:`dagster_home`).
+and the ``backfill`` and ``ui`` commands, through :func:`dagster_home`).
 """
 
 from __future__ import annotations
@@ -39,6 +39,16 @@ KNOWN_AUTH_METHODS = ("client_credentials",)
 DEFAULT_TEMPORAL_BASELINES_DAYS = (12,)
 DEFAULT_DATA_DIR = "./coherence-data"
 DEFAULT_DAGSTER_HOME = "./.dagster_home"
+# The instance the demo and `coherence-assets ui` create: a UI backfill launches a run per partition
+# range at once, more than a small machine carries, so at most 4 run and the rest queue; and no
+# telemetry (nor its banner on the first run).
+DEFAULT_INSTANCE_YAML = """\
+concurrency:
+  runs:
+    max_concurrent_runs: 4
+telemetry:
+  enabled: false
+"""
 DEMO_BURSTS_FILE_NAME = "s1_bursts_glacierSouthTyrol.geojson"
 DEMO_AOI_FILE_NAME = "glacier_aois_southtyrol.geojson"
 # a tick is one backend request while the awaited jobs fit a page; as often as CDSE accepts a start
@@ -55,6 +65,17 @@ def dagster_home() -> Path:
     """``DAGSTER_HOME``, set to ``./.dagster_home`` (made absolute) when unset, so that Dagster and
     every later message see the same folder."""
     return Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DEFAULT_DAGSTER_HOME).resolve())))
+
+
+def prepare_dagster_home() -> Path:
+    """:func:`dagster_home`, created with :data:`DEFAULT_INSTANCE_YAML` if it has no ``dagster.yaml``
+    yet (or an empty one); a ``dagster.yaml`` someone wrote is left as it is."""
+    home = dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists() or not config.read_text().strip():
+        config.write_text(DEFAULT_INSTANCE_YAML)
+    return home
 
 
 def is_cdse_openeo_url(url: str) -> bool:

@@ -1,7 +1,8 @@
 """Dagster as subprocesses for end-to-end tests: start it, talk to its GraphQL API, stop it.
 
-Either ``dagster dev`` (one command for webserver and daemon) or the production pair, a
-``dagster-webserver`` and a ``dagster-daemon`` started separately on the same instance. The
+Either ``dagster dev`` (one command for webserver and daemon; also as ``coherence-assets ui`` starts
+it) or the production pair, a ``dagster-webserver`` and a ``dagster-daemon`` started separately on
+the same instance. The
 webserver, the daemon, the code servers and every run worker inherit ``DAGSTER_HOME``, so a
 scan of ``/proc`` for that value finds whatever the test started, wherever it was re-parented;
 that is how a test proves nothing is left behind.
@@ -329,14 +330,17 @@ def _cli(name: str) -> str:
 def _running(
     commands: list[list[str]],
     port: int,
-    workspace_file: Path,
+    working_directory: Path,
     home: Path,
     instance_yaml: str,
     environment: dict[str, str],
     startup_timeout: float,
     log_name: str,
+    set_home: bool = True,
 ) -> Iterator[DagsterDev]:
-    """Start ``commands`` with ``home`` as ``DAGSTER_HOME``, all logging to one file in ``home``.
+    """Start ``commands`` in ``working_directory`` with ``environment`` and ``home`` as ``DAGSTER_HOME``
+    (unless ``set_home`` is false: then the commands find ``home`` themselves); all log to one file
+    in ``home``.
 
     Yields once the webserver on ``port`` answers and the workspace has loaded; stops every
     process on exit, also when the block raises.
@@ -352,8 +356,8 @@ def _running(
                 processes.append(
                     subprocess.Popen(
                         command,
-                        cwd=workspace_file.parent,
-                        env={**environment, "DAGSTER_HOME": str(home)},
+                        cwd=working_directory,
+                        env={**environment, "DAGSTER_HOME": str(home)} if set_home else environment,
                         stdin=subprocess.DEVNULL,
                         stdout=log,
                         stderr=subprocess.STDOUT,
@@ -391,8 +395,33 @@ def running_dagster_dev(
     """Start ``dagster dev`` on a free port of 127.0.0.1 with ``home`` as ``DAGSTER_HOME``."""
     port = free_port()
     command = [_cli("dagster"), "dev", "-w", str(workspace_file), "-h", "127.0.0.1", "-p", str(port)]
+    folder = workspace_file.parent
     with _running(
-        [command], port, workspace_file, home, instance_yaml, environment, startup_timeout, LOG_FILE_NAME
+        [command], port, folder, home, instance_yaml, environment, startup_timeout, LOG_FILE_NAME
+    ) as dev:
+        yield dev
+
+
+@contextmanager
+def running_coherence_ui(
+    project: Path, instance_yaml: str, environment: dict[str, str], startup_timeout: float = 120.0
+) -> Iterator[DagsterDev]:
+    """Start ``coherence-assets ui`` in ``project`` as a user types it: no ``DAGSTER_HOME``, so the
+    instance is ``project/.dagster_home``, the demo's and the backfill command's default."""
+    port = free_port()
+    home = project / ".dagster_home"
+    command = [_cli("coherence-assets"), "ui", "-h", "127.0.0.1", "-p", str(port)]
+    without_home = {name: value for name, value in environment.items() if name != "DAGSTER_HOME"}
+    with _running(
+        [command],
+        port,
+        project,
+        home,
+        instance_yaml,
+        without_home,
+        startup_timeout,
+        LOG_FILE_NAME,
+        set_home=False,
     ) as dev:
         yield dev
 
@@ -416,7 +445,7 @@ def running_dagster_deployment(
     with _running(
         [webserver, daemon],
         port,
-        workspace_file,
+        workspace_file.parent,
         home,
         instance_yaml,
         environment,

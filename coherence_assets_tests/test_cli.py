@@ -33,12 +33,26 @@ def run_cli(*arguments: str, cwd: Path, env: dict[str, str] | None = None) -> su
     )
 
 
-def test_help_lists_the_demo_and_backend_commands(tmp_path: Path):
+def test_help_lists_the_demo_backend_and_ui_commands(tmp_path: Path):
     completed = run_cli("--help", cwd=tmp_path)
 
     assert completed.returncode == 0, completed.stderr
-    assert "demo" in completed.stdout
-    assert "backend" in completed.stdout
+    for command in ("demo", "backend", "backfill", "ui"):
+        assert command in completed.stdout
+    assert "./.dagster_home" in completed.stdout  # the ui's instance, the demo's and the backfill's
+
+
+def test_unknown_options_are_refused_except_for_ui_which_passes_them_to_dagster_dev(
+    capsys: pytest.CaptureFixture[str],
+):
+    from coherence_assets.cli import main, parser
+
+    arguments, extra = parser().parse_known_args(["ui", "-h", "0.0.0.0", "-p", "3001"])
+    assert (arguments.command, extra) == ("ui", ["-h", "0.0.0.0", "-p", "3001"])
+    with pytest.raises(SystemExit) as refused:
+        main(["backfill", "--bursts", "all", "--windows", "2024-01-01", "-p", "3001"])
+    assert refused.value.code == 2
+    assert "unrecognized arguments: -p 3001" in capsys.readouterr().err
 
 
 @pytest.mark.slow

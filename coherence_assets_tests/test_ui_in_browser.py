@@ -1,8 +1,9 @@
 """What a person sees in the Dagster UI after a season backfill launched by ``coherence-assets backfill``.
 
-``dagster dev`` runs on a temporary instance against the embedded backend (reached over HTTP with
-OIDC client credentials, as CDSE would be); the backfill is launched by the CLI as a subprocess,
-and the daemon runs it. Debian's chromium, driven by Playwright, then opens the backfill by the
+``coherence-assets ui`` and ``coherence-assets backfill`` run as a user types them, in one folder
+and without ``DAGSTER_HOME``, so both take the default instance ``./.dagster_home``: the backfill
+shows in that UI. The chain runs against the embedded backend (reached over HTTP with OIDC client
+credentials, as CDSE would be); the daemon runs the backfill. Debian's chromium, driven by Playwright, then opens the backfill by the
 link the CLI printed, the asset graph, the ``coherence_cube`` partitions, the quick-look, the
 ``coherence_job`` ledger and a ``coherence_job`` partition, whose latest event tells that its job
 finished and was downloaded. Screenshots land in ``$COHERENCE_TEST_ARTIFACTS`` (default
@@ -26,7 +27,7 @@ from coherence_assets.cube.stacking import open_coherence_cube
 from coherence_assets.jobs.ledger_index import read_all_ledgers
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import LiveBackend, start_backend
-from coherence_assets_tests.dagster_dev import running_dagster_dev
+from coherence_assets_tests.dagster_dev import running_coherence_ui
 from coherence_assets_tests.test_end_to_end import INSTANCE_YAML, chain_environment
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -65,13 +66,14 @@ def browser() -> Iterator[object]:
         launched.close()
 
 
-def cli_backfill(home: Path, environment: dict[str, str]) -> tuple[str, str]:
-    """``coherence-assets backfill`` as a user types it; the backfill id and the UI link it prints."""
+def cli_backfill(project: Path, environment: dict[str, str]) -> tuple[str, str]:
+    """``coherence-assets backfill`` as a user types it in ``project``, without ``DAGSTER_HOME``;
+    the backfill id and the UI link it prints."""
     command = str(Path(sys.executable).parent / "coherence-assets")
     completed = subprocess.run(
         [command, "backfill", "--bursts", BURST, "--windows", WINDOWS],
-        cwd=REPO,
-        env={**environment, "DAGSTER_HOME": str(home)},
+        cwd=project,
+        env={name: value for name, value in environment.items() if name != "DAGSTER_HOME"},
         capture_output=True,
         text=True,
         timeout=180,
@@ -117,18 +119,19 @@ def screenshot(target, name: str) -> Path:
     return path
 
 
-def test_a_cli_backfill_runs_under_dagster_dev_and_the_ui_shows_graph_partitions_quicklook_and_ledger(
+def test_a_cli_backfill_shows_in_coherence_assets_ui_with_graph_partitions_quicklook_and_ledger(
     tmp_path: Path, live_backend: LiveBackend, browser
 ) -> None:
     data_dir = tmp_path / "data"
     store = DataStore(str(data_dir))
-    home = tmp_path / "dagster_home"
+    project = tmp_path / "project"  # a user's folder, without workspace.yaml: the installed package's code
+    project.mkdir()
     environment = chain_environment(live_backend, data_dir)
-    with running_dagster_dev(REPO / "workspace.yaml", home, INSTANCE_YAML, environment) as dev:
+    with running_coherence_ui(project, INSTANCE_YAML, environment) as dev:
         assert dev.run_job_to_end("refresh_burst_catalogue", 120) == "SUCCESS", dev.diagnostics()
 
-        backfill_id, link = cli_backfill(home, environment)
-        assert link == f"{dev.url}/runs/b/{backfill_id}"  # the port dagster dev serves, not a default
+        backfill_id, link = cli_backfill(project, environment)
+        assert link == f"{dev.url}/runs/b/{backfill_id}"  # the port the UI serves, not a default
         dev.wait_until_settled(
             [backfill_id],
             lambda: cube_complete(store),
