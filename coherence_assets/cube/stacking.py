@@ -6,8 +6,9 @@ where there is no data. One store holds it in two chunk layouts, because no sing
 serves both reads users make:
 
 - the root group, chunked ``(1, 512, 512)``: one date's image reads a few chunks;
-- the group ``timeseries``, the same dataset chunked ``(256, 32, 32)``: one pixel's series
-  reads one chunk per 256 pairs instead of one per pair.
+- the group ``timeseries``, the same dataset chunked ``(512, 32, 32)``: one pixel's series
+  reads one chunk per 512 pairs (17 years of 12-day pairs, 5 of four baselines) instead of one
+  per pair.
 
 The store is Zarr format 2, both layouts compressed with Blosc (zstd, bit shuffle): GDAL 3.10
 (rasterio's wheels, QGIS) reads format 2 but not format 3's mandatory ``bytes`` codec, and
@@ -23,7 +24,7 @@ Growing the cube:
 - Pairs already in the store are skipped, so re-stacking the same rasters writes nothing.
 - New pairs that all come after the last stored one are appended: the image layout gets new
   chunks only; the time-series layout rewrites the last, partly filled time chunk of each
-  tile (at most 255 old pairs) and adds new ones.
+  tile (at most 511 old pairs) and adds new ones.
 - Anything else rewrites the whole cube into a sibling store that then replaces it: a window
   that lands before stored pairs (a backfill), a raster reaching beyond the cube's extent (the
   union grid grows; old pixels padded with NaN), or a store of an older layout. That costs
@@ -86,9 +87,11 @@ TIME_DIM = "time"
 PAIR_DIM = "pair"
 SERIES_GROUP = "timeseries"
 DEFAULT_SPATIAL_CHUNK = 512
-# (pairs, pixels): a pixel's series over 256 pairs (ten years of 12-day pairs) is one 1 MB
-# chunk: the number of chunks, not their bytes, sets the cost of such small reads.
-DEFAULT_SERIES_CHUNKS = (256, 32)
+# (pairs, pixels): a pixel's series over 512 pairs is one 2 MB chunk (before compression; the NaN
+# padding of a partly filled one compresses to almost nothing). The number of chunks, more than
+# their bytes, sets the cost of such small reads: 256 pairs deep, 500 pairs took 1.5x the read of
+# one chunk; 512 deep, 240 pairs cost about what 256 deep did (benchmarks/cube_stacking.py).
+DEFAULT_SERIES_CHUNKS = (512, 32)
 ZARR_FORMAT = 2
 # zstd with bit shuffle: each layout a little smaller than the deflate GeoTIFFs (LZ4 is 10 %
 # larger, which two layouts cannot afford), and still fast to decode. GDAL reads Blosc.
@@ -103,8 +106,8 @@ REWRITE_SUFFIX = ".rewrite"
 _GROUP_METADATA = ".zgroup"
 # format 3 stores, written before the cube moved to format 2, are rewritten when next stacked
 _FORMAT_3_METADATA = "zarr.json"
-# Pairs read and written together at most: half a time chunk of the time-series layout, which
-# is then written in two steps (the second one re-encodes the chunk), for half the memory.
+# Pairs read and written together at most: a quarter of a time chunk of the time-series layout,
+# which is then written in four steps (each re-encodes the chunk), for a quarter of the memory.
 _BATCH_PAIRS = 128
 # GeoTIFFs of one batch decoded at once; more threads than cores only add memory.
 _READ_THREADS = min(4, os.cpu_count() or 1)
