@@ -67,6 +67,7 @@ def test_a_polarisation_the_apex_process_refuses_fails_the_run_in_one_line_befor
     assert not chain.store.fs.exists(chain.store.insar_pairs_path(BURST, WINDOW))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("result_naming", sorted(OUTPUT_NAMES))
 def test_both_output_namings_reach_the_cube_through_sensor_and_download(
     restartable_backend: Callable[..., RestartableBackend],

@@ -148,6 +148,7 @@ def cube_sensor_tick(chain: Chain, cursor: str | None = None) -> SensorTick:
     return chain.tick(cursor, sensor_name=CUBE_SENSOR)
 
 
+@pytest.mark.slow
 def test_the_cube_sensor_waits_while_a_stack_run_of_the_burst_is_unfinished(chain: Chain):
     """Two stack runs of one burst would append to the same Zarr store at once."""
     chain.refresh_bursts()

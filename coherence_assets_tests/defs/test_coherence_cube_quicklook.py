@@ -12,6 +12,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 UI_INLINE_LIMIT = 1000  # Dagster 1.13 renders Markdown metadata inline below this length
 
 
+@pytest.mark.slow
 def test_the_quicklook_lands_beside_the_cube_and_is_linked_short_enough_to_show_inline(chain: Chain):
     chain.refresh_bursts()
     download_window(chain, "2023-07-01")

@@ -198,6 +198,7 @@ def test_a_job_entered_but_never_created_is_created_by_the_next_run(chain: Chain
     assert chain.backend_jobs()[record.job_id]["title"] == entered.title
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("process", [SAR_COHERENCE, SAR_COHERENCE_PARALLEL])
 def test_the_older_processes_are_submitted_with_save_result_and_deliver_every_pair(
     backend: LiveBackend, make_chain: Callable[..., Chain], process: str
@@ -267,6 +268,7 @@ def secret_traces(chain: Chain, secret: str) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_the_client_secret_never_reaches_run_logs_metadata_or_outputs(chain: Chain):
     chain.refresh_bursts()
     chain.submit()

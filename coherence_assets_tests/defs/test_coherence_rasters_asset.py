@@ -70,6 +70,7 @@ def test_every_pair_is_downloaded_as_a_validated_geotiff_named_by_both_dates(fin
     assert set(metadata["job_usage_and_costs"]) == {job.job_id for job in chain.ledger().jobs}
 
 
+@pytest.mark.slow
 def test_a_rerun_skips_the_files_already_present(finished_chain: Chain):
     chain = finished_chain
     download(chain)
@@ -82,6 +83,7 @@ def test_a_rerun_skips_the_files_already_present(finished_chain: Chain):
     assert "skipped" in run_log(chain, result)
 
 
+@pytest.mark.slow
 def test_a_download_cut_off_once_is_fetched_again_and_completes(
     finished_chain: Chain, backend: LiveBackend, caplog: pytest.LogCaptureFixture
 ):
@@ -98,6 +100,7 @@ def test_a_download_cut_off_once_is_fetched_again_and_completes(
     assert not list(rasters_dir(chain).glob("*.part"))
 
 
+@pytest.mark.slow
 def test_a_download_cut_off_on_every_attempt_fails_the_run_and_the_rerun_completes_it(
     finished_chain: Chain, backend: LiveBackend
 ):
@@ -149,6 +152,7 @@ def test_a_corrupt_geotiff_in_the_folder_is_removed_and_downloaded_again_in_the_
     assert f"{corrupt} is corrupt or not a GeoTIFF" in run_log(chain, repaired)
 
 
+@pytest.mark.slow
 def test_a_truncated_file_under_the_final_name_is_replaced_by_a_complete_download(finished_chain: Chain):
     chain = finished_chain
     download(chain)

@@ -155,6 +155,7 @@ def test_an_empty_catalogue_answer_keeps_the_pair_table_and_fails_naming_the_que
     assert str(table) in line
 
 
+@pytest.mark.slow
 def test_a_shorter_answer_is_refused_and_a_longer_one_replaces_the_table(
     restartable_backend: Callable[..., RestartableBackend], make_chain: Callable[..., Chain]
 ):

@@ -92,6 +92,7 @@ def create_on_backend(chain: Chain, title: str, arguments: dict) -> str:
     ).job_id
 
 
+@pytest.mark.slow
 def test_a_create_that_landed_after_its_run_failed_is_adopted_by_the_sensor_and_computed_once(
     backend: LiveBackend, make_chain: Callable[..., Chain]
 ):
@@ -208,6 +209,7 @@ def test_a_run_killed_during_a_slow_create_and_rerun_at_once_leaves_no_twin(
     assert_every_pair_computed_once_with_a_valid_raster(chain)
 
 
+@pytest.mark.slow
 def test_a_corrupt_ledger_is_skipped_by_the_sensor_then_rebuilt_without_paying_for_its_pairs_again(
     backend: LiveBackend, make_chain: Callable[..., Chain], capfd: pytest.CaptureFixture[str]
 ):

@@ -94,6 +94,7 @@ def test_ensure_local_backend_starts_one_detached_and_then_reuses_it(detached_ba
     assert state["pid"] == int(pid_file.read_text()) != first_pid
 
 
+@pytest.mark.slow
 def test_two_callers_racing_to_start_a_backend_both_get_the_one_that_won(detached_backend_dir: Path) -> None:
     port = free_port()
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -104,6 +105,7 @@ def test_two_callers_racing_to_start_a_backend_both_get_the_one_that_won(detache
     assert requests.get(f"{urls[0]}/.well-known/openeo", timeout=5).ok
 
 
+@pytest.mark.slow
 def test_ensure_local_backend_names_the_log_when_no_backend_comes_up(tmp_path: Path) -> None:
     with socket.socket() as squatter:
         squatter.bind((HOST, 0))
