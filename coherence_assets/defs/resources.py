@@ -131,13 +131,27 @@ class OpenEOBackend(dg.ConfigurableResource):
         default=DEFAULT_TICK_POLICY.download_retry_seconds,
         description="Wait before requesting a failed download again",
     )
+    max_resubmit_runs: int = Field(
+        default=DEFAULT_TICK_POLICY.max_resubmit_runs,
+        description="Runs that resubmit a failed or lost job before giving up (the backend refusing the "
+        "submission, say); the job's own attempts are coherence's max_attempts",
+    )
+    resubmit_retry_seconds: float = Field(
+        default=DEFAULT_TICK_POLICY.resubmit_retry_seconds,
+        description="Wait before requesting a failed resubmission run again",
+    )
 
     def limits(self) -> BackendLimits:
         return BackendLimits(self.max_running_jobs, self.min_seconds_between_starts, self.jobs_queued_ahead)
 
     def tick_policy(self, max_attempts: int) -> TickPolicy:
         return TickPolicy(
-            max_attempts, self.lost_after_ticks, self.max_download_attempts, self.download_retry_seconds
+            max_attempts,
+            self.lost_after_ticks,
+            self.max_download_attempts,
+            self.download_retry_seconds,
+            self.max_resubmit_runs,
+            self.resubmit_retry_seconds,
         )
 
     @property

@@ -111,17 +111,25 @@ class TickCursor:
 
 @dataclass(frozen=True)
 class TickPolicy:
-    """How patient the sensor is: resubmissions, lost jobs and download retries."""
+    """How patient the sensor is: a job's attempts (``max_attempts``), lost jobs, and the runs it requests,
+    downloads and resubmissions each with their own retries."""
 
     max_attempts: int
     lost_after_ticks: int
     max_download_attempts: int
     download_retry_seconds: float
+    max_resubmit_runs: int = 3
+    resubmit_retry_seconds: float = 60.0
 
 
 # the defaults of the resources that configure the policy (defs.resources)
 DEFAULT_TICK_POLICY = TickPolicy(
-    max_attempts=2, lost_after_ticks=3, max_download_attempts=3, download_retry_seconds=60.0
+    max_attempts=2,
+    lost_after_ticks=3,
+    max_download_attempts=3,
+    download_retry_seconds=60.0,
+    max_resubmit_runs=3,
+    resubmit_retry_seconds=60.0,
 )
 
 
@@ -305,7 +313,7 @@ def _reconcile_resubmit(
         plan.cursor.handled[job_id] = RESOLVED
         return
     previous = plan.cursor.resubmits.get(job_id, RunAttempts(1, now))
-    if previous.attempts >= policy.max_download_attempts:
+    if previous.attempts >= policy.max_resubmit_runs:
         plan.cursor.resubmits.pop(job_id, None)
         _resolve_stuck(
             plan,
@@ -314,7 +322,7 @@ def _reconcile_resubmit(
             StuckReason(StuckKind.RESUBMITS_FAILED, job_id, previous.attempts, tuple(job.record.pairs)),
         )
         return
-    if now < previous.requested_at + policy.download_retry_seconds:
+    if now < previous.requested_at + policy.resubmit_retry_seconds:
         plan.cursor.resubmits.setdefault(job_id, previous)
         return
     plan.resubmit_again.append(DownloadRequest(job, previous.attempts + 1))

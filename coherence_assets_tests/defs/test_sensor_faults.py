@@ -39,7 +39,12 @@ from coherence_assets_tests.defs.conftest import (
 
 pytestmark = pytest.mark.slow  # each drives the whole chain over HTTP: 8 to 20 s
 
-FAST_RETRIES = {"download_retry_seconds": 0, "max_download_attempts": 3, "lost_after_ticks": 2}
+FAST_RETRIES = {
+    "download_retry_seconds": 0,
+    "max_download_attempts": 3,
+    "resubmit_retry_seconds": 0,
+    "lost_after_ticks": 2,
+}
 
 
 def drive(chain: Chain, cursor: str | None = None, timeout: float = 120.0) -> str | None:

@@ -24,7 +24,14 @@ from coherence_assets_tests.embedded_openeo.api_client import ApiClient
 
 PAIR = (dt.date(2023, 7, 5), dt.date(2023, 7, 17))
 PARTITION_KEY = "t015_030343_iw2|2023-07-01"
-POLICY = TickPolicy(max_attempts=2, lost_after_ticks=3, max_download_attempts=2, download_retry_seconds=60)
+POLICY = TickPolicy(
+    max_attempts=2,
+    lost_after_ticks=3,
+    max_download_attempts=2,
+    download_retry_seconds=60,
+    max_resubmit_runs=2,
+    resubmit_retry_seconds=60,
+)
 
 
 def ledger(window: str, *jobs: tuple[str, int]) -> Ledger:
