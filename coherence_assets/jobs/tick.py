@@ -188,16 +188,16 @@ def plan_tick(
     now: float,
     pairs_without_raster: Callable[[TrackedJob], list[Pair]],
     downloading: set[str],
-    record_lost: Callable[[LostJob], bool] = lambda lost: True,
     resubmitting: frozenset[str] = frozenset(),
+    busy: frozenset[str] = frozenset(),
 ) -> TickPlan:
     """Sort the ledgers' jobs by what must happen to them now, and say which partitions are done.
 
-    ``pairs_without_raster`` tells which of a job's pairs have no raster on disk;
-    ``downloading`` and ``resubmitting`` hold the partitions with a download or resubmission run
-    that has not ended;
-    ``record_lost`` writes a lost job's fate into its ledger, or says it cannot yet (a run holds
-    the ledger), and then the job is decided again next tick.
+    Only decides: what the plan says is done by ``jobs.tick_run`` (a lost job's fate is written
+    into its ledger there). ``pairs_without_raster`` tells which of a job's pairs have no raster on
+    disk; ``downloading`` and ``resubmitting`` hold the partitions with a download or resubmission
+    run that has not ended; ``busy`` the partitions whose ledger a run holds, so that a lost job's
+    fate cannot be written now: it is decided again next tick.
     """
     plan = TickPlan(cursor=cursor.copy())
     state = plan.cursor
@@ -208,7 +208,7 @@ def plan_tick(
             continue
         if job_id in state.handled:
             if job_id in state.downloads and listing.proves_absent(job_id):
-                _count_unseen(plan, job, policy, now, pairs_without_raster, record_lost)
+                _count_unseen(plan, job, policy, now, pairs_without_raster, busy)
             elif job_id in state.downloads:
                 state.unseen.pop(job_id, None)
                 _reconcile_download(plan, job, policy, now, pairs_without_raster, downloading)
@@ -217,7 +217,7 @@ def plan_tick(
             continue
         if job_id not in listing.jobs:
             if listing.proves_absent(job_id):
-                _count_unseen(plan, job, policy, now, pairs_without_raster, record_lost)
+                _count_unseen(plan, job, policy, now, pairs_without_raster, busy)
             continue
         state.unseen.pop(job_id, None)
         status = listing.jobs[job_id]["status"]
@@ -335,14 +335,14 @@ def _count_unseen(
     policy: TickPolicy,
     now: float,
     pairs_without_raster: Callable[[TrackedJob], list[Pair]],
-    record_lost: Callable[[LostJob], bool],
+    busy: frozenset[str],
 ) -> None:
     """A job missing from complete listings for ``lost_after_ticks`` ticks is lost."""
     job_id = job.record.job_id
     state = plan.cursor
     unseen = state.unseen.get(job_id, 0) + 1
-    if unseen < policy.lost_after_ticks:
-        state.unseen[job_id] = unseen
+    if unseen < policy.lost_after_ticks or job.partition_key in busy:
+        state.unseen[job_id] = min(unseen, policy.lost_after_ticks - 1)
         plan.unseen.append(job)
         return
     state.downloads.pop(job_id, None)  # a lost job's results cannot be downloaded any more
@@ -353,10 +353,6 @@ def _count_unseen(
         lost = LostJob(job, LostOutcome.RESUBMIT, missing)
     else:
         lost = LostJob(job, LostOutcome.GIVEN_UP, missing)
-    if not record_lost(lost):
-        state.unseen[job_id] = policy.lost_after_ticks - 1
-        plan.unseen.append(job)
-        return
     state.unseen.pop(job_id, None)
     plan.lost.append(lost)
     state.handled[job_id] = RESUBMITTING if lost.outcome == LostOutcome.RESUBMIT else RESOLVED

@@ -120,16 +120,12 @@ def run_tick(
     if connection is not None:
         for line in settle_orphan_jobs(store, connection, listing.jobs, ledgers, orphan_grace):
             log.warning(line)
-    plan = plan_tick(
-        ledgers,
-        listing,
-        cursor,
-        policy,
-        time.time(),
-        missing_rasters(store),
-        downloading,
-        lambda lost: _record_lost(store, lost),
-        resubmitting,
+    now, pairs_without_raster = time.time(), missing_rasters(store)
+    plan = _plan_and_record_lost(
+        store,
+        lambda busy: plan_tick(
+            ledgers, listing, cursor, policy, now, pairs_without_raster, downloading, resubmitting, busy
+        ),
     )
     tick = TickRun(plan)
     if connection is not None:
@@ -170,6 +166,27 @@ def missing_rasters(store: DataStore) -> Callable[[TrackedJob], list[Pair]]:
         return [pair for pair in job.record.pairs if pair not in checked.summaries]
 
     return pairs_without_raster
+
+
+def _plan_and_record_lost(store: DataStore, plan: Callable[[frozenset[str]], TickPlan]) -> TickPlan:
+    """Decide (``plan``, given the busy partitions), then write each lost job's fate into its ledger;
+    when a run holds a ledger, decide again with its partition busy, so that the plan says only what
+    was done."""
+    busy: frozenset[str] = frozenset()
+    recorded: set[str] = set()
+    while True:
+        decided = plan(busy)
+        refused = set()
+        for lost in decided.lost:
+            if lost.job.record.job_id in recorded:
+                continue
+            if _record_lost(store, lost):
+                recorded.add(lost.job.record.job_id)
+            else:
+                refused.add(lost.job.partition_key)
+        if not refused:
+            return decided
+        busy |= refused
 
 
 def _record_lost(store: DataStore, lost: LostJob) -> bool:

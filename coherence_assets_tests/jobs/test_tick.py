@@ -290,3 +290,24 @@ def test_a_stuck_line_names_the_first_pairs_and_where_the_rest_are():
         and "2023-07-01/2023-07-13, 2023-07-07/2023-07-19, 2023-07-13/2023-07-25 and 13 more" in line
     )
     assert "every_pair_has_a_raster" in line and len(line) < 400 and "\n" not in line
+
+
+def test_a_lost_job_whose_ledger_a_run_holds_is_decided_again_next_tick_and_its_partition_stays_open():
+    ledgers = [ledger("2023-07-01", ("j1", 1))]
+    cursor = TickCursor(unseen={"j1": POLICY.lost_after_ticks - 1})
+
+    held = plan_tick(
+        ledgers,
+        listing(),
+        cursor,
+        POLICY,
+        0.0,
+        no_raster,
+        set(),
+        busy=frozenset({"t015_030343_iw2|2023-07-01"}),
+    )
+    free = plan_tick(ledgers, listing(), held.cursor, POLICY, 0.0, no_raster, set())
+
+    assert held.lost == [] and [job.record.job_id for job in held.unseen] == ["j1"]
+    assert held.cursor.unseen == {"j1": POLICY.lost_after_ticks - 1} and held.done_partitions == {}
+    assert [(lost.job.record.job_id, lost.outcome) for lost in free.lost] == [("j1", "resubmit")]
