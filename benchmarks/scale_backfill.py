@@ -171,6 +171,7 @@ def floor_worker(partitions: list[str]) -> dict[str, Any]:
             max_attempts=coherence.max_attempts,
             holder="floor",
             start_jobs_now=False,  # as a backfill's runs: the sensor starts jobs
+            submitted_before=False,  # as coherence_job on an instance that never materialised the partition
         )
     return {"cpu": time.process_time() - cpu, "wall": time.monotonic() - wall}
 

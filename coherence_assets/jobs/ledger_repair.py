@@ -8,8 +8,9 @@ partition's pairs it computes.
 
 A ledger can also be gone with its whole data folder (a bucket emptied by a lifecycle rule, a
 new folder for an old project). Finding a partition's jobs then needs the account's whole job
-listing, whose cost grows with its history; so it is read once per data folder, not per
-partition: the first run that finds no marker (``_adoptable/listed.marker``) lists every job,
+listing, whose cost grows with its history; so it is read only for a partition submitted before
+(the Dagster instance remembers it: a new partition has nothing to adopt), and once per data
+folder, not per partition: the first run that finds no marker (``_adoptable/listed.marker``) lists every job,
 notes the ids named for each partition without a ledger (``_adoptable/<burst>/<window>.json``),
 then writes the marker. A partition without a ledger then reads only its own note: a run with a
 ledger, or in a folder whose marker is there, never lists the history.

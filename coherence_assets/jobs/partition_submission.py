@@ -3,7 +3,9 @@
 One run at a time changes a ledger: the step holds the partition's lease
 (``jobs.ledger_lock.held_ledger``) throughout, so a concurrent run waits and then sees this run's
 jobs. A corrupt ledger is rebuilt from the backend's jobs first, and a missing one adopts the jobs the
-backend holds for the partition (its history listed at most once per data folder: ``jobs.ledger_repair``).
+backend holds for the partition (its history listed at most once per data folder: ``jobs.ledger_repair``)
+when the partition was submitted before (``submitted_before``): a new partition has no jobs to adopt,
+so it never reads the account's history.
 Jobs are entered in the ledger before they are created (see ``jobs.ledger``); a job entered by an interrupted run is created now. Created jobs are started
 while the backend has room, unless the run is one of a backfill, whose runs would all see the same
 free slot at once: there only the sensor starts jobs.
@@ -76,10 +78,15 @@ def submit_partition(
     max_attempts: int,
     holder: str,
     start_jobs_now: bool = True,
+    submitted_before: bool = True,
     log: logging.Logger | logging.LoggerAdapter = module_log,
 ) -> PartitionSubmission:
     """Enter, create and (``start_jobs_now``) start the jobs for the pairs no job covers yet, holding
-    the ledger's lease as ``holder`` (named to a run that waits for it)."""
+    the ledger's lease as ``holder`` (named to a run that waits for it).
+
+    ``submitted_before`` says whether an earlier run may have submitted this partition (the Dagster
+    layer knows from its materialisations; unknown, it is ``True``): only then does a missing
+    ledger mean a lost data folder whose jobs the backend holds."""
     with held_ledger(store, burst, window, holder=holder) as lease:
         mark_active(store, burst, window)  # before the ledger changes, so the sensor reads it (ledger_index)
         path = store.coherence_job_path(burst, window)
@@ -93,7 +100,7 @@ def submit_partition(
             log.warning(line)
         else:
             # no ledger (asked of the store): a new partition, or a lost data folder whose jobs the backend holds
-            if pairs and not ledger.jobs and store.read_bytes_if_present(path) is None:
+            if submitted_before and pairs and not ledger.jobs and store.read_bytes_if_present(path) is None:
                 adopted = adopt_backend_jobs(store, connect(), burst, window, backend_url, pairs)
                 if adopted is not None:
                     ledger, line = adopted

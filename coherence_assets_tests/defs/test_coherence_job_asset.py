@@ -1,5 +1,6 @@
 """``coherence_job``: openEO jobs for the pairs no job covers yet, recorded in a ledger, never twice."""
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -290,3 +291,26 @@ def test_in_a_backfill_jobs_stay_created_for_the_sensor_to_start(chain: Chain):
 
     assert materialization_metadata(result, "coherence_job")["started_jobs"] == 0
     assert {job["status"] for job in chain.backend_jobs().values()} == {"created"}
+
+
+def test_a_new_partition_never_lists_the_history_and_a_lost_data_folder_adopts_its_jobs(chain: Chain):
+    """Issue 16 (no run pays for the account's history) and issue 15 (an emptied folder pays nothing twice)
+    at once: the instance's materialisations tell a new partition from one whose ledger was lost."""
+    chain.refresh_bursts()
+    chain.submit()
+    first = {record.job_id for record in chain.ledger().jobs}
+    later_partition = f"{BURST}|2023-10-01"
+    history_pass = chain.store.backend_listing_marker_path()  # written by the one pass over the history
+
+    chain.submit(later_partition)
+    listed_for_a_new_partition = chain.store.fs.exists(history_pass)
+    later_jobs = {record.job_id for record in chain.ledger(later_partition).jobs}
+    shutil.rmtree(chain.data_dir)  # a lifecycle rule emptied the bucket
+    chain.refresh_bursts()
+    rerun = chain.submit()
+
+    assert not listed_for_a_new_partition, "a partition never submitted listed the account's history"
+    assert chain.store.fs.exists(history_pass), "the lost ledger was not looked for on the backend"
+    assert {record.job_id for record in chain.ledger().jobs} == first
+    assert materialization_metadata(rerun, "coherence_job")["submitted_jobs"] == 0, "a job was paid for twice"
+    assert set(chain.backend_jobs()) == first | later_jobs

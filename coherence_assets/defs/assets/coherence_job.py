@@ -43,6 +43,10 @@ def coherence_job(
     from coherence_assets.jobs.partition_submission import submit_partition  # see insar_pairs
     from coherence_assets.pairs.pair_table import read_pairs
 
+    # one query per run: a partition never materialised has no jobs on the backend to adopt, so its
+    # missing ledger must not cost a listing of the account's history (issue 16)
+    submitted_before = context.instance.get_materialized_partitions(context.asset_key)
+
     def submit(key: str, log: PartitionLog) -> dict:
         burst, window = split_partition_key(key)
         submission = submit_partition(
@@ -58,6 +62,7 @@ def coherence_job(
             holder=f"run {context.run.run_id[:8]}",
             # a backfill's runs would all see the same free slot at once: they leave starting to the sensor
             start_jobs_now=BACKFILL_TAG not in context.run.tags,
+            submitted_before=key in submitted_before,
             log=log,
         )
         return submission_metadata(submission, openeo_backend.root_url)
