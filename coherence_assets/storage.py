@@ -19,6 +19,8 @@ from fsspec.implementations.local import LocalFileSystem
 
 # botocore's errors for a store that does not answer (s3fs raises them once botocore's own retries
 # are spent), by name: botocore is imported only with the s3 extra
+# botocore's (named, not imported: it comes with the optional s3 extra); urllib3 has classes of the same
+# names, raised by an openEO backend or GitHub that does not answer, which are not the store's fault
 UNREACHABLE_STORE_ERRORS = frozenset(
     {"EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError", "ConnectionClosedError"}
 )
@@ -304,7 +306,10 @@ def unreachable_store_line(error: BaseException) -> str | None:
     """The one line for an object store that does not answer, if ``error`` (or its cause) is that; else ``None``."""
     seen: BaseException | None = error
     while seen is not None:
-        if any(cls.__name__ in UNREACHABLE_STORE_ERRORS for cls in type(seen).__mro__):
+        if any(
+            cls.__name__ in UNREACHABLE_STORE_ERRORS and cls.__module__.startswith("botocore")
+            for cls in type(seen).__mro__
+        ):
             endpoint = urlsplit(str(getattr(seen, "kwargs", {}).get("endpoint_url", "")))
             where = f" at {endpoint.scheme}://{endpoint.netloc}" if endpoint.netloc else ""
             return (
