@@ -358,6 +358,7 @@ def sensor_side(
     """Step 2 under ``openeo_job_sensor``: the side, the backfill's jobs, the jobs of the active-jobs
     levels, and the seconds per pair."""
     from coherence_assets.definitions import defs
+    from coherence_assets.defs.burst_partitions_sensor import tick_burst_partitions_sensor
     from coherence_assets.defs.jobs import BACKFILL_TAG
     from coherence_assets.defs.sensor_ticks import evaluate_sensor, launch_requested_runs, record_asset_events
     from coherence_assets.defs.sensors import JOB_SENSOR
@@ -396,6 +397,7 @@ def sensor_side(
     # The job length is set per pair by the backend: measure the pairs of a window first.
     with running_backend(backend_config(data_dir, port, bursts_file)):
         materialize(["burst_catalogue"])
+        tick_burst_partitions_sensor(defs, instance)
         materialize(["insar_pairs"], partitions[0])
     pairs_per_job = len(read_pair_table(root, partitions[0]))
     seconds_per_pair = args.job_seconds / pairs_per_job

@@ -189,10 +189,20 @@ def launch_backfill(instance: dg.DagsterInstance, partition_keys: list[str], ass
     return result["backfillId"]
 
 
+def add_catalogued_bursts(instance: dg.DagsterInstance) -> None:
+    """The burst partitions of the latest ``burst_catalogue``, added now by a tick of the sensor that adds
+    them, so a backfill launched right after the catalogue materialised need not wait for the daemon."""
+    from coherence_assets.definitions import defs  # the code location's own, as the launch below loads it
+    from coherence_assets.defs.burst_partitions_sensor import tick_burst_partitions_sensor
+
+    tick_burst_partitions_sensor(defs, instance)
+
+
 def run_backfill(bursts_spec: str, windows_spec: str, assets_spec: str) -> int:
     windows = parse_windows(windows_spec)
     assets = parse_assets(assets_spec)
     instance = instance_from_environment()
+    add_catalogued_bursts(instance)
     bursts = parse_bursts(bursts_spec, instance.get_dynamic_partitions(BURST_DIMENSION))
     partition_keys = [str(burst_window_key(burst, window)) for burst in bursts for window in windows]
     backfill_id = launch_backfill(instance, partition_keys, assets)

@@ -10,6 +10,7 @@ from coherence_assets.defs.assets.coherence_job import coherence_job
 from coherence_assets.defs.assets.coherence_rasters import coherence_rasters
 from coherence_assets.defs.assets.coherence_stac import coherence_stac
 from coherence_assets.defs.assets.insar_pairs import insar_pairs
+from coherence_assets.defs.burst_partitions_sensor import build_burst_partitions_sensor
 from coherence_assets.defs.jobs import (
     download_coherence_rasters,
     refresh_burst_catalogue,
@@ -48,7 +49,7 @@ defs = dg.Definitions(
         download_coherence_rasters,
         stack_coherence_cube,
     ],
-    sensors=build_sensors(settings),
+    sensors=[*build_sensors(settings), build_burst_partitions_sensor(settings)],
     schedules=[current_window_schedule],
     resources=default_resources(settings),
     # Every job (the backfills' asset job too) runs its steps in the run worker: they run one after

@@ -19,6 +19,7 @@ import requests
 from coherence_assets.bursts.burst_map import burst_file_version
 from coherence_assets.cube.stacking import find_pair_rasters, open_coherence_cube
 from coherence_assets.defs import jobs as asset_jobs
+from coherence_assets.defs.burst_partitions_sensor import tick_burst_partitions_sensor
 from coherence_assets.defs.catalogue_versions import recorded_burst_file_version
 from coherence_assets.defs.partitions import burst_partitions
 from coherence_assets.defs.sensor_ticks import evaluate_sensor, launch_requested_runs, record_asset_events
@@ -181,6 +182,7 @@ def refresh_burst_catalogue(defs: dg.Definitions, instance: dg.DagsterInstance) 
             f"the burst catalogue could not be built: {failure_cause(catalogue_run)} "
             f"(run {catalogue_run.run_id}; its full log is in the Dagster UI)"
         )
+    tick_burst_partitions_sensor(defs, instance)  # its burst partitions, as the daemon's tick would add them
 
 
 def run_demo_chain(window: str, timeout_seconds: float) -> int:

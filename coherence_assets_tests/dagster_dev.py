@@ -17,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,6 +105,17 @@ query($backfillId: String!) {
   partitionBackfillOrError(backfillId: $backfillId) {
     __typename
     ... on PartitionBackfill { status }
+    ... on Error { message }
+  }
+}
+"""
+
+# the burst partitions, as the keys of an asset partitioned by burst alone
+BURST_PARTITIONS_QUERY = """
+{
+  assetNodeOrError(assetKey: {path: ["coherence_cube"]}) {
+    __typename
+    ... on AssetNode { partitionKeys }
     ... on Error { message }
   }
 }
@@ -218,6 +229,20 @@ class DagsterDev:
             return status if status in TERMINAL_RUN_STATUSES else None
 
         return wait_for(ended, timeout, f"the {job_name} run ending", diagnostics=self.diagnostics)
+
+    def wait_for_burst_partitions(self, bursts: Iterable[str], timeout: float) -> None:
+        """Wait until the daemon's tick of ``burst_partitions_sensor`` added ``bursts`` after a catalogue run."""
+
+        def added() -> bool:
+            result = self.graphql(BURST_PARTITIONS_QUERY)["assetNodeOrError"]
+            return set(bursts) <= set(self._expect(result, "AssetNode")["partitionKeys"])
+
+        wait_for(
+            added,
+            timeout,
+            "burst_partitions_sensor adding the burst partitions",
+            diagnostics=self.diagnostics,
+        )
 
     def launch_asset_backfill(self, asset_keys: list[str], partition_names: list[str]) -> str:
         """Backfill ``asset_keys`` over ``partition_names``; the daemon submits the runs. Its backfill id."""

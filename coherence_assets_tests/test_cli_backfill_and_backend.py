@@ -5,6 +5,10 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from coherence_assets.bursts.burst_map import load_burst_catalogue
+from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
+from coherence_assets.defs.resources import BurstsFile, CoherenceStorage
+from coherence_assets.settings import packaged_demo_bursts_file
 from coherence_assets_tests.dagster_dev import free_port
 from coherence_assets_tests.test_cli import assert_one_line_error, run_cli
 from embedded_openeo.server import ensure_local_backend
@@ -86,6 +90,41 @@ def test_a_backfill_without_burst_partitions_says_to_materialise_the_catalogue_f
     (home / "dagster.yaml").write_text("")
 
     assert_one_line_error(backfill(home, "--bursts", "all", "--windows", "2024-01-01"), "burst_catalogue")
+
+
+def test_a_backfill_right_after_the_catalogue_materialised_finds_its_bursts_before_the_daemon_ticks(
+    tmp_path: Path,
+):
+    """burst_partitions_sensor adds the partitions; the command ticks it itself rather than wait for a daemon."""
+    home, data_dir = tmp_path / "dagster_home", tmp_path / "data"
+    home.mkdir()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        dg.materialize(
+            [burst_catalogue],
+            instance=instance,
+            resources={
+                "bursts_file": BurstsFile(path=packaged_demo_bursts_file()),
+                "storage": CoherenceStorage(data_dir=str(data_dir)),
+            },
+        )
+        assert instance.get_dynamic_partitions("burst") == []
+
+    completed = run_cli(
+        "backfill",
+        *("--bursts", "all", "--windows", "2024-01-01"),
+        cwd=tmp_path,
+        env={"DAGSTER_HOME": str(home), "COHERENCE_DATA_DIR": str(data_dir)},
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        catalogued = sorted(instance.get_dynamic_partitions("burst"))
+        (launched,) = instance.get_backfills()
+    assert catalogued == sorted(load_burst_catalogue(packaged_demo_bursts_file())["burst"])
+    subsets = launched.asset_backfill_data.target_subset.partitions_subsets_by_asset_key
+    assert {key for subset in subsets.values() for key in subset.get_partition_keys()} == {
+        f"{burst}|2024-01-01" for burst in catalogued
+    }
 
 
 def test_a_backfill_into_a_folder_that_does_not_exist_is_refused_in_one_line(tmp_path: Path):

@@ -54,7 +54,11 @@ def test_the_asset_keys_named_once_are_the_definitions_own():
 def test_definitions_hold_every_job_sensor_schedule_and_check():
     jobs = {job.name for job in defs.resolve_all_job_defs() if job.name != "__ASSET_JOB"}
     assert jobs == JOBS
-    assert {sensor.name for sensor in defs.sensors} == {"openeo_job_sensor", "coherence_cube_sensor"}
+    assert {sensor.name for sensor in defs.sensors} == {
+        "openeo_job_sensor",
+        "coherence_cube_sensor",
+        "burst_partitions_sensor",
+    }
     assert {schedule.name for schedule in defs.schedules} == {"current_window_schedule"}
     assert defs.resolve_schedule_def("current_window_schedule").job_name in JOBS
     checks = defs.resolve_asset_graph().asset_check_keys

@@ -41,3 +41,12 @@ def store_burst_catalogue(store: DataStore, source: str) -> StoredBurstCatalogue
     path = store.burst_catalogue_path()
     store.write_bytes_atomically(path, buffer.getvalue())
     return StoredBurstCatalogue(catalogue, source, path, burst_file_version(source))
+
+
+def stored_burst_keys(path: str) -> list[str]:
+    """The burst keys of the catalogue stored at ``path`` (a path or fsspec URL): its ``burst`` column alone."""
+    import fsspec
+    import pandas as pd
+
+    fs, fs_path = fsspec.core.url_to_fs(path)
+    return list(pd.read_parquet(io.BytesIO(fs.cat_file(fs_path)), columns=["burst"])["burst"])

@@ -4,8 +4,8 @@ The demo, the sensor benchmark and the Dagster-layer tests evaluate the project'
 a daemon. They do it here, the way dagster's sensor daemon does it: evaluate the sensor with its
 cursor, record the tick's asset events in the instance, and create one run per requested
 run key, tagged with the run key and the sensor's name, never a second run for a key that sensor
-already used (not even within one tick). Our sensors request no dynamic partitions and no
-backfills, so none are applied here.
+already used (not even within one tick), and apply the tick's dynamic partition requests. Our
+sensors request no backfills, so none are launched here.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ class SensorTick:
     asset_events: list[dg.AssetMaterialization | dg.AssetObservation | dg.AssetCheckEvaluation]
     cursor: str | None  # the cursor for the next tick (the given one if the sensor left it unchanged)
     skip_message: str | None
+    dynamic_partitions_requests: list[dg.AddDynamicPartitionsRequest | dg.DeleteDynamicPartitionsRequest]
 
 
 def evaluate_sensor(
@@ -59,6 +60,7 @@ def evaluate_sensor(
         asset_events=list(data.asset_events),
         cursor=data.cursor,
         skip_message=data.skip_message,
+        dynamic_partitions_requests=list(data.dynamic_partitions_requests or []),
     )
 
 
@@ -66,6 +68,21 @@ def record_asset_events(instance: dg.DagsterInstance, tick: SensorTick) -> None:
     """Store the tick's observations and materialisations, as the daemon does before launching runs."""
     for event in tick.asset_events:
         instance.report_runless_asset_event(event)
+
+
+def apply_dynamic_partitions_requests(instance: dg.DagsterInstance, tick: SensorTick) -> None:
+    """Add and delete the requested partitions, as the daemon does before launching runs (keys that are
+    already there, or already gone, are left alone)."""
+    for request in tick.dynamic_partitions_requests:
+        existing = set(instance.get_dynamic_partitions(request.partitions_def_name))
+        if isinstance(request, dg.AddDynamicPartitionsRequest):
+            new = [key for key in request.partition_keys if key not in existing]
+            if new:
+                instance.add_dynamic_partitions(request.partitions_def_name, new)
+        else:
+            for key in request.partition_keys:
+                if key in existing:
+                    instance.delete_dynamic_partition(request.partitions_def_name, key)
 
 
 def launch_requested_runs(

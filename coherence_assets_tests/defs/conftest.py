@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 
 from coherence_assets.definitions import defs as project_defs
+from coherence_assets.defs.burst_partitions_sensor import tick_burst_partitions_sensor
 from coherence_assets.defs.resources import BurstCatalogue, CoherenceParameters, OpenEOBackend, resource_set
 from coherence_assets.defs.sensor_ticks import (
     SensorTick,
@@ -206,7 +207,8 @@ class Chain:
     def refresh_bursts(
         self, bursts_file: Path | None = None, raise_on_error: bool = True
     ) -> dg.ExecuteInProcessResult:
-        return self.run(
+        """``refresh_burst_catalogue``, then the tick of ``burst_partitions_sensor`` that the daemon would make."""
+        result = self.run(
             "refresh_burst_catalogue",
             # as a user overrides the file for one run in the launchpad
             run_config={
@@ -214,6 +216,8 @@ class Chain:
             },
             raise_on_error=raise_on_error,
         )
+        tick_burst_partitions_sensor(self.defs, self.instance)
+        return result
 
     def submit(self, partition: str = PARTITION, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
         """``submit_coherence_jobs``: the pair table and the jobs of one partition."""

@@ -2,8 +2,11 @@
 
 from pathlib import Path
 
+import dagster as dg
 import geopandas as gpd
 
+from coherence_assets.defs.burst_partitions_sensor import BURST_PARTITIONS_SENSOR
+from coherence_assets.defs.sensor_ticks import apply_dynamic_partitions_requests, evaluate_sensor
 from coherence_assets_tests.defs.conftest import (
     BURST,
     Chain,
@@ -76,3 +79,27 @@ def test_a_bad_burst_file_fails_the_run_with_the_burst_map_error_and_changes_not
     assert "column subswath_name is not one of IW1, IW2, IW3" in message
     assert (chain.data_dir / "burst_catalogue.parquet").read_bytes() == before
     assert burst_partitions(chain) == [BURST]
+
+
+def test_the_catalogue_run_changes_no_partition_its_sensor_requests_them_once(chain: Chain, tmp_path: Path):
+    """As Dagster's examples do: the asset only stores; burst_partitions_sensor asks for the partitions."""
+    chain.run(
+        "refresh_burst_catalogue",
+        run_config={
+            "resources": {
+                "bursts_file": {
+                    "config": {"path": str(write_burst_file(tmp_path / "two.geojson", [BURST, NEIGHBOUR]))}
+                }
+            }
+        },
+    )
+    assert burst_partitions(chain) == []
+
+    tick = evaluate_sensor(chain.defs, chain.instance, BURST_PARTITIONS_SENSOR)
+
+    assert tick.dynamic_partitions_requests == [dg.AddDynamicPartitionsRequest("burst", [BURST, NEIGHBOUR])]
+    assert burst_partitions(chain) == []  # requested, not yet applied: the daemon applies them
+    apply_dynamic_partitions_requests(chain.instance, tick)
+    assert burst_partitions(chain) == [BURST, NEIGHBOUR]
+    again = evaluate_sensor(chain.defs, chain.instance, BURST_PARTITIONS_SENSOR, cursor=tick.cursor)
+    assert again.dynamic_partitions_requests == [] and again.skip_message

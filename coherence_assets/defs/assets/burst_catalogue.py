@@ -1,10 +1,12 @@
-"""``burst_catalogue``: the validated burst map (the work is ``bursts.burst_catalogue``), and the ``burst`` partitions it implies."""
+"""``burst_catalogue``: the validated burst map (the work is ``bursts.burst_catalogue``); the ``burst``
+partitions it implies are requested by ``burst_partitions_sensor`` after it materialises."""
 
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from coherence_assets.defs.partitions import BURST_DIMENSION, sync_burst_partitions
+from coherence_assets.defs.burst_partitions_sensor import CATALOGUE_URL
+from coherence_assets.defs.partitions import BURST_DIMENSION, burst_partitions
 from coherence_assets.defs.resources import BurstsFile, CoherenceStorage
 
 if TYPE_CHECKING:
@@ -24,13 +26,17 @@ def burst_catalogue(
     from coherence_assets.bursts.burst_catalogue import store_burst_catalogue
 
     stored = store_burst_catalogue(storage.store, bursts_file.path)
-    added, removed = sync_burst_partitions(context.instance, stored.burst_keys)
+    existing = set(context.instance.get_dynamic_partitions(burst_partitions.name))
+    added = [key for key in stored.burst_keys if key not in existing]
     context.log.info(
-        f"{len(stored.catalogue)} bursts from {stored.source}; {BURST_DIMENSION} partitions added: "
-        f"{added or 'none'}, removed (never materialised): {removed or 'none'}"
+        f"{len(stored.catalogue)} bursts from {stored.source}; new {BURST_DIMENSION} partitions (added by "
+        f"burst_partitions_sensor): {added or 'none'}"
     )
+    # where burst_partitions_sensor reads the catalogue's keys, protocol included (s3://...)
+    url = storage.store.fs.unstrip_protocol(stored.path)
     return dg.MaterializeResult(
-        data_version=dg.DataVersion(stored.version), metadata=catalogue_metadata(stored, added)
+        data_version=dg.DataVersion(stored.version),
+        metadata={**catalogue_metadata(stored, added), CATALOGUE_URL: url},
     )
 
 
