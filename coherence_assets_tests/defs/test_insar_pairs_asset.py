@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from coherence_assets.defs.burst_partitions_sensor import tick_burst_partitions_sensor
 from coherence_assets.pairs.pairing import PAIR_COLUMNS
 from coherence_assets_tests.conftest import LiveBackend
 from coherence_assets_tests.defs.conftest import (
@@ -227,6 +228,10 @@ def test_the_dagster_cli_materialises_the_catalogue_then_a_pair_partition(
             [*base, *selection], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
         )
         assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+        with dg.DagsterInstance.from_config(
+            str(home)
+        ) as instance:  # the daemon's burst_partitions_sensor tick
+            tick_burst_partitions_sensor(chain.defs, instance)
 
     assert (data_dir / "burst_catalogue.parquet").exists()
     pairs = pd.read_parquet(data_dir / PAIRS_PATH)
