@@ -150,7 +150,7 @@ def test_backfill_through_dagster_dev_stacks_both_windows_of_both_bursts(
         chain_environment(live_backend, data_dir),
     ) as dev:
         assert dev.run_job_to_end("refresh_burst_catalogue", 90) == "SUCCESS", dev.diagnostics()
-        dev.wait_for_burst_partitions(BURSTS, 60)
+        dev.wait_for_burst_partitions(BURSTS, 120)
 
         backfill_id = dev.launch_asset_backfill(
             ["insar_pairs", "coherence_job"],

@@ -96,7 +96,7 @@ def test_two_backfills_on_the_production_deployment_run_one_run_per_partition_an
     ) as dagster:
         run_queue = dagster.instance_info()["runQueueConfig"]
         dagster.run_job_to_end("refresh_burst_catalogue", 90)
-        dagster.wait_for_burst_partitions([BURST], 60)
+        dagster.wait_for_burst_partitions([BURST], 120)
         backfill_ids = [
             dagster.launch_asset_backfill(["insar_pairs", "coherence_job"], [PARTITION]) for _ in range(2)
         ]
