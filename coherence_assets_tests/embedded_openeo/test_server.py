@@ -94,7 +94,6 @@ def test_ensure_local_backend_starts_one_detached_and_then_reuses_it(detached_ba
     assert state["pid"] == int(pid_file.read_text()) != first_pid
 
 
-@pytest.mark.slow
 def test_two_callers_racing_to_start_a_backend_both_get_the_one_that_won(detached_backend_dir: Path) -> None:
     port = free_port()
     with ThreadPoolExecutor(max_workers=2) as pool:
