@@ -371,10 +371,10 @@ def report(
     count, floor_count = args.partitions, args.floor_partitions
     floor_cpu = history["cpu"] / floor_count
     backfill_cpu = daemon["cpu"] / count
-    empty_reads, history_reads = (
-        job_reads(empty["requests"]) / floor_count,
-        job_reads(history["requests"]) / floor_count,
-    )
+    empty_total, history_total = job_reads(empty["requests"]), job_reads(history["requests"])
+    empty_reads, history_reads = empty_total / floor_count, history_total / floor_count
+    # a backfill's new partitions read no job at all: equal counts are 1x, not a division by zero
+    reads_ratio = history_total / empty_total if empty_total else (1.0 if not history_total else float("inf"))
     tick_low = ticks[str(min(args.done_levels))].median_cpu_seconds
     tick_high = ticks[str(max(args.done_levels))].median_cpu_seconds
     ideal_wall = history["wall"] / floor_count * count
@@ -390,9 +390,9 @@ def report(
             "processes per partition (seen in the cgroup)",
             f"{daemon['processes'] / count:.3f} ({daemon['processes']})",
         ),
-        ("job-read requests per partition, empty account", f"{empty_reads:.2f}"),
-        (f"  with {args.history} jobs of history", f"{history_reads:.2f}"),
-        ("  ratio (target <= 1.1)", f"{history_reads / empty_reads:.2f}x" if empty_reads else "-"),
+        ("job-read requests per partition, empty account", f"{empty_reads:.2f} ({empty_total})"),
+        (f"  with {args.history} jobs of history", f"{history_reads:.2f} ({history_total})"),
+        ("  ratio (target <= 1.1)", f"{reads_ratio:.2f}x"),
         (
             "requests per partition during the backfill (daemon)",
             f"{sum(daemon['requests'].values()) / count:.2f} ({kinds(daemon['requests'])})",
