@@ -45,14 +45,12 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """End-to-end tests are slow, and share one xdist group (``--dist loadgroup``), as each starts
-    Dagster's webserver, daemon and run workers: two at once on two cores miss their timeouts.
-    Tests whose system program is missing move to the front, where they fail at once."""
+    """End-to-end tests are slow. Tests whose system program is missing move to the front, where they
+    fail at once."""
     failing_first = []
     for item in items:
         if item.get_closest_marker("e2e"):
             item.add_marker(pytest.mark.slow)
-            item.add_marker(pytest.mark.xdist_group("e2e"))
         missing = missing_programs([marker.args[0] for marker in item.iter_markers("system_program")])
         if missing:
             item.stash[MISSING_PROGRAMS] = missing
