@@ -2,13 +2,13 @@
 
 One run at a time changes a ledger: the step holds the partition's lease
 (``jobs.ledger_lock.held_ledger``) throughout, so a concurrent run waits and then sees this run's
-jobs. A corrupt ledger is rebuilt from the backend's jobs first, and a missing one adopts the jobs the
-backend holds for the partition (its history listed at most once per data folder: ``jobs.ledger_repair``)
-when the partition was submitted before (``submitted_before``): a new partition has no jobs to adopt,
-so it never reads the account's history.
-Jobs are entered in the ledger before they are created (see ``jobs.ledger``); a job entered by an interrupted run is created now. Created jobs are started
-while the backend has room, unless the run is one of a backfill, whose runs would all see the same
-free slot at once: there only the sensor starts jobs.
+jobs. A corrupt ledger is rebuilt from the backend's jobs first, and a missing one adopts the jobs
+the backend holds for the partition (its history listed at most once per data folder:
+``jobs.ledger_repair``) when the partition was submitted before (``submitted_before``): a new
+partition has no jobs to adopt, so it never reads the account's history. Jobs are entered in the
+ledger before they are created (see ``jobs.ledger``); a job entered by an interrupted run is
+created now. Created jobs are started while the backend has room, unless the run is one of a
+backfill, whose runs would all see the same free slot at once: there only the sensor starts jobs.
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ def submit_partition(
             )
             log.warning(line)
         else:
-            # no ledger (asked of the store): a new partition, or a lost data folder whose jobs the backend holds
+            # no ledger (asked of the store): a new partition, or a lost data folder whose jobs
+            # the backend holds
             if submitted_before and pairs and not ledger.jobs and store.read_bytes_if_present(path) is None:
                 adopted = adopt_backend_jobs(store, connect(), burst, window, backend_url, pairs)
                 if adopted is not None:
