@@ -24,7 +24,8 @@ from coherence_assets.defs.catalogue_versions import recorded_burst_file_version
 from coherence_assets.defs.partitions import burst_partitions
 from coherence_assets.defs.sensor_ticks import evaluate_sensor, launch_requested_runs, record_asset_events
 from coherence_assets.defs.sensors import JOB_SENSOR
-from coherence_assets.jobs.ledger import TERMINAL, CorruptLedgerError, JobRecord, Ledger
+from coherence_assets.jobs.job_store import JobStore
+from coherence_assets.jobs.ledger import TERMINAL, JobRecord
 from coherence_assets.jobs.tick import TickCursor
 from coherence_assets.jobs.tick_run import stuck_now
 from coherence_assets.partition_keys import partition_key
@@ -124,11 +125,8 @@ def job_statuses(window: str, bursts: list[str], defs: dg.Definitions) -> dict[s
 
 def _ledger_jobs(store: DataStore, burst: str, window: str) -> list[JobRecord]:
     """The jobs of a partition's ledger; none while it has no ledger, or a corrupt one (the sensor reports it)."""
-    path = store.coherence_job_path(burst, window)
-    try:
-        return Ledger.from_bytes(store.read_bytes(path), path).jobs
-    except (FileNotFoundError, CorruptLedgerError):
-        return []
+    ledger = JobStore(store).readable_ledger(burst, window)
+    return ledger.jobs if ledger else []
 
 
 def print_summary(defs: dg.Definitions, bursts: list[str]) -> None:

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from coherence_assets.pairs.pair import Pair
-from coherence_assets.storage import DataStore
 
 # openEO job statuses (openEO API, BatchJob.status), and two of the ledger's own.
 CREATED = "created"
@@ -121,18 +120,3 @@ class Ledger:
 
     def job(self, job_id: str) -> JobRecord | None:
         return next((job for job in self.jobs if job.job_id == job_id), None)
-
-
-def read_ledger(store: DataStore, burst: str, window: str, backend_url: str) -> Ledger:
-    """The partition's ledger, or a new one; a ledger of another backend is refused, not mixed."""
-    path = store.coherence_job_path(burst, window)
-    data = store.read_bytes_if_present(path)  # asked of the store: a cached listing may predate the ledger
-    if data is None:
-        return Ledger(burst=burst, window=window, backend_url=backend_url)
-    ledger = Ledger.from_bytes(data, path)
-    if ledger.backend_url != backend_url:
-        raise ValueError(
-            f"{path} records jobs of {ledger.backend_url}, not of {backend_url}: use a separate "
-            "COHERENCE_DATA_DIR per backend, or move the old ledger away to start over"
-        )
-    return ledger

@@ -1,5 +1,7 @@
 """The ledgers of the output tree, for the sensor: which partitions are active, and what done ones left.
 
+Steps reach this through ``jobs.job_store.JobStore``; this module is how the index is kept.
+
 A backfill leaves thousands of ledgers whose work is done, and a tick must cost what the active
 partitions cost however many are done. So the tree keeps an index of the *active* partitions, one
 small marker each (``coherence_job/_active/<burst>/<window>.json``). A ``coherence_job`` run marks
@@ -39,6 +41,8 @@ from coherence_assets.partition_keys import partition_key, split_partition_key
 from coherence_assets.storage import DataStore
 
 log = logging.getLogger(__name__)
+
+SENSOR = "openeo_job_sensor"  # the lease holder named to a run that waits while a tick writes
 
 
 @dataclass(frozen=True)
@@ -289,7 +293,7 @@ def clear_stuck(store: DataStore, entry: DonePartition) -> bool:
     burst, window = split_partition_key(entry.partition_key)
     stuck_path = store.coherence_job_stuck_path(burst, window)
     try:
-        with held_ledger(store, burst, window, holder="openeo_job_sensor", wait_seconds=0):
+        with held_ledger(store, burst, window, holder=SENSOR, wait_seconds=0):
             if not _exists_now(store, stuck_path):
                 return False
             healed = dataclasses.replace(entry, stuck=())
@@ -342,7 +346,7 @@ def update_done_index(
         for entry in scan.legacy_done.values():
             store.write_json(_record_path(store, entry), entry.to_json())
     for path, signature in scan.markers.items():
-        burst, window = _partition_of(store, path)
+        burst, window = partition_of(store, path)
         ledger = scan.ledgers.get(path)
         if ledger is not None and partition_key(burst, window) in done_partitions:
             entry = DonePartition(
@@ -364,7 +368,8 @@ def update_done_index(
     return kept
 
 
-def _partition_of(store: DataStore, ledger_path: str) -> tuple[str, str]:
+def partition_of(store: DataStore, ledger_path: str) -> tuple[str, str]:
+    """The ``(burst, window)`` of a ledger path that :func:`ledger_paths` listed."""
     burst, _, name = ledger_path[len(store.coherence_job_root()) + 1 :].partition("/")
     return burst, name.removesuffix(".json")
 
@@ -386,7 +391,7 @@ def _marker_signature(store: DataStore, burst: str, window: str) -> str:
 def _retire(store: DataStore, burst: str, window: str, entry: DonePartition, marker_signature: str) -> bool:
     """Write the done record and remove the marker, if no run marked the partition since the tick read it."""
     try:
-        with held_ledger(store, burst, window, holder="openeo_job_sensor", wait_seconds=0):
+        with held_ledger(store, burst, window, holder=SENSOR, wait_seconds=0):
             if _marker_signature(store, burst, window) != marker_signature:
                 return False
             store.write_json(_record_path(store, entry), entry.to_json())
@@ -401,30 +406,12 @@ def _forget_marker_without_ledger(store: DataStore, burst: str, window: str, sig
     """A marker whose run died before it wrote its first ledger: nothing to wait for."""
     with (
         suppress(LedgerBusyError),
-        held_ledger(store, burst, window, holder="openeo_job_sensor", wait_seconds=0),
+        held_ledger(store, burst, window, holder=SENSOR, wait_seconds=0),
     ):
         if _marker_signature(store, burst, window) == signature and not _exists_now(
             store, store.coherence_job_path(burst, window)
         ):
             store.fs.rm(store.coherence_job_active_path(burst, window))
-
-
-def record_job_status(store: DataStore, burst: str, window: str, job_id: str, status: str) -> bool:
-    """Write a status the backend can no longer report (a lost job's) into the ledger, under its lease.
-
-    False when a ``coherence_job`` run holds the ledger: the caller decides again on a later tick.
-    """
-    try:
-        with held_ledger(store, burst, window, holder="openeo_job_sensor", wait_seconds=0):
-            path = store.coherence_job_path(burst, window)
-            ledger = Ledger.from_bytes(store.read_bytes(path), path)
-            for record in ledger.jobs:
-                if record.job_id == job_id:
-                    record.status = status
-            store.write_json(path, ledger.to_json())
-    except LedgerBusyError:
-        return False
-    return True
 
 
 def tracked_jobs(ledgers: list[Ledger]) -> list[TrackedJob]:

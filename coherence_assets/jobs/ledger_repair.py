@@ -27,8 +27,8 @@ from typing import Any
 import openeo
 from openeo.rest import OpenEoApiError
 
+from coherence_assets.jobs.job_store import HeldLedger, JobStore
 from coherence_assets.jobs.ledger import CREATED, ERROR, JobRecord, Ledger
-from coherence_assets.jobs.ledger_index import ledger_paths
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.jobs.processes import PROCESS_NAMES
 from coherence_assets.jobs.submission import parse_job_title
@@ -123,28 +123,22 @@ def _rebuilt_line(ledger: Ledger, all_pairs: list[Pair]) -> str:
 
 
 def repair_corrupt_ledger(
-    store: DataStore,
+    held: HeldLedger,
     connection: openeo.Connection,
-    burst: str,
-    window: str,
     backend_url: str,
     all_pairs: list[Pair],
     backend_jobs: dict[str, dict[str, Any]],
 ) -> tuple[Ledger, str]:
-    """Keep the corrupt file aside, write the ledger rebuilt from the backend, and say so in one line.
-
-    Call it holding the ledger's lease (``ledger_lock``): nothing else may write the ledger meanwhile.
-    """
-    path = store.coherence_job_path(burst, window)
-    aside = store.corrupt_ledger_path(burst, window, dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ"))
-    store.fs.mv(path, aside)
+    """Keep the corrupt file aside, write the ledger rebuilt from the backend, and say so in one line."""
+    burst, window = held.burst, held.window
+    aside = held.set_aside()
     ours = [
         job_id
         for job_burst, job_window, job_id in _ours(backend_jobs)
         if (job_burst, job_window) == (burst, window)
     ]
     ledger = rebuild_ledger(burst, window, backend_url, all_pairs, _describe(connection, ours))
-    store.write_json(path, ledger.to_json())
+    held.write(ledger)
     return ledger, (
         f"{burst} {window}: the ledger was corrupt; kept it as {aside} and rebuilt it from the backend's "
         f"job listing: {_rebuilt_line(ledger, all_pairs)}"
@@ -156,10 +150,10 @@ def note_adoptable_jobs(store: DataStore, backend_url: str, backend_jobs: dict[s
 
     The marker comes last: a run killed halfway leaves no marker, so the next one lists again.
     """
-    with_ledger = set(ledger_paths(store))
+    with_ledger = JobStore(store).partitions_with_ledger()
     adoptable: dict[tuple[str, str], list[str]] = defaultdict(list)
     for burst, window, job_id in _ours(backend_jobs):
-        if store.coherence_job_path(burst, window) not in with_ledger:
+        if (burst, window) not in with_ledger:
             adoptable[(burst, window)].append(job_id)
     for (burst, window), job_ids in adoptable.items():
         store.write_json(store.adoptable_jobs_path(burst, window), {"job_ids": sorted(job_ids)})
@@ -175,19 +169,15 @@ def note_adoptable_jobs(store: DataStore, backend_url: str, backend_jobs: dict[s
 
 
 def adopt_backend_jobs(
-    store: DataStore,
-    connection: openeo.Connection,
-    burst: str,
-    window: str,
-    backend_url: str,
-    all_pairs: list[Pair],
+    held: HeldLedger, connection: openeo.Connection, backend_url: str, all_pairs: list[Pair]
 ) -> tuple[Ledger, str] | None:
     """For a partition with no ledger: write the ledger its jobs on the backend imply, if it has any,
     and say so in one line; ``None`` when the backend holds none.
 
     Lists the backend's jobs only when this data folder has no marker (see the module's doc), so
-    at most once per folder. Call it holding the ledger's lease.
+    at most once per folder.
     """
+    store, burst, window = held.store, held.burst, held.window
     marker = store.read_bytes_if_present(store.backend_listing_marker_path())
     if marker is None or json.loads(marker).get("backend_url") != backend_url:
         note_adoptable_jobs(store, backend_url, list_all_jobs(connection))
@@ -198,7 +188,7 @@ def adopt_backend_jobs(
     ledger = rebuild_ledger(
         burst, window, backend_url, all_pairs, _describe(connection, json.loads(noted)["job_ids"])
     )
-    store.write_json(store.coherence_job_path(burst, window), ledger.to_json())
+    held.write(ledger)
     store.fs.rm(noted_path)
     return ledger, (
         f"{burst} {window}: no ledger in this data folder, but the backend holds the partition's jobs; "

@@ -25,10 +25,11 @@ from typing import Any
 import openeo
 from openeo.rest import OpenEoApiError
 
+from coherence_assets.jobs.job_store import HeldLedger, JobStore
 from coherence_assets.jobs.ledger import CREATED, CorruptLedgerError, Ledger
-from coherence_assets.jobs.ledger_lock import LedgerBusyError, held_ledger
+from coherence_assets.jobs.ledger_index import SENSOR
+from coherence_assets.jobs.ledger_lock import LedgerBusyError
 from coherence_assets.jobs.submission import parse_job_title
-from coherence_assets.storage import DataStore
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def decide_orphans(
 
 
 def settle_orphan_jobs(
-    store: DataStore,
+    jobs: JobStore,
     connection: openeo.Connection,
     backend_jobs: dict[str, dict[str, Any]],
     ledgers: list[Ledger],
@@ -117,14 +118,13 @@ def settle_orphan_jobs(
     lines: list[str] = []
     for burst, window in decide_orphans(backend_jobs, ledgers, now, grace).partitions():
         try:
-            with held_ledger(store, burst, window, holder="openeo_job_sensor", wait_seconds=0):
-                path = store.coherence_job_path(burst, window)
-                ledger = Ledger.from_bytes(store.read_bytes(path), path)  # as it is now, under the lease
+            with jobs.hold(burst, window, SENSOR, wait_seconds=0) as held:
+                ledger = held.read_existing()  # as it is now, under the lease
                 others = [other for other in ledgers if (other.burst, other.window) != (burst, window)]
                 decision = decide_orphans(backend_jobs, [*others, ledger], now, grace)
                 here = (burst, window)
                 lines += _adopt(
-                    store, ledger, [item for item in decision.adopt if (item.burst, item.window) == here]
+                    held, ledger, [item for item in decision.adopt if (item.burst, item.window) == here]
                 )
                 lines += _delete(
                     connection, [item for item in decision.delete if (item.burst, item.window) == here]
@@ -134,7 +134,7 @@ def settle_orphan_jobs(
     return lines
 
 
-def _adopt(store: DataStore, ledger: Ledger, adoptions: list[Adoption]) -> list[str]:
+def _adopt(held: HeldLedger, ledger: Ledger, adoptions: list[Adoption]) -> list[str]:
     lines = []
     for adoption in adoptions:
         record = next(record for record in ledger.jobs if record.submission_id == adoption.submission_id)
@@ -144,7 +144,7 @@ def _adopt(store: DataStore, ledger: Ledger, adoptions: list[Adoption]) -> list[
             "landed after the run that entered it had ended"
         )
     if lines:
-        store.write_json(store.coherence_job_path(ledger.burst, ledger.window), ledger.to_json())
+        held.write(ledger)
     return lines
 
 

@@ -1,7 +1,7 @@
 """The ``coherence_job`` step without Dagster: a partition's pairs that no job covers become jobs.
 
 One run at a time changes a ledger: the step holds the partition's lease
-(``jobs.ledger_lock.held_ledger``) throughout, so a concurrent run waits and then sees this run's
+(``jobs.job_store.JobStore.hold``) throughout, so a concurrent run waits and then sees this run's
 jobs. A corrupt ledger is rebuilt from the backend's jobs first, and a missing one adopts the jobs
 the backend holds for the partition (its history listed at most once per data folder:
 ``jobs.ledger_repair``) when the partition was submitted before (``submitted_before``): a new
@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import openeo
 
 from coherence_assets.bursts.burst_ids import BurstKey
+from coherence_assets.jobs.job_store import JobStore
 from coherence_assets.jobs.ledger import (
     CREATED,
     NOT_CREATED,
@@ -28,10 +29,7 @@ from coherence_assets.jobs.ledger import (
     CorruptLedgerError,
     JobRecord,
     Ledger,
-    read_ledger,
 )
-from coherence_assets.jobs.ledger_index import mark_active
-from coherence_assets.jobs.ledger_lock import held_ledger
 from coherence_assets.jobs.ledger_repair import adopt_backend_jobs, repair_corrupt_ledger
 from coherence_assets.jobs.limits import BackendLimits
 from coherence_assets.jobs.listing import list_all_jobs
@@ -87,29 +85,28 @@ def submit_partition(
     ``submitted_before`` says whether an earlier run may have submitted this partition (the Dagster
     layer knows from its materialisations; unknown, it is ``True``): only then does a missing
     ledger mean a lost data folder whose jobs the backend holds."""
-    with held_ledger(store, burst, window, holder=holder) as lease:
-        mark_active(store, burst, window)  # before the ledger changes, so the sensor reads it (ledger_index)
-        path = store.coherence_job_path(burst, window)
+    with JobStore(store).hold(burst, window, holder) as held:
+        held.mark_active()  # before the ledger changes, so the sensor reads it (ledger_index)
         try:
-            ledger = read_ledger(store, burst, window, backend_url)
+            ledger = held.read(backend_url)
         except CorruptLedgerError:
             connection = connect()
             ledger, line = repair_corrupt_ledger(
-                store, connection, burst, window, backend_url, pairs, list_all_jobs(connection)
+                held, connection, backend_url, pairs, list_all_jobs(connection)
             )
             log.warning(line)
         else:
             # no ledger (asked of the store): a new partition, or a lost data folder whose jobs
             # the backend holds
-            if submitted_before and pairs and not ledger.jobs and store.read_bytes_if_present(path) is None:
-                adopted = adopt_backend_jobs(store, connect(), burst, window, backend_url, pairs)
+            if submitted_before and pairs and not ledger.jobs and not held.exists():
+                adopted = adopt_backend_jobs(held, connect(), backend_url, pairs)
                 if adopted is not None:
                     ledger, line = adopted
                     log.warning(line)
         if not pairs:
-            store.write_json(path, ledger.to_json())
+            held.write(ledger)
             log.info(f"{burst} {window}: the pair table is empty, nothing to submit")
-            return PartitionSubmission(ledger, path, pairs)
+            return PartitionSubmission(ledger, held.path, pairs)
 
         connection = connect()
         backend_jobs = ledger_jobs_on_backend(connection, ledger, first_page=start_jobs_now).jobs
@@ -130,18 +127,18 @@ def submit_partition(
             enter_job(ledger, burst_key, request, batch, attempt=failed.attempt + 1, replaces=failed.job_id)
             for failed, batch in plan.resubmissions
         ]
-        store.write_json(path, ledger.to_json())  # entered before created: see jobs.ledger
+        held.write(ledger)  # entered before created: see jobs.ledger
         for record in records:
-            lease.renew()  # a create can be slow: keep the lease, and stop if another run took it over
+            held.renew()  # a create can be slow: keep the lease, and stop if another run took it over
             create_job(connection, dataclasses.replace(request, process=record.process), record)
-            store.write_json(path, ledger.to_json())
+            held.write(ledger)
             backend_jobs[record.job_id] = {"id": record.job_id, "status": CREATED}
         candidates = [record.job_id for record in records] if start_jobs_now else []
         outcome = start_jobs(connection, candidates, backend_jobs, limits)
         for record in records:
             if record.job_id in outcome.started:
                 record.status = QUEUED
-        store.write_json(path, ledger.to_json())
+        held.write(ledger)
         for job in plan.given_up:
             log.error(
                 f"{burst} {window}: job {job.job_id} failed {job.attempt} times; its pairs are given up"
@@ -151,4 +148,4 @@ def submit_partition(
             + ("" if start_jobs_now else " (in a backfill, openeo_job_sensor starts them)")
             + f", {len(plan.covered_pairs)} of {len(pairs)} pairs already covered"
         )
-        return PartitionSubmission(ledger, path, pairs, records, outcome.started, plan, request)
+        return PartitionSubmission(ledger, held.path, pairs, records, outcome.started, plan, request)

@@ -28,16 +28,9 @@ import openeo
 import requests
 from openeo.rest import OpenEoApiError, OpenEoClientException
 
-from coherence_assets.jobs.ledger import FINISHED, LOST, CorruptLedgerError, Ledger
-from coherence_assets.jobs.ledger_index import (
-    TrackedJob,
-    clear_stuck,
-    read_stuck_index,
-    record_job_status,
-    scan_ledgers,
-    tracked_jobs,
-    update_done_index,
-)
+from coherence_assets.jobs.job_store import JobStore
+from coherence_assets.jobs.ledger import FINISHED, LOST
+from coherence_assets.jobs.ledger_index import TrackedJob, tracked_jobs
 from coherence_assets.jobs.limits import BackendLimits
 from coherence_assets.jobs.listing import JobListing, list_jobs_until_seen
 from coherence_assets.jobs.orphan_jobs import settle_orphan_jobs
@@ -98,10 +91,11 @@ def run_tick(
     Raises :class:`BackendUnreachableError` when the backend does not answer the listing, before
     anything was changed.
     """
-    for entry in read_stuck_index(store).values():
-        if _all_pairs_valid(store, entry.partition_key) and clear_stuck(store, entry):
+    jobs = JobStore(store)
+    for entry in jobs.stuck().values():
+        if _all_pairs_valid(store, entry.partition_key) and jobs.clear_stuck(entry):
             log.info(f"{entry.partition_key}: every pair has a valid raster now; it is no longer stuck")
-    scan = scan_ledgers(store, report=log.error)
+    scan = jobs.active(report=log.error)
     if scan.empty_tree:
         return None
     ledgers = list(scan.ledgers.values())
@@ -118,11 +112,11 @@ def run_tick(
     except BACKEND_UNREACHABLE as error:
         raise BackendUnreachableError(f"{type(error).__name__}: {error}") from error
     if connection is not None:
-        for line in settle_orphan_jobs(store, connection, listing.jobs, ledgers, orphan_grace):
+        for line in settle_orphan_jobs(jobs, connection, listing.jobs, ledgers, orphan_grace):
             log.warning(line)
     now, pairs_without_raster = time.time(), missing_rasters(store)
     plan = _plan_and_record_lost(
-        store,
+        jobs,
         lambda busy: plan_tick(
             ledgers, listing, cursor, policy, now, pairs_without_raster, downloading, resubmitting, busy
         ),
@@ -147,7 +141,7 @@ def run_tick(
         del plan.cursor.stuck[partition]
         log.info(f"{partition}: every pair has a valid raster now; it is no longer stuck")
     # a done partition that a run holds or marked again meanwhile stays active, its resolved jobs in the cursor
-    resume_rewritten_partitions(plan.cursor, update_done_index(store, scan, plan.done_partitions))
+    resume_rewritten_partitions(plan.cursor, jobs.retire(scan, plan.done_partitions))
     return tick
 
 
@@ -168,7 +162,7 @@ def missing_rasters(store: DataStore) -> Callable[[TrackedJob], list[Pair]]:
     return pairs_without_raster
 
 
-def _plan_and_record_lost(store: DataStore, plan: Callable[[frozenset[str]], TickPlan]) -> TickPlan:
+def _plan_and_record_lost(jobs: JobStore, plan: Callable[[frozenset[str]], TickPlan]) -> TickPlan:
     """Decide (``plan``, given the busy partitions), then write each lost job's fate into its ledger;
     when a run holds a ledger, decide again with its partition busy, so that the plan says only what
     was done."""
@@ -180,7 +174,7 @@ def _plan_and_record_lost(store: DataStore, plan: Callable[[frozenset[str]], Tic
         for lost in decided.lost:
             if lost.job.record.job_id in recorded:
                 continue
-            if _record_lost(store, lost):
+            if _record_lost(jobs, lost):
                 recorded.add(lost.job.record.job_id)
             else:
                 refused.add(lost.job.partition_key)
@@ -189,18 +183,18 @@ def _plan_and_record_lost(store: DataStore, plan: Callable[[frozenset[str]], Tic
         busy |= refused
 
 
-def _record_lost(store: DataStore, lost: LostJob) -> bool:
+def _record_lost(jobs: JobStore, lost: LostJob) -> bool:
     """Mark a lost job in its ledger: finished when every pair has its raster, else lost (to resubmit).
 
     The ``.part`` files of its pairs go: no later download may resume from another job's bytes.
     """
     job = lost.job
     status = FINISHED if lost.outcome == LostOutcome.DONE else LOST
-    if not record_job_status(store, job.burst, job.window, job.record.job_id, status):
+    if not jobs.record_job_status(job.burst, job.window, job.record.job_id, status):
         return False
-    folder = store.coherence_rasters_dir(job.burst, job.window)
+    folder = jobs.data.coherence_rasters_dir(job.burst, job.window)
     removed = remove_partial_downloads(
-        store.fs, [f"{folder}/{raster_file_name(*pair)}" for pair in job.record.pairs]
+        jobs.data.fs, [f"{folder}/{raster_file_name(*pair)}" for pair in job.record.pairs]
     )
     if removed:
         module_log.info(f"job {job.record.job_id} is lost: removed {len(removed)} partial download(s) of it")
@@ -210,10 +204,8 @@ def _record_lost(store: DataStore, lost: LostJob) -> bool:
 def _partition_pairs(store: DataStore, partition: str) -> tuple[str, list[Pair]] | None:
     """The rasters folder and every pair the partition's ledger holds; ``None`` if it cannot be read."""
     burst, window = split_partition_key(partition)
-    path = store.coherence_job_path(burst, window)
-    try:
-        ledger = Ledger.from_bytes(store.read_bytes(path), path)
-    except (CorruptLedgerError, FileNotFoundError):
+    ledger = JobStore(store).readable_ledger(burst, window)
+    if ledger is None:
         return None
     return store.coherence_rasters_dir(burst, window), list(
         dict.fromkeys(pair for record in ledger.jobs for pair in record.pairs)
@@ -241,7 +233,7 @@ def stuck_now(store: DataStore, cursor: TickCursor) -> list[str]:
     }
     stuck = [
         entry
-        for entry in read_stuck_index(store).values()
+        for entry in JobStore(store).stuck().values()
         if not _all_pairs_valid(store, entry.partition_key)
     ]
     return stuck_work(stuck, dataclasses.replace(cursor, stuck=active))

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import openeo
 
 from coherence_assets.http_session import retrying_session
-from coherence_assets.jobs.ledger import FINISHED, IN_FLIGHT, TERMINAL, Ledger, read_ledger
+from coherence_assets.jobs.job_store import JobStore
+from coherence_assets.jobs.ledger import FINISHED, IN_FLIGHT, TERMINAL, Ledger
 from coherence_assets.jobs.listing import describe_jobs
 from coherence_assets.pairs.pair import Pair, format_pair, summarise_pairs
 from coherence_assets.pairs.pair_table import read_pairs
@@ -91,10 +92,9 @@ def download_and_check_partition(
     to raise after reporting the verdict, so the run still fails.
     """
     pairs = read_pairs(store, burst, window)
-    store.require_output(
-        store.coherence_job_path(burst, window), "coherence_job", partition_key(burst, window)
-    )
-    ledger = read_ledger(store, burst, window, backend_url)
+    jobs = JobStore(store)
+    jobs.require_ledger(burst, window, partition_key(burst, window))
+    ledger = jobs.ledger(burst, window, backend_url)
     try:
         rasters = download_partition_rasters(connect(), store, ledger, pairs, log)
     except Exception as error:

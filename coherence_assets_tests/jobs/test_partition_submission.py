@@ -13,7 +13,7 @@ import pytest
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
-from coherence_assets.jobs.ledger import read_ledger
+from coherence_assets.jobs.job_store import JobStore
 from coherence_assets.jobs.listing import list_all_jobs
 from coherence_assets.pairs.window_pairs import pairs_for_window
 from coherence_assets.storage import DataStore
@@ -46,7 +46,7 @@ def test_every_pair_is_submitted_once_and_a_backfill_run_leaves_starting_to_the_
     assert sorted(submitted) == sorted(pairs) and len(submitted) == len(set(submitted))
     assert in_backfill.started == []
     assert again.records == [] and again.plan.covered_pairs == set(pairs)
-    ledger = read_ledger(store, BURST, WINDOW, backend.url)
+    ledger = JobStore(store).ledger(BURST, WINDOW, backend.url)
     backend_jobs = list_all_jobs(openeo.connect(backend.url).authenticate_basic("local", "local"))
     assert {record.job_id for record in ledger.jobs} == set(backend_jobs)
     assert all(backend_jobs[record.job_id]["status"] == "created" for record in ledger.jobs)
@@ -68,7 +68,7 @@ def test_an_emptied_data_folder_adopts_the_backends_jobs_and_lists_the_history_o
 
     assert first.records and rerun.records == [] and again.records == []
     assert rerun.plan.covered_pairs == set(pairs)
-    adopted = read_ledger(store, BURST, WINDOW, backend.url)
+    adopted = JobStore(store).ledger(BURST, WINDOW, backend.url)
     assert {record.job_id for record in adopted.jobs} == {record.job_id for record in first.records}
     backend_jobs = list_all_jobs(openeo.connect(backend.url).authenticate_basic("local", "local"))
     assert len(backend_jobs) == len(first.records) + len(other.records), "a job was paid for twice"
@@ -111,7 +111,7 @@ def test_two_concurrent_runs_of_one_partition_on_s3_both_succeed_and_submit_each
     assert [status for status, _ in outcomes] == ["submitted", "submitted"], outcomes
     (waited, submitted) = (job_ids for _, job_ids in outcomes)
     assert waited == [] and submitted, "the run that waited found every pair covered"
-    ledger = read_ledger(store, BURST, WINDOW, backend.url)
+    ledger = JobStore(store).ledger(BURST, WINDOW, backend.url)
     ledger_pairs = [pair for record in ledger.jobs for pair in record.pairs]
     assert sorted(ledger_pairs) == sorted(pairs), "a pair is missing or in two jobs"
     backend_jobs = list_all_jobs(openeo.connect(backend.url).authenticate_basic("local", "local"))
