@@ -10,8 +10,8 @@ them) are stuck no more, and the index of done partitions is updated. What is le
 sensor is to turn the result into run requests, asset observations and its cursor.
 
 A raster counts only once it opens as a valid coherence GeoTIFF: a file that does not (a crash's
-leftover, garbage of the right size) is removed where the tick finds it, so its pair is
-downloaded again within the same bounded retries.
+leftover, garbage of the right size) counts as missing in the plan and is removed by the tick once
+the plan is made, so its pair is downloaded again within the same bounded retries.
 """
 
 from __future__ import annotations
@@ -49,7 +49,13 @@ from coherence_assets.jobs.tick import (
 from coherence_assets.pairs.pair import Pair
 from coherence_assets.partition_keys import split_partition_key
 from coherence_assets.raster_files.names import raster_file_name
-from coherence_assets.raster_files.presence import present_rasters, remove_partial_downloads, valid_rasters
+from coherence_assets.raster_files.presence import (
+    judge_rasters,
+    present_rasters,
+    remove_invalid_rasters,
+    remove_partial_downloads,
+    valid_rasters,
+)
 from coherence_assets.storage import DataStore
 
 module_log = logging.getLogger(__name__)
@@ -114,13 +120,14 @@ def run_tick(
     if connection is not None:
         for line in settle_orphan_jobs(jobs, connection, listing.jobs, ledgers, orphan_grace):
             log.warning(line)
-    now, pairs_without_raster = time.time(), missing_rasters(store)
+    now, pairs_without_raster = time.time(), MissingRasters(store)
     plan = _plan_and_record_lost(
         jobs,
         lambda busy: plan_tick(
             ledgers, listing, cursor, policy, now, pairs_without_raster, downloading, resubmitting, busy
         ),
     )
+    pairs_without_raster.remove_invalid()
     tick = TickRun(plan)
     if connection is not None:
         tick.error_logs = {
@@ -145,21 +152,33 @@ def run_tick(
     return tick
 
 
-def missing_rasters(store: DataStore) -> Callable[[TrackedJob], list[Pair]]:
-    """Which pairs of a job have no valid raster in its partition's folder, in the job's order.
+@dataclass
+class MissingRasters:
+    """Which pairs of a job have no valid raster in its partition's folder, in the job's order: asked by
+    ``plan_tick``, it only decides, and keeps the invalid files it found in ``invalid`` (raster path ->
+    the job and why) for the tick to remove (:meth:`remove_invalid`) once the plan is made.
 
-    A file that is not a valid coherence raster is removed, so its pair counts as missing. Once all
-    names are there, the tick sees the job no more: each raster is validated about once by the tick.
+    Once all names are there, the tick sees the job no more: each raster is validated about once by the tick.
     """
 
-    def pairs_without_raster(job: TrackedJob) -> list[Pair]:
-        folder = store.coherence_rasters_dir(job.burst, job.window)
-        checked = valid_rasters(store, folder, job.record.pairs)
-        for line in checked.removed.values():
-            module_log.warning(f"job {job.record.job_id}: {line}; it was removed and is downloaded again")
-        return [pair for pair in job.record.pairs if pair not in checked.summaries]
+    store: DataStore
+    invalid: dict[str, tuple[TrackedJob, Pair, str]] = field(default_factory=dict)
 
-    return pairs_without_raster
+    def __call__(self, job: TrackedJob) -> list[Pair]:
+        folder = self.store.coherence_rasters_dir(job.burst, job.window)
+        judged = judge_rasters(self.store, folder, job.record.pairs)
+        for pair, why in judged.invalid.items():
+            self.invalid[f"{folder}/{raster_file_name(*pair)}"] = (job, pair, why)
+        return [pair for pair in job.record.pairs if pair not in judged.summaries]
+
+    def remove_invalid(self) -> None:
+        """Remove the invalid rasters found, so their pairs are downloaded again (the plan counted them missing)."""
+        for job, pair, why in self.invalid.values():
+            remove_invalid_rasters(
+                self.store, self.store.coherence_rasters_dir(job.burst, job.window), [pair]
+            )
+            module_log.warning(f"job {job.record.job_id}: {why}; it was removed and is downloaded again")
+        self.invalid.clear()
 
 
 def _plan_and_record_lost(jobs: JobStore, plan: Callable[[frozenset[str]], TickPlan]) -> TickPlan:

@@ -4,6 +4,7 @@ tick while a download is due, by submissions (pairs with a raster are not paid f
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -19,36 +20,50 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ValidRasters:
-    """The pairs whose raster is a valid coherence GeoTIFF, and why the other files found were removed."""
+    """The pairs whose raster is a valid coherence GeoTIFF, and why each other file found is not one."""
 
     summaries: dict[Pair, RasterSummary]
-    removed: dict[Pair, str]
+    invalid: dict[Pair, str]
 
 
-def valid_rasters(store: DataStore, folder: str, pairs: list[Pair]) -> ValidRasters:
-    """Validate the pairs' rasters that exist; a file that is not a valid coherence raster is removed.
-
-    A raster is valid or absent: whoever finds a bad one (a crash's leftover, garbage of the right
-    size) removes it, so the pair counts as missing and is downloaded again.
-    """
+def judge_rasters(store: DataStore, folder: str, pairs: list[Pair]) -> ValidRasters:
+    """Validate the pairs' rasters that exist, changing nothing: a decision for the caller to act on
+    (:func:`remove_invalid_rasters`)."""
     summaries: dict[Pair, RasterSummary] = {}
-    removed: dict[Pair, str] = {}
+    invalid: dict[Pair, str] = {}
     present = present_rasters(store, folder, pairs)
     if not present:
-        return ValidRasters(summaries, removed)
+        return ValidRasters(summaries, invalid)
     # rasterio only where rasters are read: the sensor imports this module, and often finds none
     from coherence_assets.raster_files.validation import InvalidRasterError, validate_coherence_raster
 
     for pair in (pair for pair in pairs if pair in present):
-        path = f"{folder}/{raster_file_name(*pair)}"
         try:
-            summaries[pair] = validate_coherence_raster(store.fs, path)
+            summaries[pair] = validate_coherence_raster(store.fs, f"{folder}/{raster_file_name(*pair)}")
         except FileNotFoundError:  # removed meanwhile by another validator
             continue
         except InvalidRasterError as error:
-            store.fs.rm(path)
-            removed[pair] = str(error)
-    return ValidRasters(summaries, removed)
+            invalid[pair] = str(error)
+    return ValidRasters(summaries, invalid)
+
+
+def remove_invalid_rasters(store: DataStore, folder: str, pairs: Iterable[Pair]) -> None:
+    """Remove the rasters of ``pairs`` that :func:`judge_rasters` found invalid, so they count as missing
+    and are downloaded again (one removed meanwhile by another validator is no error)."""
+    for pair in pairs:
+        with suppress(FileNotFoundError):
+            store.fs.rm(f"{folder}/{raster_file_name(*pair)}")
+
+
+def valid_rasters(store: DataStore, folder: str, pairs: list[Pair]) -> ValidRasters:
+    """Judge the pairs' rasters and remove the invalid ones at once (``invalid`` says why each went).
+
+    A raster is valid or absent: whoever finds a bad one (a crash's leftover, garbage of the right
+    size) removes it, so the pair counts as missing and is downloaded again.
+    """
+    judged = judge_rasters(store, folder, pairs)
+    remove_invalid_rasters(store, folder, judged.invalid)
+    return judged
 
 
 def present_rasters(store: DataStore, folder: str, pairs: list[Pair]) -> set[Pair]:

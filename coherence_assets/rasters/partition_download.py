@@ -121,7 +121,7 @@ def download_partition_rasters(
     ).jobs
     statuses = {job_id: job["status"] for job_id, job in described.items()}
     present = valid_rasters(store, folder, pairs)
-    for line in present.removed.values():
+    for line in present.invalid.values():
         log.warning(f"{line}; it was removed and is downloaded again")
     outcomes: list[DownloadOutcome] = []
     downloads: list[DownloadJob] = []
@@ -174,12 +174,12 @@ def download_partition_rasters(
     write_raster_provenance(store, ledger, fetched_now, log)
     outcomes += fetched_now
     fetched = valid_rasters(store, folder, [pair for pair in pairs if pair not in present.summaries])
-    if fetched.removed:
+    if fetched.invalid:
         from coherence_assets.raster_files.validation import InvalidRasterError
 
         raise InvalidRasterError(
-            f"{len(fetched.removed)} raster(s) just downloaded were not valid coherence GeoTIFFs and were removed, "
-            f"the first: {next(iter(fetched.removed.values()))}; the next run downloads them again, and if it "
+            f"{len(fetched.invalid)} raster(s) just downloaded were not valid coherence GeoTIFFs and were removed, "
+            f"the first: {next(iter(fetched.invalid.values()))}; the next run downloads them again, and if it "
             "repeats, the backend's results are broken"
         )
     summaries = {**present.summaries, **fetched.summaries}

@@ -12,13 +12,13 @@ import requests
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.jobs.batching import PairBatch
-from coherence_assets.jobs.ledger import Ledger
-from coherence_assets.jobs.ledger_index import read_done_index, scan_ledgers
+from coherence_assets.jobs.ledger import JobRecord, Ledger
+from coherence_assets.jobs.ledger_index import TrackedJob, read_done_index, scan_ledgers
 from coherence_assets.jobs.limits import BackendLimits
 from coherence_assets.jobs.processes import CoherenceRequest
 from coherence_assets.jobs.submission import create_job, enter_job
 from coherence_assets.jobs.tick import DEFAULT_TICK_POLICY, TickCursor
-from coherence_assets.jobs.tick_run import BackendUnreachableError, TickRun, run_tick
+from coherence_assets.jobs.tick_run import BackendUnreachableError, MissingRasters, TickRun, run_tick
 from coherence_assets.pairs.window_pairs import pairs_for_window
 from coherence_assets.partition_keys import partition_key
 from coherence_assets.raster_files.names import raster_file_name
@@ -170,3 +170,17 @@ def test_a_backend_that_does_not_answer_the_listing_changes_nothing(
     assert store.read_bytes(ledger_path) == ledger_before
     assert not store.fs.exists(store.coherence_job_index_path())
     assert counted.connect().job(job_id).status() == "created"  # not started
+
+
+def test_the_raster_check_only_decides_and_the_tick_removes_the_invalid_file_after_planning(store: DataStore):
+    pair = (dt.date(2023, 7, 5), dt.date(2023, 7, 17))
+    record = JobRecord("s-1", "title", "p", 12, [pair], {}, job_id="j-1", status="finished")
+    job = TrackedJob(str(BURST), WINDOW, record, replaced=False)
+    garbage = f"{store.coherence_rasters_dir(str(BURST), WINDOW)}/{raster_file_name(*pair)}"
+    store.fs.makedirs(garbage.rsplit("/", 1)[0], exist_ok=True)
+    store.fs.pipe_file(garbage, b"not a GeoTIFF")
+    check = MissingRasters(store)
+    assert check(job) == [pair] and check(job) == [pair]  # missing, asked twice
+    assert store.fs.exists(garbage) and list(check.invalid) == [garbage]  # decided, nothing changed
+    check.remove_invalid()
+    assert not store.fs.exists(garbage) and check.invalid == {}
