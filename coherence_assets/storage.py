@@ -17,6 +17,16 @@ from urllib.parse import urlsplit
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from coherence_assets.asset_names import (
+    BURST_CATALOGUE,
+    COHERENCE_AOI_SERIES,
+    COHERENCE_CUBE,
+    COHERENCE_DECAY,
+    COHERENCE_JOB,
+    COHERENCE_RASTERS,
+    INSAR_PAIRS,
+)
+
 # botocore's errors for a store that does not answer (s3fs raises them once botocore's own retries
 # are spent), by name: botocore is imported only with the s3 extra
 # botocore's (named, not imported: it comes with the optional s3 extra); urllib3 has classes of the same
@@ -46,98 +56,98 @@ class DataStore:
         return "/".join([self.root, *parts])
 
     def burst_catalogue_path(self) -> str:
-        return self.path("burst_catalogue.parquet")
+        return self.path(f"{BURST_CATALOGUE}.parquet")
 
     def insar_pairs_path(self, burst: str, window: str) -> str:
-        return self.path("insar_pairs", burst, f"{window}.parquet")
+        return self.path(INSAR_PAIRS, burst, f"{window}.parquet")
 
     def coherence_job_path(self, burst: str, window: str) -> str:
-        return self.path("coherence_job", burst, f"{window}.json")
+        return self.path(COHERENCE_JOB, burst, f"{window}.json")
 
     def coherence_job_lease_prefix(self, burst: str, window: str) -> str:
         """Lease files of the ledger's lock (``_leases/<burst>/<window>.lease-<generation>``, see
         jobs.ledger_lock): apart from the ledgers, where the one a released lease leaves is no litter."""
-        return self.path("coherence_job", "_leases", burst, f"{window}.lease-")
+        return self.path(COHERENCE_JOB, "_leases", burst, f"{window}.lease-")
 
     def legacy_lease_prefix(self, burst: str, window: str) -> str:
         """Where versions before ``_leases/`` kept a ledger's lease files: beside the ledger (removed)."""
-        return self.path("coherence_job", burst, f"{window}.lease-")
+        return self.path(COHERENCE_JOB, burst, f"{window}.lease-")
 
     def corrupt_ledger_path(self, burst: str, window: str, timestamp: str) -> str:
         """Where a corrupt ledger is kept after it was rebuilt: next to it, never read as a ledger."""
-        return self.path("coherence_job", burst, f"{window}.json.corrupt-{timestamp}")
+        return self.path(COHERENCE_JOB, burst, f"{window}.json.corrupt-{timestamp}")
 
     def coherence_job_root(self) -> str:
-        return self.path("coherence_job")
+        return self.path(COHERENCE_JOB)
 
     def coherence_job_index_path(self) -> str:
         """Present once the index of active partitions is kept (see jobs.ledger_index)."""
-        return self.path("coherence_job", "_index.json")
+        return self.path(COHERENCE_JOB, "_index.json")
 
     def coherence_job_legacy_index_path(self) -> str:
         """The index of done partitions that versions before the active index kept (read once, then removed)."""
-        return self.path("coherence_job", "_done.json")
+        return self.path(COHERENCE_JOB, "_done.json")
 
     def coherence_job_active_root(self) -> str:
-        return self.path("coherence_job", "_active")
+        return self.path(COHERENCE_JOB, "_active")
 
     def coherence_job_active_path(self, burst: str, window: str) -> str:
         """The marker of a partition whose jobs the sensor still acts on (see jobs.ledger_index)."""
-        return self.path("coherence_job", "_active", burst, f"{window}.json")
+        return self.path(COHERENCE_JOB, "_active", burst, f"{window}.json")
 
     def coherence_job_done_root(self) -> str:
-        return self.path("coherence_job", "_done")
+        return self.path(COHERENCE_JOB, "_done")
 
     def coherence_job_done_path(self, burst: str, window: str) -> str:
         """What the sensor resolved in a done partition, and what is stuck there (see jobs.ledger_index)."""
-        return self.path("coherence_job", "_done", burst, f"{window}.json")
+        return self.path(COHERENCE_JOB, "_done", burst, f"{window}.json")
 
     def coherence_job_stuck_root(self) -> str:
-        return self.path("coherence_job", "_stuck")
+        return self.path(COHERENCE_JOB, "_stuck")
 
     def coherence_job_stuck_path(self, burst: str, window: str) -> str:
         """A done partition's record while something in it is stuck, apart so that a tick lists only
         these to see whether they recovered (see jobs.ledger_index)."""
-        return self.path("coherence_job", "_stuck", burst, f"{window}.json")
+        return self.path(COHERENCE_JOB, "_stuck", burst, f"{window}.json")
 
     def backend_listing_marker_path(self) -> str:
         """Present once the backend's jobs were listed for this data folder (see jobs.ledger_repair);
         not ``.json``, so never taken for a ledger."""
-        return self.path("coherence_job", "_adoptable", "listed.marker")
+        return self.path(COHERENCE_JOB, "_adoptable", "listed.marker")
 
     def adoptable_jobs_path(self, burst: str, window: str) -> str:
         """The backend's jobs named for a partition that had no ledger when the folder was first used."""
-        return self.path("coherence_job", "_adoptable", burst, f"{window}.json")
+        return self.path(COHERENCE_JOB, "_adoptable", burst, f"{window}.json")
 
     def coherence_rasters_dir(self, burst: str, window: str) -> str:
-        return self.path("coherence_rasters", burst, window)
+        return self.path(COHERENCE_RASTERS, burst, window)
 
     def coherence_rasters_root(self, burst: str) -> str:
-        return self.path("coherence_rasters", burst)
+        return self.path(COHERENCE_RASTERS, burst)
 
     def coherence_cube_path(self, burst: str) -> str:
-        return self.path("coherence_cube", f"{burst}.zarr")
+        return self.path(COHERENCE_CUBE, f"{burst}.zarr")
 
     def coherence_quicklook_path(self, burst: str) -> str:
-        return self.path("coherence_cube", f"{burst}.png")
+        return self.path(COHERENCE_CUBE, f"{burst}.png")
 
     def coherence_decay_path(self, burst: str) -> str:
-        return self.path("coherence_decay", f"{burst}.zarr")
+        return self.path(COHERENCE_DECAY, f"{burst}.zarr")
 
     def coherence_decay_quicklook_path(self, burst: str) -> str:
-        return self.path("coherence_decay", f"{burst}.png")
+        return self.path(COHERENCE_DECAY, f"{burst}.png")
 
     def coherence_aoi_series_path(self, burst: str) -> str:
-        return self.path("coherence_aoi_series", f"{burst}.parquet")
+        return self.path(COHERENCE_AOI_SERIES, f"{burst}.parquet")
 
     def coherence_aoi_plot_path(self, burst: str) -> str:
-        return self.path("coherence_aoi_series", f"{burst}.png")
+        return self.path(COHERENCE_AOI_SERIES, f"{burst}.png")
 
     def coherence_aoi_decay_path(self, burst: str) -> str:
-        return self.path("coherence_aoi_series", f"{burst}_decay.parquet")
+        return self.path(COHERENCE_AOI_SERIES, f"{burst}_decay.parquet")
 
     def coherence_aoi_decay_plot_path(self, burst: str) -> str:
-        return self.path("coherence_aoi_series", f"{burst}_decay.png")
+        return self.path(COHERENCE_AOI_SERIES, f"{burst}_decay.png")
 
     def stac_root(self) -> str:
         return self.path("stac")

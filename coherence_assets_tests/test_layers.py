@@ -35,6 +35,7 @@ LAYERS = (
     "bursts",
     # base modules
     grimp.Layer("settings", "storage", "http_session", "partition_keys", "windows", "geofiles"),
+    "asset_names",
     "cdse_facts",
 )
 

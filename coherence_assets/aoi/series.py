@@ -14,6 +14,7 @@ from coherence_assets.aoi.areas import aois_outside_footprints, load_areas_of_in
 from coherence_assets.aoi.decay import aoi_decay_table
 from coherence_assets.aoi.plot import render_aoi_decay_png, render_aoi_series_png
 from coherence_assets.aoi.statistics import AoiSeries, aoi_coherence_series
+from coherence_assets.asset_names import BURST_CATALOGUE, COHERENCE_CUBE
 from coherence_assets.cube.provenance import parquet_with_provenance
 from coherence_assets.cube.stacking import open_coherence_cube
 from coherence_assets.decay.burst_decay import open_decay
@@ -67,8 +68,8 @@ def write_aoi_series(
     """
     aois = load_areas_of_interest(aoi_file)
     cube_path = store.coherence_cube_path(burst)
-    store.require_output(cube_path, "coherence_cube", burst)
-    with store.open_output(store.burst_catalogue_path(), "burst_catalogue") as stream:
+    store.require_output(cube_path, COHERENCE_CUBE, burst)
+    with store.open_output(store.burst_catalogue_path(), BURST_CATALOGUE) as stream:
         footprints = gpd.read_parquet(stream).geometry
     # the time-series layout reads an AOI's window over all pairs in a few chunks
     cube = open_coherence_cube(store.fs, cube_path, layout="timeseries")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import xarray as xr
 
+from coherence_assets.asset_names import COHERENCE_CUBE
 from coherence_assets.cube.stacking import open_coherence_cube, open_zarr_store
 from coherence_assets.decay.quicklook import render_decay_png
 from coherence_assets.decay.seasonal import DecaySummary, write_seasonal_decay
@@ -29,7 +30,7 @@ def decay_burst(
 ) -> BurstDecay:
     """Write ``coherence_decay/<burst>.zarr`` from the burst's cube (its time-series layout) and the PNG."""
     cube_path = store.coherence_cube_path(burst)
-    store.require_output(cube_path, "coherence_cube", burst)
+    store.require_output(cube_path, COHERENCE_CUBE, burst)
     # every pair of one tile at a time: the layout chunked along pairs reads that in a few chunks
     cube = open_coherence_cube(store.fs, cube_path, layout="timeseries")
     path = store.coherence_decay_path(burst)

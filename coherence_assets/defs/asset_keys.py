@@ -1,4 +1,4 @@
-"""The assets' keys, named once for the Dagster layer: jobs, sensors, partitions, checks, the demo and
+"""The assets' keys (their names are ``asset_names.py``'s), for the Dagster layer: jobs, sensors, partitions, checks, the demo and
 the backfill command refer to them here.
 
 The asset modules define each asset under its key's name (the function's name; ``test_definitions``
@@ -7,14 +7,16 @@ checks that the two agree), and import the partitions, so ``partitions.py`` coul
 
 import dagster as dg
 
-BURST_CATALOGUE = dg.AssetKey("burst_catalogue")
-INSAR_PAIRS = dg.AssetKey("insar_pairs")
-COHERENCE_JOB = dg.AssetKey("coherence_job")
-COHERENCE_RASTERS = dg.AssetKey("coherence_rasters")
-COHERENCE_CUBE = dg.AssetKey("coherence_cube")
-COHERENCE_DECAY = dg.AssetKey("coherence_decay")
-COHERENCE_AOI_SERIES = dg.AssetKey("coherence_aoi_series")
-COHERENCE_STAC = dg.AssetKey("coherence_stac")
+from coherence_assets import asset_names
+
+BURST_CATALOGUE = dg.AssetKey(asset_names.BURST_CATALOGUE)
+INSAR_PAIRS = dg.AssetKey(asset_names.INSAR_PAIRS)
+COHERENCE_JOB = dg.AssetKey(asset_names.COHERENCE_JOB)
+COHERENCE_RASTERS = dg.AssetKey(asset_names.COHERENCE_RASTERS)
+COHERENCE_CUBE = dg.AssetKey(asset_names.COHERENCE_CUBE)
+COHERENCE_DECAY = dg.AssetKey(asset_names.COHERENCE_DECAY)
+COHERENCE_AOI_SERIES = dg.AssetKey(asset_names.COHERENCE_AOI_SERIES)
+COHERENCE_STAC = dg.AssetKey(asset_names.COHERENCE_STAC)
 ASSET_KEYS = (
     BURST_CATALOGUE,
     INSAR_PAIRS,

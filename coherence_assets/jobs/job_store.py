@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from coherence_assets.asset_names import COHERENCE_JOB
 from coherence_assets.jobs import ledger_index
 from coherence_assets.jobs.ledger import CorruptLedgerError, Ledger
 from coherence_assets.jobs.ledger_index import SENSOR, DonePartition, LedgerScan
@@ -109,7 +110,7 @@ class JobStore:
 
     def require_ledger(self, burst: str, window: str, partition: str) -> None:
         """Fail, naming ``coherence_job`` as the asset to materialise first, when the partition has no ledger."""
-        self.data.require_output(self.data.coherence_job_path(burst, window), "coherence_job", partition)
+        self.data.require_output(self.data.coherence_job_path(burst, window), COHERENCE_JOB, partition)
 
     def partitions_with_ledger(self) -> set[tuple[str, str]]:
         """Every partition that has a ledger file (one listing of the whole tree)."""

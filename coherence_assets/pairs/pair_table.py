@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from coherence_assets.asset_names import BURST_CATALOGUE, INSAR_PAIRS
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.pairs.pair import Pair
@@ -26,7 +27,7 @@ module_log = logging.getLogger(__name__)
 
 def require_burst_in_catalogue(store: DataStore, burst: str) -> None:
     """Fail early, with the fix, when a partition names a burst the catalogue does not hold."""
-    with store.open_output(store.burst_catalogue_path(), "burst_catalogue") as stream:
+    with store.open_output(store.burst_catalogue_path(), BURST_CATALOGUE) as stream:
         # the burst column alone, as plain Parquet: a submission run need not import geopandas
         known = set(pd.read_parquet(stream, columns=["burst"])["burst"])
     if burst not in known:
@@ -75,7 +76,7 @@ def store_window_pairs(
 def read_pairs(store: DataStore, burst: str, window: str) -> list[Pair]:
     """The partition's pairs from ``insar_pairs``, or an error naming that asset and partition."""
     with store.open_output(
-        store.insar_pairs_path(burst, window), "insar_pairs", partition_key(burst, window)
+        store.insar_pairs_path(burst, window), INSAR_PAIRS, partition_key(burst, window)
     ) as stream:
         table = pd.read_parquet(stream, columns=["reference_date", "secondary_date"])
     return [(row.reference_date, row.secondary_date) for row in table.itertuples()]
