@@ -44,13 +44,19 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return None
 
 
+# The fixtures that start the embedded backend (the stand-in): a test that asks for one is marked ``stand_in``.
+STAND_IN_FIXTURES = frozenset({"backend", "restartable_backend"})
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """End-to-end tests are slow. Tests whose system program is missing move to the front, where they
-    fail at once."""
+    """End-to-end tests are slow; tests that start the stand-in say so (``-m "not stand_in"`` leaves them
+    out). Tests whose system program is missing move to the front, where they fail at once."""
     failing_first = []
     for item in items:
         if item.get_closest_marker("e2e"):
             item.add_marker(pytest.mark.slow)
+        if STAND_IN_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.stand_in)
         missing = missing_programs([marker.args[0] for marker in item.iter_markers("system_program")])
         if missing:
             item.stash[MISSING_PROGRAMS] = missing

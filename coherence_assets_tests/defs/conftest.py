@@ -1,14 +1,19 @@
-"""Fixtures of the Dagster-layer tests: a real on-disk instance, the live backend, and a chain to drive.
+"""Fixtures of the Dagster-layer tests: a real on-disk instance, a data dir, and a chain to drive.
 
-Everything goes over real HTTP to the embedded backend, authenticated like CDSE (OIDC client
-credentials from the ``OPENEO_AUTH_*`` environment), and every run is recorded in a
-``DagsterInstance`` kept on disk under the test's temporary folder.
+Every run is recorded in a ``DagsterInstance`` kept on disk under the test's temporary folder.
+Only tests marked ``stand_in`` (and those asking for a ``backend`` fixture, marked so by the root
+``conftest.py``) get the embedded backend: there the chain goes over real HTTP to it, authenticated
+like CDSE (OIDC client credentials from the ``OPENEO_AUTH_*`` environment). Every other test's
+chain is given a backend and catalogue address that answers nothing and fails the test if it was
+called (:class:`UnansweredPort`): its inputs are written on disk instead (``downloaded_window``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import socketserver
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
@@ -155,13 +160,57 @@ def restartable_backend(tmp_path: Path) -> Iterator[Callable[..., RestartableBac
         backend.stop()
 
 
+class UnansweredPort(socketserver.ThreadingTCPServer):
+    """A port on 127.0.0.1 that takes every connection and closes it unanswered, counting them.
+
+    The backend and catalogue address of a chain whose test must not call them: a call fails in
+    the test, and :meth:`require_unused` fails the test even when the product swallowed the error.
+    """
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        self.connections = 0
+        super().__init__(("127.0.0.1", 0), _CountAndClose)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    @property
+    def catalogue_url(self) -> str:
+        return f"{self.url}/odata/v1"
+
+    def require_unused(self, test: str) -> None:
+        assert self.connections == 0, (
+            f"{test} connected {self.connections} time(s) to the backend or catalogue; mark it stand_in "
+            "if it needs them, or write its inputs on disk"
+        )
+
+
+class _CountAndClose(socketserver.BaseRequestHandler):
+    def handle(self) -> None:
+        self.server.connections += 1  # the connection is closed on return, with no answer
+
+
+@pytest.fixture
+def unanswered_port(request: pytest.FixtureRequest) -> Iterator[UnansweredPort]:
+    port = UnansweredPort()
+    yield port
+    port.shutdown()
+    port.server_close()
+    port.require_unused(request.node.nodeid)
+
+
 @dataclass
 class Chain:
-    """The project's definitions bound to a live backend, a data dir and an on-disk instance."""
+    """The project's definitions bound to a backend (the stand-in, or an address that answers nothing),
+    a data dir and an on-disk instance."""
 
     defs: dg.Definitions
     instance: dg.DagsterInstance
-    backend: LiveBackend
+    backend: LiveBackend | UnansweredPort
     data_dir: Path
     bursts_file: Path
 
@@ -272,7 +321,7 @@ class Chain:
 
 
 def chain_resources(
-    backend: LiveBackend,
+    backend: LiveBackend | UnansweredPort,
     data_dir: Path,
     *,
     bursts_file: Path | None = None,
@@ -321,7 +370,9 @@ def dagster_instance(tmp_path: Path) -> Iterator[dg.DagsterInstance]:
 def make_chain(tmp_path: Path, dagster_instance: dg.DagsterInstance) -> Callable[..., Chain]:
     """Factory: ``make_chain(backend, openeo={...}, process=..., max_attempts=...)``; one instance and data dir."""
 
-    def make(backend: LiveBackend, *, bursts: Iterable[str] = (BURST,), **options: Any) -> Chain:
+    def make(
+        backend: LiveBackend | UnansweredPort, *, bursts: Iterable[str] = (BURST,), **options: Any
+    ) -> Chain:
         data_dir = tmp_path / "data"
         bursts_file = write_burst_file(tmp_path / "bursts.geojson", bursts)
         return Chain(
@@ -336,9 +387,12 @@ def make_chain(tmp_path: Path, dagster_instance: dg.DagsterInstance) -> Callable
 
 
 @pytest.fixture
-def chain(backend: LiveBackend, make_chain: Callable[..., Chain]) -> Chain:
-    """The default chain: one burst (``t015_030343_iw2``), the live backend, default parameters."""
-    return make_chain(backend)
+def chain(request: pytest.FixtureRequest, make_chain: Callable[..., Chain]) -> Chain:
+    """The default chain: one burst (``t015_030343_iw2``), default parameters, and the stand-in as its
+    backend when the test is marked ``stand_in``, else an address that must not be called."""
+    if request.node.get_closest_marker("stand_in"):
+        return make_chain(request.getfixturevalue("backend"))
+    return make_chain(request.getfixturevalue("unanswered_port"))
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 import geopandas as gpd
+import pytest
 
 from coherence_assets.defs.burst_partitions_sensor import BURST_PARTITIONS_SENSOR
 from coherence_assets.defs.sensor_ticks import apply_dynamic_partitions_requests, evaluate_sensor
@@ -51,6 +52,7 @@ def test_a_burst_removed_from_the_file_is_dropped_when_nothing_was_materialised_
     assert burst_partitions(chain) == [BURST]
 
 
+@pytest.mark.stand_in
 def test_a_burst_removed_from_the_file_is_kept_when_something_was_materialised_for_it(
     chain: Chain, tmp_path: Path
 ):

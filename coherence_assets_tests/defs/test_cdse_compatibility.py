@@ -41,6 +41,7 @@ def test_a_process_cdse_removed_is_refused_before_anything_is_submitted(
     assert not chain.store.fs.exists(chain.store.coherence_job_path(BURST, WINDOW))
 
 
+@pytest.mark.stand_in
 def test_a_polarisation_the_apex_process_refuses_fails_the_run_in_one_line_before_submitting(chain: Chain):
     chain.refresh_bursts()
 

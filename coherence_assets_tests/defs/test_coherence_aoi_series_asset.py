@@ -14,7 +14,8 @@ from coherence_assets.aoi.statistics import SERIES_COLUMNS
 from coherence_assets.cdse_facts import APEX_NAMESPACE
 from coherence_assets.settings import packaged_demo_aoi_file
 from coherence_assets_tests.defs.conftest import BURST, Chain, materialization_metadata
-from coherence_assets_tests.defs.test_coherence_cube_asset import cube_path, download_window
+from coherence_assets_tests.defs.downloaded_window import downloaded_window
+from coherence_assets_tests.defs.test_coherence_cube_asset import cube_path
 from coherence_assets_tests.stac.schema_validation import validate_stac
 from embedded_openeo.github_api import MAIN_COMMIT
 
@@ -33,7 +34,7 @@ def test_the_stack_run_writes_the_aoi_table_and_plot_and_reports_aois_it_cannot_
     chain: Chain, tmp_path: Path
 ):
     chain.refresh_bursts()
-    pairs = download_window(chain, "2023-07-01")
+    pairs = downloaded_window(chain, "2023-07-01")
     bursts_crs = gpd.read_file(chain.bursts_file).crs
     cube_centre = gpd.GeoSeries(
         [shapely.box(*gpd.read_parquet(chain.data_dir / "burst_catalogue.parquet").total_bounds).centroid],
@@ -85,7 +86,7 @@ def test_the_stack_run_writes_a_valid_stac_catalogue_with_an_item_per_raster_and
     chain: Chain,
 ):
     chain.refresh_bursts()
-    pairs = download_window(chain, "2023-07-01")
+    pairs = downloaded_window(chain, "2023-07-01")
 
     result = chain.run("stack_coherence_cube", BURST)
 

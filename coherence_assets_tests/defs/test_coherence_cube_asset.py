@@ -1,6 +1,8 @@
-"""``coherence_cube``: every downloaded pair of a burst in one Zarr cube, new windows appended in place."""
+"""``coherence_cube``: every downloaded pair of a burst in one Zarr cube, new windows appended in place.
 
-import datetime as dt
+The rasters are written on disk (``downloaded_window``): stacking needs no backend.
+"""
+
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,21 +13,10 @@ import xarray as xr
 
 from coherence_assets.defs.sensor_ticks import SensorTick
 from coherence_assets.defs.sensors import CUBE_SENSOR
-from coherence_assets_tests.conftest import LiveBackend
-from coherence_assets_tests.defs.conftest import BURST, Chain, day, materialization_metadata
+from coherence_assets_tests.defs.conftest import BURST, Chain, UnansweredPort, day, materialization_metadata
+from coherence_assets_tests.defs.downloaded_window import downloaded_window
 
 NEXT_WINDOW = "2023-10-01"
-
-
-def download_window(chain: Chain, window: str) -> list[tuple[dt.date, dt.date]]:
-    """Pairs, jobs and rasters of one window of ``BURST``, as the sensor would drive them; its pairs."""
-    partition = f"{BURST}|{window}"
-    chain.submit(partition)
-    chain.wait_for_ledger_jobs(partition)
-    result = chain.run("download_coherence_rasters", partition)
-    (check,) = result.get_asset_check_evaluations()
-    assert check.passed, check.description
-    return [pair for job in chain.ledger(partition).jobs for pair in job.pairs]
 
 
 def stack(chain: Chain):
@@ -46,7 +37,7 @@ def file_states(folder: Path) -> dict[str, tuple[int, bytes]]:
 
 def test_the_cube_of_one_window_holds_every_pair_on_time_y_x(chain: Chain):
     chain.refresh_bursts()
-    pairs = download_window(chain, "2023-07-01")
+    pairs = downloaded_window(chain, "2023-07-01")
 
     result = stack(chain)
 
@@ -65,14 +56,14 @@ def test_the_cube_of_one_window_holds_every_pair_on_time_y_x(chain: Chain):
 @pytest.mark.slow
 def test_appending_a_window_keeps_the_first_windows_chunks_untouched_and_adds_its_dates(chain: Chain):
     chain.refresh_bursts()
-    first_pairs = download_window(chain, "2023-07-01")
+    first_pairs = downloaded_window(chain, "2023-07-01")
     stack(chain)
     chunks = cube_path(chain) / "coherence"
     before = file_states(chunks)
     assert len(before) == len(first_pairs)  # one chunk per pair on this small grid
     first_values = xr.open_zarr(cube_path(chain))["coherence"].values
 
-    second_pairs = download_window(chain, NEXT_WINDOW)
+    second_pairs = downloaded_window(chain, NEXT_WINDOW)
     result = stack(chain)
 
     after = file_states(chunks)
@@ -89,9 +80,9 @@ def test_appending_a_window_keeps_the_first_windows_chunks_untouched_and_adds_it
 @pytest.mark.slow
 def test_a_window_stacked_after_a_later_one_lands_in_date_order(chain: Chain):
     chain.refresh_bursts()
-    later_pairs = download_window(chain, NEXT_WINDOW)
+    later_pairs = downloaded_window(chain, NEXT_WINDOW)
     stack(chain)
-    earlier_pairs = download_window(chain, "2023-07-01")
+    earlier_pairs = downloaded_window(chain, "2023-07-01")
 
     result = stack(chain)
 
@@ -107,7 +98,7 @@ def test_a_window_stacked_after_a_later_one_lands_in_date_order(chain: Chain):
 @pytest.mark.slow
 def test_restacking_the_same_rasters_adds_nothing_and_rewrites_no_chunk(chain: Chain):
     chain.refresh_bursts()
-    download_window(chain, "2023-07-01")
+    downloaded_window(chain, "2023-07-01")
     stack(chain)
     before = file_states(cube_path(chain) / "coherence")
     assert before
@@ -122,11 +113,11 @@ def test_restacking_the_same_rasters_adds_nothing_and_rewrites_no_chunk(chain: C
 
 @pytest.mark.slow
 def test_several_baselines_stack_on_a_leading_pair_dimension(
-    backend: LiveBackend, make_chain: Callable[..., Chain]
+    unanswered_port: UnansweredPort, make_chain: Callable[..., Chain]
 ):
-    chain = make_chain(backend, temporal_baselines_days=[12, 24])
+    chain = make_chain(unanswered_port, temporal_baselines_days=[12, 24])
     chain.refresh_bursts()
-    pairs = download_window(chain, "2023-07-01")
+    pairs = downloaded_window(chain, "2023-07-01")
     assert {(secondary - reference).days for reference, secondary in pairs} == {12, 24}
 
     stack(chain)
@@ -152,7 +143,7 @@ def cube_sensor_tick(chain: Chain, cursor: str | None = None) -> SensorTick:
 def test_the_cube_sensor_waits_while_a_stack_run_of_the_burst_is_unfinished(chain: Chain):
     """Two stack runs of one burst would append to the same Zarr store at once."""
     chain.refresh_bursts()
-    download_window(chain, "2023-07-01")
+    downloaded_window(chain, "2023-07-01")
     unfinished = chain.instance.create_run_for_job(
         chain.defs.resolve_job_def("stack_coherence_cube"),
         tags={"dagster/partition": BURST},

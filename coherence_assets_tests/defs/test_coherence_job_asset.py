@@ -32,6 +32,8 @@ from coherence_assets_tests.defs.conftest import (
 )
 from embedded_openeo.github_api import MAIN_COMMIT
 
+pytestmark = pytest.mark.stand_in  # every test submits jobs to the backend
+
 # the namespace as the APEx algorithm catalogue publishes it in its usage example
 # (https://algorithm-catalogue.apex.esa.int/apps/sentinel1_sar_coherence), written out: the
 # product's constant is what is under test

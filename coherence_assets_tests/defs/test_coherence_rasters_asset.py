@@ -21,6 +21,8 @@ from coherence_assets_tests.defs.conftest import (
     materialization_metadata,
 )
 
+pytestmark = pytest.mark.stand_in  # downloads from the backend's finished jobs
+
 
 def rasters_dir(chain: Chain) -> Path:
     return chain.data_dir / "coherence_rasters" / BURST / WINDOW

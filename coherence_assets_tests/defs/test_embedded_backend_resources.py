@@ -24,6 +24,7 @@ def test_the_configured_port_reaches_both_embedded_resources():
     assert resources["catalogue"].backend_port == 9123
 
 
+@pytest.mark.stand_in
 def test_a_backend_of_another_folder_on_the_port_is_never_used(tmp_path: Path):
     theirs, ours = tmp_path / "theirs", tmp_path / "ours"
     with running_backend(BackendConfig(data_dir=theirs, port=0)) as url:

@@ -24,6 +24,8 @@ from coherence_assets_tests.defs.conftest import (
     materialization_metadata,
 )
 
+pytestmark = pytest.mark.stand_in  # the pair table is asked of the catalogue over HTTP
+
 PAIRS_PATH = Path("insar_pairs") / BURST / f"{WINDOW}.parquet"
 
 

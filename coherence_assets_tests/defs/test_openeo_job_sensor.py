@@ -81,6 +81,7 @@ def test_created_jobs_are_started_only_while_fewer_than_max_running_jobs_are_bus
     assert "started by openeo_job_sensor" in started[0].metadata["outcome"].value
 
 
+@pytest.mark.stand_in
 def test_a_finished_job_gets_one_download_run_keyed_by_its_job_id_and_its_partition_tells_the_story(
     chain: Chain,
 ):
@@ -110,6 +111,7 @@ def test_a_finished_job_gets_one_download_run_keyed_by_its_job_id_and_its_partit
     assert latest.asset_observation.metadata["outcome"].value.startswith("downloaded: each of its")
 
 
+@pytest.mark.stand_in
 def test_a_sensor_restart_between_ticks_requests_nothing_twice(chain: Chain):
     """A new context with the saved cursor asks for nothing; one with a lost cursor is stopped by run keys."""
     job_id = submit_one_job(chain)
@@ -263,6 +265,7 @@ def test_the_cursor_keeps_the_last_start_so_spacing_holds_across_ticks():
     assert TickCursor.from_json('{"handled": ["j-1"], "last_start_at": null}').handled == {"j-1": "resolved"}
 
 
+@pytest.mark.stand_in
 def test_the_connection_is_reused_between_ticks_and_dropped_after_a_failure(chain: Chain):
     backend = chain.openeo_backend
 
@@ -272,6 +275,7 @@ def test_the_connection_is_reused_between_ticks_and_dropped_after_a_failure(chai
     assert backend.connect() is not first
 
 
+@pytest.mark.stand_in
 @pytest.mark.slow
 def test_a_done_partition_is_not_read_again_until_its_ledger_is_rewritten_and_then_costs_nothing(
     chain: Chain,

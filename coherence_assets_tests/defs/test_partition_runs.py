@@ -36,6 +36,7 @@ def materialisations(chain: Chain, asset: str) -> dict[str, dict]:
     return latest
 
 
+@pytest.mark.stand_in
 @pytest.mark.slow
 def test_a_ranged_run_gives_each_partition_its_own_materialisation_and_metadata(chain: Chain):
     chain.refresh_bursts()
@@ -55,6 +56,7 @@ def test_a_ranged_run_gives_each_partition_its_own_materialisation_and_metadata(
     assert job_pairs == pair_counts
 
 
+@pytest.mark.stand_in
 def test_one_failed_partition_fails_the_run_yet_its_neighbours_are_materialised(chain: Chain):
     chain.refresh_bursts()
     broken = chain.data_dir / "insar_pairs" / BURST / f"{WINDOWS[1]}.parquet"
@@ -82,6 +84,7 @@ def test_backfills_take_ranges_per_run_and_keep_pairs_and_submissions_apart():
     assert WHOLE_RANGE_PER_RUN != SUBMISSIONS_PER_RUN
 
 
+@pytest.mark.stand_in
 def test_a_ranged_run_records_its_partitions_in_partition_order(chain: Chain):
     """The backfill daemon requests submissions for what it sees materialised: in partition order, a
     pass in the middle of the writes sees one prefix of the range, not a scattered subset of small runs."""

@@ -300,6 +300,7 @@ def test_corrupt_rasters_found_by_the_sensor_or_the_download_run_are_removed_and
     assert stuck_now(chain.store, TickCursor.from_json(cursor)) == []
 
 
+@pytest.mark.stand_in
 def test_two_dagster_instances_on_one_data_folder_both_go_quiet_when_the_work_is_done(
     chain: Chain, tmp_path: Path
 ):
