@@ -140,7 +140,7 @@ def floor_worker(partitions: list[str]) -> dict[str, Any]:
     """The same steps as the backfill's runs, called in one process: CPU and wall per partition."""
     from coherence_assets.bursts.burst_catalogue import store_burst_catalogue
     from coherence_assets.definitions import defs
-    from coherence_assets.jobs.partition_submission import submit_partition
+    from coherence_assets.jobs.partition_submission import SubmissionRun, submit_partition
     from coherence_assets.pairs.pair_table import read_pairs, store_window_pairs
     from coherence_assets.partition_keys import split_partition_key
 
@@ -153,6 +153,16 @@ def floor_worker(partitions: list[str]) -> dict[str, Any]:
     store_burst_catalogue(store, resources["bursts_file"].path)
     client = resources["catalogue"].client()
     backend.connect()  # the login, once, as a run worker's first connection
+    run = SubmissionRun(
+        store,
+        backend.connect,
+        backend_url=backend.root_url,
+        limits=backend.limits(),
+        make_request=coherence.request,
+        max_attempts=coherence.max_attempts,
+        holder="floor",
+        start_jobs_now=False,  # as a backfill's runs: the sensor starts jobs
+    )
     cpu, wall = time.process_time(), time.monotonic()
     for key in partitions:
         burst, window = split_partition_key(key)
@@ -160,17 +170,10 @@ def floor_worker(partitions: list[str]) -> dict[str, Any]:
             store, client, burst, window, coherence.polarisation, coherence.temporal_baselines_days
         )
         submit_partition(
-            store,
-            backend.connect,
+            run,
             burst,
             window,
             read_pairs(store, burst, window),
-            backend_url=backend.root_url,
-            limits=backend.limits(),
-            make_request=coherence.request,
-            max_attempts=coherence.max_attempts,
-            holder="floor",
-            start_jobs_now=False,  # as a backfill's runs: the sensor starts jobs
             submitted_before=False,  # as coherence_job on an instance that never materialised the partition
         )
     return {"cpu": time.process_time() - cpu, "wall": time.monotonic() - wall}

@@ -63,43 +63,52 @@ class PartitionSubmission:
     request: CoherenceRequest | None = None
 
 
+@dataclass(frozen=True)
+class SubmissionRun:
+    """What every partition of one ``coherence_job`` run is submitted with: the data folder, the backend
+    (a login, its URL and limits), the coherence request and its attempts, and the lease holder's name."""
+
+    store: DataStore
+    connect: Callable[[], openeo.Connection]
+    backend_url: str
+    limits: BackendLimits
+    make_request: Callable[[], CoherenceRequest]
+    max_attempts: int
+    holder: str
+    # False in a backfill, whose runs would all see the same free slot at once: the sensor starts jobs
+    start_jobs_now: bool = True
+
+
 def submit_partition(
-    store: DataStore,
-    connect: Callable[[], openeo.Connection],
+    run: SubmissionRun,
     burst: str,
     window: str,
     pairs: list[Pair],
     *,
-    backend_url: str,
-    limits: BackendLimits,
-    make_request: Callable[[], CoherenceRequest],
-    max_attempts: int,
-    holder: str,
-    start_jobs_now: bool = True,
     submitted_before: bool = True,
     log: logging.Logger | logging.LoggerAdapter = module_log,
 ) -> PartitionSubmission:
-    """Enter, create and (``start_jobs_now``) start the jobs for the pairs no job covers yet, holding
-    the ledger's lease as ``holder`` (named to a run that waits for it).
+    """Enter, create and (``run.start_jobs_now``) start the jobs for the pairs no job covers yet, holding
+    the ledger's lease as ``run.holder`` (named to a run that waits for it).
 
     ``submitted_before`` says whether an earlier run may have submitted this partition (the Dagster
     layer knows from its materialisations; unknown, it is ``True``): only then does a missing
     ledger mean a lost data folder whose jobs the backend holds."""
-    with JobStore(store).hold(burst, window, holder) as held:
+    with JobStore(run.store).hold(burst, window, run.holder) as held:
         held.mark_active()  # before the ledger changes, so the sensor reads it (ledger_index)
         try:
-            ledger = held.read(backend_url)
+            ledger = held.read(run.backend_url)
         except CorruptLedgerError:
-            connection = connect()
+            connection = run.connect()
             ledger, line = repair_corrupt_ledger(
-                held, connection, backend_url, pairs, list_all_jobs(connection)
+                held, connection, run.backend_url, pairs, list_all_jobs(connection)
             )
             log.warning(line)
         else:
             # no ledger (asked of the store): a new partition, or a lost data folder whose jobs
             # the backend holds
             if submitted_before and pairs and not ledger.jobs and not held.exists():
-                adopted = adopt_backend_jobs(held, connect(), backend_url, pairs)
+                adopted = adopt_backend_jobs(held, run.connect(), run.backend_url, pairs)
                 if adopted is not None:
                     ledger, line = adopted
                     log.warning(line)
@@ -108,13 +117,13 @@ def submit_partition(
             log.info(f"{burst} {window}: the pair table is empty, nothing to submit")
             return PartitionSubmission(ledger, held.path, pairs)
 
-        connection = connect()
-        backend_jobs = ledger_jobs_on_backend(connection, ledger, first_page=start_jobs_now).jobs
+        connection = run.connect()
+        backend_jobs = ledger_jobs_on_backend(connection, ledger, first_page=run.start_jobs_now).jobs
         refresh_statuses(ledger, backend_jobs)
-        with_raster = present_rasters(store, store.coherence_rasters_dir(burst, window), pairs)
-        plan = plan_submissions(ledger, pairs, max_attempts, with_raster)
+        with_raster = present_rasters(run.store, run.store.coherence_rasters_dir(burst, window), pairs)
+        plan = plan_submissions(ledger, pairs, run.max_attempts, with_raster)
         # the APEx commit recorded for the partition (resubmissions run the same code), or main's now
-        request = pin_apex_commit(make_request(), ledger)
+        request = pin_apex_commit(run.make_request(), ledger)
         check_process_offered(connection, request.process)  # before anything is entered in the ledger
         burst_key = BurstKey.parse(burst)
         # Entered by a run that died before its create reached the backend (no job of that title was created
@@ -133,8 +142,8 @@ def submit_partition(
             create_job(connection, dataclasses.replace(request, process=record.process), record)
             held.write(ledger)
             backend_jobs[record.job_id] = {"id": record.job_id, "status": CREATED}
-        candidates = [record.job_id for record in records] if start_jobs_now else []
-        outcome = start_jobs(connection, candidates, backend_jobs, limits)
+        candidates = [record.job_id for record in records] if run.start_jobs_now else []
+        outcome = start_jobs(connection, candidates, backend_jobs, run.limits)
         for record in records:
             if record.job_id in outcome.started:
                 record.status = QUEUED
@@ -145,7 +154,7 @@ def submit_partition(
             )
         log.info(
             f"{burst} {window}: {len(records)} job(s) submitted, {len(outcome.started)} started"
-            + ("" if start_jobs_now else " (in a backfill, openeo_job_sensor starts them)")
+            + ("" if run.start_jobs_now else " (in a backfill, openeo_job_sensor starts them)")
             + f", {len(plan.covered_pairs)} of {len(pairs)} pairs already covered"
         )
         return PartitionSubmission(ledger, held.path, pairs, records, outcome.started, plan, request)

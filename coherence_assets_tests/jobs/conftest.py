@@ -7,7 +7,7 @@ from collections.abc import Callable
 import openeo
 
 from coherence_assets.jobs.limits import BackendLimits
-from coherence_assets.jobs.partition_submission import PartitionSubmission, submit_partition
+from coherence_assets.jobs.partition_submission import PartitionSubmission, SubmissionRun, submit_partition
 from coherence_assets.jobs.processes import CoherenceRequest
 from coherence_assets.pairs.pair import Pair
 from coherence_assets.settings import LOCAL_GITHUB_API_PATH
@@ -28,12 +28,9 @@ def submit(
     store: DataStore, backend: LiveBackend, pairs: list[Pair], start_jobs_now: bool, window: str = WINDOW
 ) -> PartitionSubmission:
     """The coherence_job step for BURST and ``window``."""
-    return submit_partition(
+    run = SubmissionRun(
         store,
         connector(backend),
-        BURST,
-        window,
-        pairs,
         backend_url=backend.url,
         limits=LIMITS,
         make_request=lambda: CoherenceRequest(github_api_url=backend.url + LOCAL_GITHUB_API_PATH),
@@ -41,3 +38,4 @@ def submit(
         holder="test",
         start_jobs_now=start_jobs_now,
     )
+    return submit_partition(run, BURST, window, pairs)

@@ -40,28 +40,31 @@ def coherence_job(
     openeo_backend: OpenEOBackend,
     coherence: CoherenceParameters,
 ):  # yields: Dagster reads a return annotation as the output's type
-    from coherence_assets.jobs.partition_submission import submit_partition  # see insar_pairs
+    from coherence_assets.jobs.partition_submission import SubmissionRun, submit_partition  # see insar_pairs
     from coherence_assets.pairs.pair_table import read_pairs
 
     # one query per run: a partition never materialised has no jobs on the backend to adopt, so its
     # missing ledger must not cost a listing of the account's history (issue 16)
     submitted_before = context.instance.get_materialized_partitions(context.asset_key)
+    run = SubmissionRun(
+        storage.store,
+        openeo_backend.connect,
+        backend_url=openeo_backend.root_url,
+        limits=openeo_backend.limits(),
+        make_request=coherence.request,
+        max_attempts=coherence.max_attempts,
+        holder=f"run {context.run.run_id[:8]}",
+        # a backfill's runs would all see the same free slot at once: they leave starting to the sensor
+        start_jobs_now=BACKFILL_TAG not in context.run.tags,
+    )
 
     def submit(key: str, log: PartitionLog) -> dict:
         burst, window = split_partition_key(key)
         submission = submit_partition(
-            storage.store,
-            openeo_backend.connect,
+            run,
             burst,
             window,
             read_pairs(storage.store, burst, window),
-            backend_url=openeo_backend.root_url,
-            limits=openeo_backend.limits(),
-            make_request=coherence.request,
-            max_attempts=coherence.max_attempts,
-            holder=f"run {context.run.run_id[:8]}",
-            # a backfill's runs would all see the same free slot at once: they leave starting to the sensor
-            start_jobs_now=BACKFILL_TAG not in context.run.tags,
             submitted_before=key in submitted_before,
             log=log,
         )
