@@ -12,6 +12,7 @@ import dagster as dg
 
 from coherence_assets.defs.asset_keys import BURST_CATALOGUE, BURST_WINDOW_ASSETS, COHERENCE_CUBE
 from coherence_assets.defs.partitions import burst_partitions
+from coherence_assets.defs.sensor_instance import tick_instance
 from coherence_assets.defs.sensor_ticks import apply_dynamic_partitions_requests, evaluate_sensor
 from coherence_assets.partition_keys import split_partition_key
 from coherence_assets.settings import Settings
@@ -44,7 +45,8 @@ def burst_partitions_sensor(context: dg.SensorEvaluationContext) -> dg.SensorRes
     The catalogue is read where that materialisation says it wrote it: the sensor needs no storage
     resource, whose set-up (a HEAD of an object store's bucket) would otherwise run on every tick.
     """
-    latest = context.instance.fetch_materializations(BURST_CATALOGUE, limit=1, ascending=False).records
+    instance = tick_instance(context)
+    latest = instance.fetch_materializations(BURST_CATALOGUE, limit=1, ascending=False).records
     if not latest:
         return dg.SkipReason("burst_catalogue has not been materialised yet")
     if context.cursor and int(context.cursor) >= latest[0].storage_id:
@@ -55,7 +57,7 @@ def burst_partitions_sensor(context: dg.SensorEvaluationContext) -> dg.SensorRes
     url = latest[0].asset_materialization.metadata.get(CATALOGUE_URL)
     if url is None:  # written before this sensor, by a run that added its partitions itself
         return dg.SkipReason("the latest burst_catalogue does not say where it is: materialise it again")
-    requests = burst_partition_requests(context.instance, stored_burst_keys(url.value))
+    requests = burst_partition_requests(instance, stored_burst_keys(url.value))
     for request in requests:
         change = (
             "adding"

@@ -12,6 +12,7 @@ from coherence_assets.defs.jobs import (
     stack_coherence_cube,
 )
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
+from coherence_assets.defs.sensor_instance import tick_instance
 from coherence_assets.jobs.ledger import CANCELED, ERROR, FINISHED, LOST, QUEUED
 from coherence_assets.jobs.ledger_index import TrackedJob
 from coherence_assets.jobs.tick import LostOutcome, TickCursor, TickPlan
@@ -187,8 +188,9 @@ def partitions_with_runs(instance: dg.DagsterInstance, job_name: str) -> set[str
 
 
 def coherence_cube_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+    instance = tick_instance(context)
     after = int(context.cursor) if context.cursor else None
-    result = context.instance.fetch_materializations(
+    result = instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=COHERENCE_RASTERS, after_storage_id=after),
         limit=1000,
         ascending=True,
@@ -204,7 +206,7 @@ def coherence_cube_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
         latest_by_burst[burst] = record  # records come in ascending storage order
         first_by_burst.setdefault(burst, record.storage_id)
     # one writer per cube: a burst whose stack run is still queued or running waits for a later tick
-    stacking = partitions_with_runs(context.instance, stack_coherence_cube.name)
+    stacking = partitions_with_runs(instance, stack_coherence_cube.name)
     deferred = sorted(set(latest_by_burst) & stacking)
     cursor = (
         min(first_by_burst[burst] for burst in deferred) - 1 if deferred else result.records[-1].storage_id
@@ -213,7 +215,7 @@ def coherence_cube_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResul
         run_requests=[
             dg.RunRequest(partition_key=burst, run_key=f"cube-{burst}-{rasters.storage_id}")
             for burst, rasters in sorted(latest_by_burst.items())
-            if burst not in stacking and not cube_has_read(context.instance, burst, rasters)
+            if burst not in stacking and not cube_has_read(instance, burst, rasters)
         ],
         cursor=str(cursor),
     )
