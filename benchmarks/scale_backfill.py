@@ -30,6 +30,7 @@ Run it as root (it creates cgroups); a default run (1,000 partitions) took 32 mi
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ import signal
 import socket
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from collections import Counter
@@ -61,7 +63,6 @@ from sensor_backfill import (
 from tick_cost import TickCost, tick_cpu
 
 from coherence_assets.jobs.ledger import TERMINAL
-from coherence_assets.settings import LOCAL_GITHUB_API_PATH
 from embedded_openeo.server import running_backend
 
 REPO = Path(__file__).resolve().parents[1]
@@ -71,6 +72,7 @@ LOWERED_START_SPACING_SECONDS = 0.5
 CGROUP_V2, CGROUP_V1_CPUACCT = Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/cpuacct")
 DONE_STATES = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 JOB_READS = ("list", "describe")
+CODE_LOCATION = Path(__file__).with_name("scale_code_location.py")
 
 
 class CpuGroup:
@@ -101,6 +103,89 @@ class CpuGroup:
                 os.kill(pid, signal.SIGKILL)
         wait_until(lambda: not self.pids(), 60, f"processes of {self.path} ended")
         self.path.rmdir()
+
+
+# what a process of the cgroup is, by its command line (first match wins)
+PROCESS_KINDS = (
+    # the code server starts each run's worker with multiprocessing's spawn (dagster/_grpc/server.py)
+    ("run worker", "multiprocessing.spawn"),
+    ("multiprocessing's resource tracker", "multiprocessing.resource_tracker"),
+    ("code server", "api grpc"),
+    ("code server's proxy", "code-server start"),
+    ("daemon", "dagster-daemon"),
+    ("coherence-assets backfill", "coherence-assets backfill"),
+)
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_kind(pid: int) -> str | None:
+    """The kind of ``pid`` (see PROCESS_KINDS), ``other: <command>``, or None if it has ended."""
+    try:
+        command = (Path("/proc") / str(pid) / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return None
+    for kind, marker in PROCESS_KINDS:
+        if marker in command:
+            return kind
+    return f"other: {command[:60]}"
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """utime + stime of ``pid`` (its own, not its reaped children's), or None if it has ended."""
+    try:
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # fields 14 and 15 of proc(5)
+
+
+class ProcessSampler:
+    """CPU per kind of process of a cgroup from now on, from each process's last sample (``sample()``
+    every ~0.2 s): the processes already there count from now, those started later from their start.
+
+    A process's CPU after its last sample, and processes that lived between two samples, are missed:
+    the report shows that rest as "unattributed" (the cgroup's total minus the samples)."""
+
+    def __init__(self, group: CpuGroup) -> None:
+        self.group = group
+        self.kinds: dict[int, str] = {}
+        self.baseline: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.sample()
+        self.baseline = dict(self.last)
+        self.long_lived = set(self.last)
+
+    def sample(self) -> None:
+        for pid in self.group.pids():
+            # a shell that joined the group execs the command: ask again until it has
+            if pid not in self.kinds or self.kinds[pid].startswith("other: sh -c"):
+                kind = process_kind(pid)
+                if kind is None:
+                    continue
+                self.kinds[pid] = kind
+            cpu = process_cpu_seconds(pid)
+            if cpu is not None:
+                self.last[pid] = cpu
+
+    def cpu(self) -> Counter[str]:
+        """CPU seconds per kind of process."""
+        cpu: Counter[str] = Counter()
+        for pid, last in self.last.items():
+            cpu[self.kinds[pid]] += last - self.baseline.get(pid, 0.0)
+        return cpu
+
+    def started(self) -> Counter[str]:
+        """Processes started since, per kind."""
+        return Counter(self.kinds[pid] for pid in self.last if pid not in self.long_lived)
+
+
+def compile_bytecode() -> None:
+    """Compiles the environment's modules, as a deployment's install does (pip compiles them; uv with
+    ``--compile-bytecode``). Without ``.pyc`` files (``uv pip install`` writes none, and this machine
+    sets ``PYTHONDONTWRITEBYTECODE``) every run worker compiled Dagster's and the project's source
+    again: 40 % of its CPU in a profile."""
+    for path in (sysconfig.get_paths()["purelib"], REPO / "coherence_assets"):
+        compileall.compile_dir(path, quiet=1, workers=os.cpu_count() or 1)
 
 
 def free_port() -> int:
@@ -138,8 +223,9 @@ def run_worker(env: dict[str, str], *arguments: str) -> dict[str, Any]:
 
 def floor_worker(partitions: list[str]) -> dict[str, Any]:
     """The same steps as the backfill's runs, called in one process: CPU and wall per partition."""
+    from scale_code_location import defs
+
     from coherence_assets.bursts.burst_catalogue import store_burst_catalogue
-    from coherence_assets.definitions import defs
     from coherence_assets.jobs.partition_submission import SubmissionRun, submit_partition
     from coherence_assets.pairs.pair_table import read_pairs, store_window_pairs
     from coherence_assets.partition_keys import split_partition_key
@@ -148,7 +234,7 @@ def floor_worker(partitions: list[str]) -> dict[str, Any]:
     store, backend, coherence = (
         resources["storage"].store,
         resources["openeo_backend"],
-        embedded_github(resources["coherence"]),
+        resources["coherence"],
     )
     store_burst_catalogue(store, resources["bursts_file"].path)
     client = resources["catalogue"].client()
@@ -182,29 +268,6 @@ def floor_worker(partitions: list[str]) -> dict[str, Any]:
 # ---- the benchmark --------------------------------------------------------------------------------
 
 
-def embedded_github(coherence: Any) -> Any:
-    """The ``coherence`` resource asking the embedded backend's stand-in of GitHub's API, not api.github.com,
-    which commit APEx's main is at (this machine has no internet; the local resources do the same)."""
-    url = f"{os.environ['OPENEO_BACKEND_URL']}{LOCAL_GITHUB_API_PATH}"
-    return type(coherence)(**{**coherence.model_dump(), "github_api_url": url})
-
-
-# The code location the code server loads: the project's definitions, with embedded_github.
-CODE_LOCATION = """
-import dagster as dg
-import coherence_assets.definitions as project_module
-from scale_backfill import embedded_github
-
-project = project_module.defs
-defs = dg.Definitions(
-    assets=project.assets, jobs=project.jobs, sensors=project.sensors, schedules=project.schedules,
-    executor=project.executor,
-    resources={**project.resources, "coherence": embedded_github(project.resources["coherence"])},
-)
-del project  # Dagster takes the module's one Definitions
-"""
-
-
 def instance_yaml() -> str:
     """deploy/dagster.yaml without its PostgreSQL storage (the instance keeps SQLite in DAGSTER_HOME)."""
     config = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())
@@ -221,7 +284,6 @@ def dagster_deployment(root: Path, env: dict[str, str], group: CpuGroup):
     (home / "dagster.yaml").write_text(instance_yaml())
     port = free_port()
     workspace = root / "workspace.yaml"
-    (root / "scale_definitions.py").write_text(CODE_LOCATION)
     workspace.write_text(
         yaml.safe_dump(
             {
@@ -239,7 +301,7 @@ def dagster_deployment(root: Path, env: dict[str, str], group: CpuGroup):
                 "code-server",
                 "start",
                 "-f",
-                str(root / "scale_definitions.py"),
+                str(CODE_LOCATION),
                 "-h",
                 "127.0.0.1",
                 "-p",
@@ -248,7 +310,7 @@ def dagster_deployment(root: Path, env: dict[str, str], group: CpuGroup):
                 "coherence_assets",
             ]
         ),
-        env={**env, "PYTHONPATH": str(Path(__file__).parent)},
+        env=env,
         cwd=REPO,
         stdout=logs[0],
         stderr=subprocess.STDOUT,
@@ -295,6 +357,23 @@ def backfill_state(home: Path, backfill_id: str) -> tuple[str, list[Any]]:
     return (backfill.status.value if backfill else "MISSING"), runs
 
 
+def event_counts(home: Path, runs: list[Any]) -> Counter[str]:
+    """The event-log rows the backfill's runs wrote, by type (``LOG`` for plain log lines)."""
+    import dagster as dg
+
+    counts: Counter[str] = Counter()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for run in runs:
+            for entry in instance.all_logs(run.run_id):
+                counts[entry.dagster_event.event_type_value if entry.dagster_event else "LOG"] += 1
+    return counts
+
+
+def backfill_iterations(daemon_log: Path, backfill_id: str) -> int:
+    """How often the backfill daemon evaluated the backfill (its "Evaluating asset backfill" line)."""
+    return daemon_log.read_text().count(f"Evaluating asset backfill {backfill_id}")
+
+
 def measure_daemon(args: argparse.Namespace, root: Path, env: dict[str, str], access_log: AccessLog) -> dict:
     group = CpuGroup("daemon")
     home = Path(env["DAGSTER_HOME"])
@@ -321,22 +400,39 @@ def measure_daemon(args: argparse.Namespace, root: Path, env: dict[str, str], ac
             result["idle"] = (group.cpu_seconds() - cpu) / args.idle_seconds
             print(f"daemon idle: {result['idle']:.4f} CPU-s/s", flush=True)
 
-            long_lived = group.pids()
+            sampler = ProcessSampler(group)
             access_log.take()
             cpu, wall = group.cpu_seconds(), time.monotonic()
             window_span = f"{FIRST_WINDOW.isoformat()}..{quarters(FIRST_WINDOW, windows)[-1]}"
-            launched = run_command(
-                [str(VENV_BIN / "coherence-assets"), "backfill", "--bursts", "all", "--windows", window_span],
-                env,
-                root,
+            launch = subprocess.Popen(
+                group.command(
+                    [
+                        str(VENV_BIN / "coherence-assets"),
+                        "backfill",
+                        "--bursts",
+                        "all",
+                        "--windows",
+                        window_span,
+                    ]
+                ),
+                env=env,
+                cwd=root,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
+            while launch.poll() is None:  # the command is part of the backfill's cost: sampled too
+                sampler.sample()
+                time.sleep(0.2)
+            launched, errors = launch.communicate()
+            if launch.returncode != 0:
+                raise RuntimeError(f"coherence-assets backfill failed:\n{errors[-3000:]}")
             backfill_id = launched.split()[1]
             print(f"backfill {backfill_id}: {bursts} bursts x {windows} quarters", flush=True)
-            seen: set[int] = set()
             status, runs = "REQUESTED", []
             last_poll = 0.0
             while status not in DONE_STATES:
-                seen |= group.pids()
+                sampler.sample()
                 time.sleep(0.2)
                 if time.monotonic() - last_poll > 5:
                     last_poll = time.monotonic()
@@ -350,7 +446,11 @@ def measure_daemon(args: argparse.Namespace, root: Path, env: dict[str, str], ac
                 requests=access_log.take(),
                 runs=len(runs),
                 failed_runs=sum(run.status.value != "SUCCESS" for run in runs),
-                processes=len(seen - long_lived),
+                processes=sum(sampler.started().values()),
+                started=sampler.started(),
+                cpu_by_kind=sampler.cpu(),
+                events=event_counts(home, runs),
+                iterations=backfill_iterations(root / "daemon.log", backfill_id),
             )
     finally:
         group.remove()
@@ -366,6 +466,21 @@ def measure_floor(env: dict[str, str], partitions: list[str], access_log: Access
 
 def job_reads(requests: Counter[str]) -> int:
     return sum(requests[kind] for kind in JOB_READS)
+
+
+def print_attribution(daemon: dict, partitions: int) -> None:
+    """Where the backfill's CPU went, by kind of process, and what the runs wrote to the event log."""
+    by_kind: Counter[str] = daemon["cpu_by_kind"]
+    print(f"backfill CPU by process (CPU-s, per partition, processes started; {partitions} partitions):")
+    for kind, seconds in by_kind.most_common():
+        print(f"  {kind:<40} {seconds:7.1f}  {seconds / partitions:.4f}  {daemon['started'][kind]}")
+    rest = daemon["cpu"] - sum(by_kind.values())
+    print(f"  {'unattributed (between samples)':<40} {rest:7.1f}  {rest / partitions:.4f}")
+    events: Counter[str] = daemon["events"]
+    print(f"event-log rows of the backfill's runs: {sum(events.values())} ({events['LOG']} log lines)")
+    for kind, number in events.most_common():
+        print(f"  {kind:<40} {number:7d}  {number / partitions:.2f} per partition")
+    print(f"backfill daemon iterations on this backfill: {daemon['iterations']}", flush=True)
 
 
 def report(
@@ -438,6 +553,7 @@ def main() -> None:
     if args.ten_thousand:
         args.partitions = 10000
 
+    compile_bytecode()
     access_log = AccessLog()
     werkzeug_log = logging.getLogger("werkzeug")
     werkzeug_log.setLevel(logging.INFO)
@@ -487,6 +603,7 @@ def main() -> None:
                 f"{daemon['wall']:.0f} s ({daemon['status']})",
                 flush=True,
             )
+            print_attribution(daemon, args.partitions)
         shutil.rmtree(root / "dagster_home", ignore_errors=True)
     ticks = {str(count): tick_cpu(count) for count in args.done_levels}  # tick's benchmark: its own tree
     report(args, empty, history, daemon, ticks)
