@@ -51,9 +51,20 @@ telemetry:
 """
 DEMO_BURSTS_FILE_NAME = "s1_bursts_glacierSouthTyrol.geojson"
 DEMO_AOI_FILE_NAME = "glacier_aois_southtyrol.geojson"
-# a tick is one backend request while the awaited jobs fit a page; as often as CDSE accepts a start
-# (the daemon evaluates sensors at most every 5 s anyway)
-DEFAULT_SENSOR_INTERVAL_SECONDS = 5
+# Each sensor ticks as often as its work changes, no more: every tick costs the daemon and the code
+# server CPU whatever it finds (about 35 ms with nothing to do; docs/benchmarks.md, idle_daemon), and
+# the idle deployment's whole budget is 0.01 CPU-s/s (issue 16).
+# - openeo_job_sensor: as the openeo client's MultiBackendJobManager, which polls every 60 s. CDSE's
+#   jobs run minutes to hours, and the sensor starts two jobs beyond the two that run (CDSE queues
+#   them), so a slot that frees is filled at once; a tick delays a download by a minute at most, and
+#   starts one job, which keeps both slots busy while jobs take over two minutes.
+# - coherence_cube_sensor: a restack follows the download runs of jobs that took minutes to hours.
+# - burst_partitions_sensor: the catalogue changes when someone refreshes it, and the demo and
+#   `coherence-assets backfill` tick the sensor themselves right after; only a refresh from the UI or
+#   the schedule waits for it.
+DEFAULT_JOB_SENSOR_INTERVAL_SECONDS = 60
+DEFAULT_CUBE_SENSOR_INTERVAL_SECONDS = 120
+DEFAULT_BURST_SENSOR_INTERVAL_SECONDS = 300
 
 
 def packaged_demo_bursts_file() -> str:
@@ -137,6 +148,21 @@ def _port_from_env(env: Mapping[str, str], name: str, default: int) -> int:
     return int(text)
 
 
+def _sensor_interval_from_env(env: Mapping[str, str], name: str, default: int) -> int:
+    """A sensor's minimum interval: its own variable, else ``COHERENCE_SENSOR_INTERVAL_SECONDS`` (every
+    sensor's, as tests and quick trials set it), else its default."""
+    for variable in (name, "COHERENCE_SENSOR_INTERVAL_SECONDS"):
+        text = env.get(variable, "").strip()
+        if text:
+            if not text.isdigit() or int(text) < 1:
+                raise SettingsError(
+                    f"{variable}={text!r} is not a whole number of seconds (1 or more); unset it to tick "
+                    f"every {default} s"
+                )
+            return int(text)
+    return default
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where outputs go, which burst map and areas of interest to read, and which backend and catalogue to talk to."""
@@ -145,7 +171,9 @@ class Settings:
     bursts_file: str
     backend_url: str
     catalogue_url: str  # empty when no catalogue is implied: see catalogue_url_required_message
-    sensor_interval_seconds: int = DEFAULT_SENSOR_INTERVAL_SECONDS
+    job_sensor_interval_seconds: int = DEFAULT_JOB_SENSOR_INTERVAL_SECONDS
+    cube_sensor_interval_seconds: int = DEFAULT_CUBE_SENSOR_INTERVAL_SECONDS
+    burst_sensor_interval_seconds: int = DEFAULT_BURST_SENSOR_INTERVAL_SECONDS
     aoi_file: str = field(default_factory=packaged_demo_aoi_file)
     local_backend_port: int = LOCAL_BACKEND_PORT
     temporal_baselines_days: tuple[int, ...] = DEFAULT_TEMPORAL_BASELINES_DAYS
@@ -195,7 +223,13 @@ class Settings:
             if baselines
             else DEFAULT_TEMPORAL_BASELINES_DAYS,
             apex_commit=apex_commit,
-            sensor_interval_seconds=int(
-                env.get("COHERENCE_SENSOR_INTERVAL_SECONDS", "").strip() or DEFAULT_SENSOR_INTERVAL_SECONDS
+            job_sensor_interval_seconds=_sensor_interval_from_env(
+                env, "COHERENCE_JOB_SENSOR_INTERVAL_SECONDS", DEFAULT_JOB_SENSOR_INTERVAL_SECONDS
+            ),
+            cube_sensor_interval_seconds=_sensor_interval_from_env(
+                env, "COHERENCE_CUBE_SENSOR_INTERVAL_SECONDS", DEFAULT_CUBE_SENSOR_INTERVAL_SECONDS
+            ),
+            burst_sensor_interval_seconds=_sensor_interval_from_env(
+                env, "COHERENCE_BURST_SENSOR_INTERVAL_SECONDS", DEFAULT_BURST_SENSOR_INTERVAL_SECONDS
             ),
         )

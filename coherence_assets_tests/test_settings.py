@@ -169,3 +169,30 @@ def test_a_deployment_pins_the_apex_commit_from_the_environment_and_a_short_one_
 
     assert "COHERENCE_APEX_COMMIT='3b16249' is not a full commit sha" in str(refused.value)
     assert "\n" not in str(refused.value)
+
+
+def intervals(settings: Settings) -> tuple[int, int, int]:
+    return (
+        settings.job_sensor_interval_seconds,
+        settings.cube_sensor_interval_seconds,
+        settings.burst_sensor_interval_seconds,
+    )
+
+
+def test_each_sensor_has_its_own_interval_which_the_common_variable_sets_and_its_own_overrides():
+    assert intervals(Settings.from_env({})) == (60, 120, 300)
+    assert intervals(Settings.from_env({"COHERENCE_SENSOR_INTERVAL_SECONDS": "5"})) == (5, 5, 5)
+    assert intervals(
+        Settings.from_env(
+            {"COHERENCE_SENSOR_INTERVAL_SECONDS": "5", "COHERENCE_CUBE_SENSOR_INTERVAL_SECONDS": "60"}
+        )
+    ) == (5, 60, 5)
+    assert intervals(Settings.from_env({"COHERENCE_JOB_SENSOR_INTERVAL_SECONDS": " 10 "})) == (10, 120, 300)
+
+
+@pytest.mark.parametrize("value", ["5s", "0", "-5", "2.5"])
+def test_a_sensor_interval_that_is_no_whole_number_of_seconds_is_refused_naming_the_variable(value: str):
+    with pytest.raises(
+        SettingsError, match=rf"COHERENCE_SENSOR_INTERVAL_SECONDS='{value}' is not a whole number of seconds"
+    ):
+        Settings.from_env({"COHERENCE_SENSOR_INTERVAL_SECONDS": value})

@@ -71,10 +71,10 @@ def burst_partitions_sensor(context: dg.SensorEvaluationContext) -> dg.SensorRes
 
 
 def build_burst_partitions_sensor(settings: Settings) -> dg.SensorDefinition:
-    """The sensor, ticking every ``COHERENCE_SENSOR_INTERVAL_SECONDS`` like the others."""
+    """The sensor, at its interval from the settings."""
     return dg.sensor(
         name=BURST_PARTITIONS_SENSOR,
-        minimum_interval_seconds=settings.sensor_interval_seconds,
+        minimum_interval_seconds=settings.burst_sensor_interval_seconds,
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Adds the burst partitions of a new burst_catalogue, and drops those of bursts no longer "
         "in it for which nothing was materialised",

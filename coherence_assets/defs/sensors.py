@@ -244,13 +244,13 @@ def has_rasters(record: dg.EventLogRecord) -> bool:
 
 
 def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
-    """The two sensors, ticking every ``COHERENCE_SENSOR_INTERVAL_SECONDS``: built when the definitions
-    load (Dagster needs the interval then), from the settings read there, not at import."""
+    """The two sensors, each at its interval from the settings: built when the definitions load (Dagster
+    needs the interval then), from the settings read there, not at import."""
     return [
         dg.sensor(
             name=JOB_SENSOR,
             jobs=[download_coherence_rasters, resubmit_coherence_jobs],
-            minimum_interval_seconds=settings.sensor_interval_seconds,
+            minimum_interval_seconds=settings.job_sensor_interval_seconds,
             default_status=dg.DefaultSensorStatus.RUNNING,
             description="Lists the backend's jobs (only as far as the awaited ones) once per tick, starts created "
             "jobs while slots are free, requests downloads until every pair of a finished job has a raster, and "
@@ -259,7 +259,7 @@ def build_sensors(settings: Settings) -> list[dg.SensorDefinition]:
         dg.sensor(
             name=CUBE_SENSOR,
             job=stack_coherence_cube,
-            minimum_interval_seconds=settings.sensor_interval_seconds,
+            minimum_interval_seconds=settings.cube_sensor_interval_seconds,
             default_status=dg.DefaultSensorStatus.RUNNING,
             description="Restacks a burst's cube after new coherence_rasters were materialised for it",
         )(coherence_cube_sensor),
