@@ -11,7 +11,7 @@ end). The start spacing is lowered to 0.5 s (CDSE: 5 s) so that the sensor's sta
    ``--floor-partitions`` partitions, on an empty account and again (new data folder) on an
    account with ``--history`` finished jobs of someone else: CPU per partition and job-read
    requests (``GET /jobs``, ``GET /jobs/{id}``) per partition on both.
-2. Daemon: a persistent code server (``dagster code-server start``) and ``dagster-daemon run``
+2. Daemon: a persistent code server (``dagster api grpc``) and ``dagster-daemon run``
    with ``deploy/dagster.yaml``'s run queue and sensors (SQLite instead of PostgreSQL), both in a
    cgroup this script creates: cgroup v2 ``cpu.stat usage_usec`` where the machine runs v2 alone,
    else v1 ``cpuacct.usage`` (a hybrid machine's v2 tree has no CPU controller). Idle CPU for
@@ -298,8 +298,8 @@ def dagster_deployment(root: Path, env: dict[str, str], group: CpuGroup):
         group.command(
             [
                 str(VENV_BIN / "dagster"),
-                "code-server",
-                "start",
+                "api",
+                "grpc",
                 "-f",
                 str(CODE_LOCATION),
                 "-h",
