@@ -63,6 +63,21 @@ def acquisitions(burst: BurstKey, first: dt.date, last: dt.date) -> list[BurstAc
     return records
 
 
+def write_pair_table(chain: Chain, window: str, burst: str = BURST) -> list[Pair]:
+    """The window's ``insar_pairs`` table, from 12-day acquisitions, paired at the chain's baselines; its pairs."""
+    baselines = chain.defs.resources["coherence"].temporal_baselines_days
+    start = parse_window_key(window)
+    last = window_last_day(start)
+    by_date = acquisitions_by_date(
+        acquisitions(BurstKey.parse(burst), start, last + dt.timedelta(days=max(baselines)))
+    )
+    table = build_pairs(burst, by_date, start, last, baselines)
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    chain.store.write_bytes_atomically(chain.store.insar_pairs_path(burst, window), buffer.getvalue())
+    return [(row.reference_date, row.secondary_date) for row in table.itertuples()]
+
+
 def downloaded_window(chain: Chain, window: str, burst: str = BURST) -> list[Pair]:
     """Pair table, finished jobs and rasters of one window, as the sensor and a download run leave them,
     and the ``coherence_rasters`` materialisation the cube sensor reads; the window's pairs.
@@ -70,24 +85,11 @@ def downloaded_window(chain: Chain, window: str, burst: str = BURST) -> list[Pai
     The chain's ``coherence`` resource says which baselines to pair, the burst catalogue (materialised
     first) where the scene lies.
     """
-    store = chain.store
-    coherence = chain.defs.resources["coherence"]
-    key = BurstKey.parse(burst)
-    start = parse_window_key(window)
-    last = window_last_day(start)
-    by_date = acquisitions_by_date(
-        acquisitions(key, start, last + dt.timedelta(days=max(coherence.temporal_baselines_days)))
-    )
-    table = build_pairs(burst, by_date, start, last, coherence.temporal_baselines_days)
-    buffer = io.BytesIO()
-    table.to_parquet(buffer, index=False)
-    store.write_bytes_atomically(store.insar_pairs_path(burst, window), buffer.getvalue())
-
-    pairs = [(row.reference_date, row.secondary_date) for row in table.itertuples()]
+    pairs = write_pair_table(chain, window, burst)
     ledger = Ledger(burst=burst, window=window, backend_url=chain.openeo_backend.url)
-    request = dataclasses.replace(coherence.request(), apex_commit=MAIN_COMMIT)
+    request = dataclasses.replace(chain.defs.resources["coherence"].request(), apex_commit=MAIN_COMMIT)
     for batch in plan_submissions(ledger, pairs, max_attempts=1).new_batches:
-        record = enter_job(ledger, key, request, batch)
+        record = enter_job(ledger, BurstKey.parse(burst), request, batch)
         record.job_id, record.status = f"j-{record.submission_id}", FINISHED
     chain.write_ledger(ledger)
 

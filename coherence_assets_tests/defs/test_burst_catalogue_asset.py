@@ -4,7 +4,6 @@ from pathlib import Path
 
 import dagster as dg
 import geopandas as gpd
-import pytest
 
 from coherence_assets.defs.burst_partitions_sensor import BURST_PARTITIONS_SENSOR
 from coherence_assets.defs.sensor_ticks import apply_dynamic_partitions_requests, evaluate_sensor
@@ -15,6 +14,7 @@ from coherence_assets_tests.defs.conftest import (
     materialization_metadata,
     write_burst_file,
 )
+from coherence_assets_tests.defs.downloaded_window import downloaded_window
 
 NEIGHBOUR = "t015_030344_iw2"
 
@@ -52,12 +52,11 @@ def test_a_burst_removed_from_the_file_is_dropped_when_nothing_was_materialised_
     assert burst_partitions(chain) == [BURST]
 
 
-@pytest.mark.stand_in
 def test_a_burst_removed_from_the_file_is_kept_when_something_was_materialised_for_it(
     chain: Chain, tmp_path: Path
 ):
     chain.refresh_bursts(write_burst_file(tmp_path / "two.geojson", [BURST, NEIGHBOUR]))
-    chain.run("submit_coherence_jobs", f"{NEIGHBOUR}|2023-07-01")
+    downloaded_window(chain, "2023-07-01", burst=NEIGHBOUR)  # its rasters materialised
 
     chain.refresh_bursts(write_burst_file(tmp_path / "one.geojson", [BURST]))
 

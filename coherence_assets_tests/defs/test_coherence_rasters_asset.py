@@ -20,8 +20,7 @@ from coherence_assets_tests.defs.conftest import (
     failure_text,
     materialization_metadata,
 )
-
-pytestmark = pytest.mark.stand_in  # downloads from the backend's finished jobs
+from coherence_assets_tests.defs.downloaded_window import write_pair_table
 
 
 def rasters_dir(chain: Chain) -> Path:
@@ -33,8 +32,9 @@ def run_log(chain: Chain, result) -> str:
 
 
 @pytest.fixture
-def finished_chain(chain: Chain) -> Chain:
-    """Pairs submitted for ``PARTITION`` and the backend's job finished, nothing downloaded yet."""
+def finished_chain(chain: Chain, backend: LiveBackend) -> Chain:
+    """Pairs submitted for ``PARTITION`` and the backend's job finished, nothing downloaded yet; asking for
+    ``backend`` marks its tests ``stand_in``, so the chain's jobs run on the stand-in."""
     chain.refresh_bursts()
     chain.submit()
     chain.wait_for_ledger_jobs()
@@ -188,7 +188,7 @@ def test_pairs_of_a_running_job_wait_without_failing_the_check(
 
 def test_downloading_before_any_job_was_submitted_says_which_asset_comes_first(chain: Chain):
     chain.refresh_bursts()
-    chain.materialize(["insar_pairs"], PARTITION)
+    write_pair_table(chain, WINDOW)
 
     result = chain.run("download_coherence_rasters", PARTITION, raise_on_error=False)
 
