@@ -7,7 +7,8 @@ was acted on for good: replaced by a resubmission, given up, canceled, or finish
 raster for each of its pairs (not merely with a download requested). The cursor holds only
 the active partitions' jobs, so it stays small however long the history grows; an entry of a
 partition that is no longer active (closed by another Dagster instance sharing the data folder)
-is dropped.
+is dropped. What a partition active again carries from when it was done (its resolved jobs and
+stuck reasons) stays in its index record and is read back each tick, not kept in the cursor.
 
 Every job the tick waits for is compared with the backend's listing, also a finished one whose
 download is still pending: a backend that comes back without its state loses jobs at any stage.
@@ -50,7 +51,8 @@ class RunAttempts:
 
 @dataclass
 class TickCursor:
-    """What the sensor remembers between ticks, for the partitions that are not done."""
+    """What the sensor remembers between ticks, for the partitions that are not done: what the ticks
+    learnt themselves (see :func:`forget_recorded`)."""
 
     handled: dict[str, str] = field(default_factory=dict)  # job id -> RESOLVED or RESUBMITTING
     last_start_at: float | None = None
@@ -414,6 +416,22 @@ def resume_rewritten_partitions(
         if still:  # idempotent: a partition active again is resumed on every tick until it is done
             known = cursor.stuck.setdefault(entry.partition_key, [])
             known.extend(reason for reason in still if reason not in known)
+
+
+def forget_recorded(cursor: TickCursor, resumed: Iterable[tuple[DonePartition, Ledger]]) -> None:
+    """Drop from the cursor what the active partitions' index records carry from when they were done
+    (their resolved jobs and stuck reasons): :func:`resume_rewritten_partitions` reads it from there on
+    every tick, so the cursor keeps only what the ticks learnt themselves."""
+    for entry, _ in resumed:
+        for job_id in entry.resolved_jobs:
+            if cursor.handled.get(job_id) == RESOLVED and job_id not in cursor.downloads:
+                del cursor.handled[job_id]
+        if entry.partition_key in cursor.stuck:
+            learnt = [reason for reason in cursor.stuck[entry.partition_key] if reason not in entry.stuck]
+            if learnt:
+                cursor.stuck[entry.partition_key] = learnt
+            else:
+                del cursor.stuck[entry.partition_key]
 
 
 def stuck_work(done: Iterable[DonePartition], cursor: TickCursor | None = None) -> list[str]:

@@ -42,6 +42,7 @@ from coherence_assets.jobs.tick import (
     TickPlan,
     TickPolicy,
     awaited_jobs,
+    forget_recorded,
     plan_tick,
     resume_rewritten_partitions,
     stuck_work,
@@ -149,6 +150,7 @@ def run_tick(
         log.info(f"{partition}: every pair has a valid raster now; it is no longer stuck")
     # a done partition that a run holds or marked again meanwhile stays active, its resolved jobs in the cursor
     resume_rewritten_partitions(plan.cursor, jobs.retire(scan, plan.done_partitions))
+    forget_recorded(plan.cursor, scan.resumed)  # the markers keep it: read back next tick
     return tick
 
 
@@ -245,16 +247,15 @@ def _all_pairs_valid(store: DataStore, partition: str) -> bool:
 def stuck_now(store: DataStore, cursor: TickCursor) -> list[str]:
     """What cannot progress without a person now, one line per partition (``jobs.tick.stuck_work``),
     leaving out partitions whose pairs all have valid rasters by now, whoever brought them."""
+    jobs, cursor = JobStore(store), cursor.copy()
+    # what active partitions carry from when they were done is in their markers, not in the cursor
+    resume_rewritten_partitions(cursor, jobs.active(report=module_log.debug).resumed)
     active = {
         partition: reasons
         for partition, reasons in cursor.stuck.items()
         if not _all_pairs_valid(store, partition)
     }
-    stuck = [
-        entry
-        for entry in JobStore(store).stuck().values()
-        if not _all_pairs_valid(store, entry.partition_key)
-    ]
+    stuck = [entry for entry in jobs.stuck().values() if not _all_pairs_valid(store, entry.partition_key)]
     return stuck_work(stuck, dataclasses.replace(cursor, stuck=active))
 
 

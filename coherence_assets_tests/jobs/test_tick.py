@@ -16,6 +16,7 @@ from coherence_assets.jobs.tick import (
     TickCursor,
     TickPolicy,
     awaited_jobs,
+    forget_recorded,
     plan_tick,
     resume_rewritten_partitions,
     stuck_work,
@@ -196,6 +197,21 @@ def test_a_rewritten_done_ledger_awaits_only_its_new_jobs_and_keeps_what_is_stil
 
     assert awaited_jobs([rewritten], cursor) == {"j3"}
     assert cursor.stuck == {"t015_030343_iw2|2023-07-01": [StuckReason(StuckKind.FAILED, "j2", 2)]}
+
+
+def test_the_cursor_keeps_only_what_the_ticks_learnt_and_a_done_record_is_read_back_from_the_index():
+    rewritten = ledger("2023-07-01", ("j1", 2), ("j2", 1))
+    recorded = StuckReason(StuckKind.FAILED, "j1", 2, (PAIR,))
+    entry = DonePartition(PARTITION_KEY, (recorded,), ("j1",))  # what the partition's marker carries
+    cursor = TickCursor()
+    resume_rewritten_partitions(cursor, [(entry, rewritten)])
+
+    plan = plan_tick([rewritten], listing(j2="running"), cursor, POLICY, 0.0, no_raster, set())
+    forget_recorded(plan.cursor, [(entry, rewritten)])
+    assert plan.cursor.handled == {} and plan.cursor.stuck == {}  # j2 still runs: all else is in the record
+    again = TickCursor.from_json(plan.cursor.to_json())
+    resume_rewritten_partitions(again, [(entry, rewritten)])
+    assert awaited_jobs([rewritten], again) == {"j2"} and again.stuck == {PARTITION_KEY: [recorded]}
 
 
 def test_a_resubmission_whose_run_failed_is_requested_again_until_the_replacement_shows_or_tries_run_out():

@@ -12,13 +12,21 @@ import requests
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.jobs.batching import PairBatch
+from coherence_assets.jobs.job_store import JobStore
 from coherence_assets.jobs.ledger import JobRecord, Ledger
-from coherence_assets.jobs.ledger_index import TrackedJob, read_done_index, scan_ledgers
+from coherence_assets.jobs.ledger_index import DonePartition, TrackedJob, read_done_index, scan_ledgers
 from coherence_assets.jobs.limits import BackendLimits
 from coherence_assets.jobs.processes import CoherenceRequest
+from coherence_assets.jobs.stuck import StuckKind, StuckReason
 from coherence_assets.jobs.submission import create_job, enter_job
 from coherence_assets.jobs.tick import DEFAULT_TICK_POLICY, TickCursor
-from coherence_assets.jobs.tick_run import BackendUnreachableError, MissingRasters, TickRun, run_tick
+from coherence_assets.jobs.tick_run import (
+    BackendUnreachableError,
+    MissingRasters,
+    TickRun,
+    run_tick,
+    stuck_now,
+)
 from coherence_assets.pairs.window_pairs import pairs_for_window
 from coherence_assets.partition_keys import partition_key
 from coherence_assets.raster_files.names import raster_file_name
@@ -184,3 +192,23 @@ def test_the_raster_check_only_decides_and_the_tick_removes_the_invalid_file_aft
     assert store.fs.exists(garbage) and list(check.invalid) == [garbage]  # decided, nothing changed
     check.remove_invalid()
     assert not store.fs.exists(garbage) and check.invalid == {}
+
+
+def test_a_partition_active_again_keeps_its_stuck_reason_in_its_marker_not_in_the_cursor(
+    store: DataStore, backend: LiveBackend
+):
+    counted = Backend(backend)
+    job_id, pairs = submit_one_job(store, counted)  # a job of the partition's new run, still to start
+    stuck = StuckReason(StuckKind.FAILED, "j-before", 2, tuple(pairs))
+    store.write_json(
+        store.coherence_job_done_path(str(BURST), WINDOW),
+        DonePartition(PARTITION, (stuck,), ("j-before",)).to_json(),
+    )
+    with JobStore(store).hold(str(BURST), WINDOW, "test") as held:
+        held.mark_active()  # as the partition's new coherence_job run did: the done record moves into the marker
+
+    run = tick(store, counted, TickCursor())
+
+    assert [job.record.job_id for job in run.started] == [job_id]
+    assert "j-before" not in run.plan.cursor.to_json()  # neither resolved nor stuck: the marker holds it
+    assert stuck_now(store, run.plan.cursor) == [f"{PARTITION}: {stuck.line()}"]
