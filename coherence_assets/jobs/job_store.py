@@ -57,18 +57,18 @@ class HeldLedger:
         return self.jobs.ledger(self.burst, self.window, backend_url)
 
     def read_existing(self) -> Ledger:
-        """The ledger as it is now; ``FileNotFoundError`` or ``CorruptLedgerError`` when there is none to read."""
+        """The ledger as it is now; ``FileNotFoundError`` or ``CorruptLedgerError`` when none is readable."""
         return Ledger.from_bytes(self.store.read_bytes(self.path), self.path)
 
     def write(self, ledger: Ledger) -> None:
         self.store.write_json(self.path, ledger.to_json())
 
     def mark_active(self) -> None:
-        """Put the partition among the active ones, before its ledger changes (``ledger_index.mark_active``)."""
+        """Make the partition active before its ledger changes (``ledger_index.mark_active``)."""
         ledger_index.mark_active(self.store, self.burst, self.window)
 
     def set_aside(self) -> str:
-        """Move a corrupt ledger file aside (``<window>.json.corrupt-<time>``), never read as a ledger again."""
+        """Move a corrupt ledger aside (``<window>.json.corrupt-<time>``), never read as a ledger again."""
         aside = self.store.corrupt_ledger_path(
             self.burst, self.window, dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         )
@@ -109,7 +109,7 @@ class JobStore:
             return None
 
     def require_ledger(self, burst: str, window: str, partition: str) -> None:
-        """Fail, naming ``coherence_job`` as the asset to materialise first, when the partition has no ledger."""
+        """Fail, naming ``coherence_job`` as the asset to materialise first, when there is no ledger."""
         self.data.require_output(self.data.coherence_job_path(burst, window), COHERENCE_JOB, partition)
 
     def partitions_with_ledger(self) -> set[tuple[str, str]]:

@@ -174,7 +174,7 @@ class MissingRasters:
         return [pair for pair in job.record.pairs if pair not in judged.summaries]
 
     def remove_invalid(self) -> None:
-        """Remove the invalid rasters found, so their pairs are downloaded again (the plan counted them missing)."""
+        """Remove the invalid rasters found, so that their pairs (missing in the plan) are fetched again."""
         for job, pair, why in self.invalid.values():
             remove_invalid_rasters(
                 self.store, self.store.coherence_rasters_dir(job.burst, job.window), [pair]

@@ -205,7 +205,7 @@ def test_a_partition_active_again_keeps_its_stuck_reason_in_its_marker_not_in_th
         DonePartition(PARTITION, (stuck,), ("j-before",)).to_json(),
     )
     with JobStore(store).hold(str(BURST), WINDOW, "test") as held:
-        held.mark_active()  # as the partition's new coherence_job run did: the done record moves into the marker
+        held.mark_active()  # as a new coherence_job run does: the done record moves into the marker
 
     run = tick(store, counted, TickCursor())
 
