@@ -23,6 +23,7 @@ Run: ``.venv/bin/python benchmarks/cube_stacking.py [--pairs 240 500] [--size 10
 from __future__ import annotations
 
 import argparse
+import random
 import shutil
 import statistics
 import tempfile
@@ -154,15 +155,15 @@ def write_reference(cube: xr.Dataset, path: Path, chunks: tuple[int, int, int]) 
 
 
 def median_read_ms(datasets: dict[str, xr.Dataset], selections: list[dict[str, int]]) -> dict[str, float]:
-    """Median milliseconds per read of each dataset, each read once untimed first: warm reads,
-    so that which store the page cache still holds does not decide. The datasets take turns on
-    every selection, in rotating order, so that changing machine load affects them alike."""
+    """Median milliseconds per read of each dataset, each timed read right after an untimed one of
+    the same selection: warm reads, so that neither the page cache nor what the previous read left
+    in memory decides. The datasets take turns on every selection in a shuffled order: a fixed cycle
+    put the same dataset after the slowest layout's read every time, and that read cost it 2x."""
     seconds: dict[str, list[float]] = {name: [] for name in datasets}
-    names = list(datasets)
-    for turn, selection in enumerate(selections):
-        for name in names:
+    order = random.Random(0)
+    for selection in selections:
+        for name in order.sample(list(datasets), k=len(datasets)):
             datasets[name]["coherence"].isel(selection).load()
-        for name in names[turn % len(names) :] + names[: turn % len(names)]:
             started = time.perf_counter()
             datasets[name]["coherence"].isel(selection).load()
             seconds[name].append(time.perf_counter() - started)
@@ -248,7 +249,7 @@ def main() -> None:
     )
     parser.add_argument("--size", type=int, default=1000, help="rows and columns of each GeoTIFF")
     parser.add_argument("--repeats", type=int, default=3, help="stacking runs per method; the best counts")
-    parser.add_argument("--reads", type=int, default=25, help="random pixels and dates read per layout")
+    parser.add_argument("--reads", type=int, default=100, help="random pixels and dates read per layout")
     parser.add_argument(
         "--workdir", type=Path, default=None, help="scratch folder (default: a temporary one)"
     )
