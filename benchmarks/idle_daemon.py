@@ -3,8 +3,8 @@ server with ``deploy/dagster.yaml``, as ``scale_backfill.py`` runs them, with no
 
 Both run in a cgroup of their own (``scale_backfill.CpuGroup``); after ``burst_catalogue`` is
 materialised and ``--settle`` seconds of start-up, the group's CPU over ``--seconds`` is the idle
-CPU. It also prints each process's share (``/proc/<pid>/stat``) and, with ``--profile``, where the
-daemon's and the code server's CPU goes (``py-spy record``, the heaviest Python frames).
+CPU. It also prints each process's share (``/proc/<pid>/stat``) and, with ``--profile``, which of
+Dagster's loops the daemon's and the code server's busy time goes to (``py-spy record``).
 
 The instance keeps SQLite in ``DAGSTER_HOME`` as in ``scale_backfill.py``, or with ``--postgres``
 uses ``deploy/dagster.yaml`` unchanged on a throwaway PostgreSQL server (the tests' one: Debian's
@@ -75,19 +75,45 @@ def _command_line(proc: Path) -> str:
         return ""
 
 
-def heaviest_frames(raw: Path, count: int = 8) -> list[tuple[str, int]]:
-    """From ``py-spy record --format raw`` (collapsed stacks): the innermost frames seen in most samples,
-    then the project's and Dagster's daemon and sensor frames that hold most samples."""
-    leaves: Counter[str] = Counter()
-    ours: Counter[str] = Counter()
+# Where an idle deployment's time goes: the loop a py-spy stack belongs to, by the first of these
+# frames (substrings) found in it, innermost loops first. Dagster's intervals are those of 1.13.
+LOOPS = [
+    ("SensorEvaluationContext.instance", "code server: a sensor tick opens a Dagster instance"),
+    ("_external_sensor_execution", "code server: sensor ticks (the rest)"),
+    ("GetServerId", "code server: answers the daemon's server-id polls (every 1 s)"),
+    ("_status (grpc", "code server: answers gRPC calls, mostly the daemon's server-id polls"),
+    ("ExternalRepository", "code server: serves snapshots (the daemon's workspace refresh, every 60 s)"),
+    ("ExternalJob", "code server: serves snapshots (the daemon's workspace refresh, every 60 s)"),
+    ("_process_tick_generator", "daemon: sensor ticks (tick records, sensor state, purges)"),
+    ("execute_sensor_iteration", "daemon: sensor loop (every 5 s, all sensors' states)"),
+    ("QueuedRunCoordinatorDaemon", "daemon: run queue (every dequeue_interval_seconds, 5 s)"),
+    ("watch_grpc_server_thread", "daemon: polls the code server's id (every 1 s, a new channel each)"),
+    ("refresh_workspace", "daemon: workspace refresh (every 60 s)"),
+    ("_check_add_heartbeat", "daemon: heartbeats (every 30 s)"),
+    ("BackfillDaemon", "daemon: backfill loop (every 30 s)"),
+    ("SchedulerDaemon", "daemon: scheduler loop"),
+    ("check_daemon_loop", "daemon: controller (thread checks every 5 s)"),
+]
+# innermost frames of a thread that waits (py-spy cannot always tell a wait inside C from work)
+WAITING = ("Condition.wait", "_serve (grpc", "_worker (concurrent", "_blocking (grpc", "controller.py:299")
+
+
+def busy_loops(raw: Path) -> list[tuple[str, float]]:
+    """From ``py-spy record --format raw`` (collapsed stacks): each loop's share of the samples in
+    which the process's Python threads were busy, largest first, and the three largest unattributed
+    innermost frames. (gRPC's own C threads are not sampled.)"""
+    shares: Counter[str] = Counter()
     for line in raw.read_text().splitlines():
         stack, _, samples = line.rpartition(" ")
         frames = stack.split(";")
-        leaves[frames[-1]] += int(samples)
-        for frame in set(frames):
-            if "coherence_assets" in frame or "_daemon/" in frame or "sensor_definition" in frame:
-                ours[frame] += int(samples)
-    return leaves.most_common(count) + ours.most_common(count)
+        if any(marker in frames[-1] for marker in WAITING):
+            continue
+        loop = next((name for marker, name in LOOPS if any(marker in frame for frame in frames)), None)
+        shares[loop or f"other: {frames[-1]}"] += int(samples)
+    busy = sum(shares.values()) or 1
+    grouped = [(name, count / busy) for name, count in shares.most_common() if not name.startswith("other")]
+    others = [(name, count / busy) for name, count in shares.most_common() if name.startswith("other")]
+    return grouped + others[:3]
 
 
 def measure(args: argparse.Namespace, root: Path, env: dict[str, str], group: CpuGroup) -> None:
@@ -130,8 +156,8 @@ def measure(args: argparse.Namespace, root: Path, env: dict[str, str], group: Cp
         print(f"  pid {pid} {command}: {(seconds - before[pid]) / args.seconds:.4f} CPU-s/s")
         profile = root / f"profile-{pid}.txt"
         if profile.exists():
-            for frame, samples in heaviest_frames(profile):
-                print(f"      {samples:>6} samples  {frame}")
+            for loop, share in busy_loops(profile):
+                print(f"      {share:>4.0%}  {loop}")
 
 
 def main() -> None:

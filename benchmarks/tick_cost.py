@@ -1,6 +1,7 @@
-"""The job sensor's tick CPU with 10 and with 10,000 done partitions beside the same active ones.
+"""The job sensor's tick CPU with 10 and with 10,000 done partitions beside the same active ones;
+with ``--idle``, each sensor's tick with nothing to do as the code server evaluates it.
 
-    python benchmarks/tick_cost.py [--done 10 10000] [--active 10] [--ticks 20]
+    python benchmarks/tick_cost.py [--done 10 10000] [--active 10] [--ticks 20] [--idle]
 
 A tree of done partitions (a ledger with one finished job and a done record each, as the sensor
 leaves them) and ``--active`` partitions, each with one created job on an embedded backend (no
@@ -9,6 +10,10 @@ it. Reported: the median CPU of a tick in the ticking thread (``time.thread_time
 backend's threads serve the requests and are not counted), after a first tick that lists the
 whole tree once (it builds the index of active partitions). orch's scale benchmark calls
 :func:`tick_cpu`.
+
+``--idle``: every sensor of the definitions, on a fresh SQLite instance and an empty data folder,
+evaluated as ``dagster api grpc`` evaluates a tick (a context with the daemon's ``InstanceRef`` and
+the resources the sensor names): the median CPU of ``--ticks`` ticks after the first, in this thread.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import statistics
 import tempfile
 import time
@@ -24,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import dagster as dg
 import openeo
 
 from coherence_assets.bursts.burst_ids import BurstKey
@@ -134,6 +141,39 @@ def tick_cpu(done: int, active: int = 10, ticks: int = 20) -> TickCost:
     return TickCost(done, active, statistics.median(seconds[1:]), seconds[0])
 
 
+def idle_tick_cpu(ticks: int = 20) -> dict[str, float]:
+    """Each sensor's median tick CPU (seconds) with nothing to do, evaluated as the code server does
+    (``dagster api grpc -m coherence_assets.definitions``, here pointed at an embedded backend)."""
+    with tempfile.TemporaryDirectory() as folder:
+        config = BackendConfig(data_dir=Path(folder) / "backend", port=0)
+        with running_backend(config) as url, dg.instance_for_test(temp_dir=folder) as instance:
+            os.environ.update(
+                {
+                    "OPENEO_BACKEND_URL": url,  # a URL, not `local`: the production resources
+                    "COHERENCE_CATALOGUE_URL": f"{url}/odata/v1",
+                    "COHERENCE_DATA_DIR": f"{folder}/data",
+                    "COHERENCE_APEX_COMMIT": MAIN_COMMIT,
+                }
+            )
+            from coherence_assets.definitions import defs
+
+            medians = {}
+            for sensor in defs.sensors or []:
+                # as the code server builds a tick's context: the instance's reference, the resources the sensor names
+                resources = {key: defs.resources[key] for key in sensor.required_resource_keys}
+                seconds = []
+                for _ in range(ticks + 1):
+                    started = time.thread_time()
+                    with dg.build_sensor_context(
+                        instance_ref=instance.get_ref(), resources=resources, definitions=defs
+                    ) as context:
+                        tick = sensor.evaluate_tick(context)
+                    seconds.append(time.thread_time() - started)
+                    assert tick.skip_message, tick  # an idle tick skips
+                medians[sensor.name] = statistics.median(seconds[1:])
+    return medians
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -141,8 +181,13 @@ def main() -> None:
     parser.add_argument("--done", type=int, nargs="+", default=[10, 10_000])
     parser.add_argument("--active", type=int, default=10)
     parser.add_argument("--ticks", type=int, default=20)
+    parser.add_argument("--idle", action="store_true", help="each sensor's tick with nothing to do")
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the embedded backend's access log
+    if args.idle:
+        for name, seconds in idle_tick_cpu(args.ticks).items():
+            print(f"{name}: idle tick CPU {seconds * 1000:.1f} ms (median of {args.ticks})")
+        return
     costs = [tick_cpu(done, args.active, args.ticks) for done in args.done]
     for cost in costs:
         print(

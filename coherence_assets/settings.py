@@ -51,9 +51,10 @@ telemetry:
 """
 DEMO_BURSTS_FILE_NAME = "s1_bursts_glacierSouthTyrol.geojson"
 DEMO_AOI_FILE_NAME = "glacier_aois_southtyrol.geojson"
-# Each sensor ticks as often as its work changes, no more: every tick costs the daemon and the code
-# server CPU whatever it finds (about 35 ms with nothing to do; docs/benchmarks.md, idle_daemon), and
-# the idle deployment's whole budget is 0.01 CPU-s/s (issue 16).
+# Each sensor ticks as often as its work changes, no more: every tick costs CPU whatever it finds (the
+# daemon writes the tick and the sensor's state, about 0.1 CPU-s on SQLite on our 2-core machine; the
+# code server's idle tick is 4 ms, the job sensor's 90 ms as Dagster opens an instance to build its
+# resources), and the idle deployment's whole budget is 0.01 CPU-s/s (issue 16; docs/benchmarks.md).
 # - openeo_job_sensor: as the openeo client's MultiBackendJobManager, which polls every 60 s. CDSE's
 #   jobs run minutes to hours, and the sensor starts two jobs beyond the two that run (CDSE queues
 #   them), so a slot that frees is filled at once; a tick delays a download by a minute at most, and
