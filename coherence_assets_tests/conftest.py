@@ -84,6 +84,12 @@ class LiveBackend:
     def add_fault(self, **rule) -> None:
         requests.post(f"{self.url}/_faults", json=rule, timeout=10).raise_for_status()
 
+    def faults(self) -> list[dict]:
+        """The fault rules still in force (a rule with ``times`` leaves once used up)."""
+        answer = requests.get(f"{self.url}/_faults", timeout=10)
+        answer.raise_for_status()
+        return answer.json()
+
     def clear_faults(self) -> None:
         requests.delete(f"{self.url}/_faults", timeout=10).raise_for_status()
 

@@ -75,7 +75,8 @@ def _install_state_endpoint(app: Flask, config: BackendConfig) -> None:
 
 
 def _install_fault_injection(app: Flask, state: BackendState) -> None:
-    """``POST /_faults`` (a JSON rule), ``DELETE /_faults``, and the hook that applies HTTP faults."""
+    """``POST /_faults`` (a JSON rule), ``GET /_faults`` (the rules in force), ``DELETE /_faults``,
+    and the hook that applies HTTP faults."""
 
     @app.post(FAULTS_PATH)
     def add_fault() -> tuple[Response, int]:
@@ -85,6 +86,10 @@ def _install_fault_injection(app: Flask, state: BackendState) -> None:
             return ApiError(400, "FaultRuleInvalid", str(error)).response(), 400
         state.faults.add(rule)
         return jsonify(rule.to_json()), 201
+
+    @app.get(FAULTS_PATH)
+    def list_faults() -> Response:
+        return jsonify([rule.to_json() for rule in state.faults.active()])
 
     @app.delete(FAULTS_PATH)
     def clear_faults() -> tuple[str, int]:

@@ -120,6 +120,11 @@ class FaultInjector:
             self._rules.append(rule)
         logger.info("fault rule added: %s", rule)
 
+    def active(self) -> list[FaultRule]:
+        """The rules still in force: a test waits for a rule to be used up before it acts."""
+        with self._lock:
+            return list(self._rules)
+
     def clear(self) -> None:
         with self._lock:
             count = len(self._rules)

@@ -181,10 +181,11 @@ def test_a_run_killed_during_a_slow_create_and_rerun_at_once_leaves_no_twin(
     killed = coherence_job_in_a_process(chain)
     ledger_path = Path(chain.store.coherence_job_path(BURST, WINDOW))
     deadline = time.monotonic() + 60
-    while not ledger_path.exists():  # the job is entered just before its (slow) create is sent
+    # the job is entered just before its create is sent; the create has reached the backend (and is
+    # held there) once the delay rule is used up: a fixed pause let a loaded machine kill it unsent
+    while not ledger_path.exists() or backend.faults():
         assert killed.poll() is None and time.monotonic() < deadline, "the run to kill ended early"
         time.sleep(0.05)
-    time.sleep(1.0)
     killed.kill()
     killed.wait()
     (entered,) = chain.ledger().jobs

@@ -73,6 +73,20 @@ def test_a_fault_for_one_method_leaves_other_methods_alone(url: str) -> None:
     assert requests.post(url + "/", timeout=5).status_code == 503
 
 
+def test_a_rule_is_listed_while_in_force_and_leaves_once_used_up(url: str) -> None:
+    add_fault(url, path="^/odata/", status=503, times=1)
+    add_fault(url, path="^/jobs$", method="POST", status=500)
+    listed = requests.get(f"{url}/_faults", timeout=5).json()
+    assert [(rule["path"], rule["status"], rule["times"]) for rule in listed] == [
+        ("^/odata/", 503, 1),
+        ("^/jobs$", 500, None),
+    ]
+
+    assert requests.get(f"{url}{BURSTS_QUERY}", timeout=5).status_code == 503
+
+    assert [rule["path"] for rule in requests.get(f"{url}/_faults", timeout=5).json()] == ["^/jobs$"]
+
+
 def test_deleting_faults_restores_normal_answers(url: str) -> None:
     add_fault(url, status=503)
     assert requests.get(url + BURSTS_QUERY, timeout=5).status_code == 503
