@@ -18,7 +18,11 @@ end). The start spacing is lowered to 0.5 s (CDSE: 5 s) so that the sensor's sta
    ``--idle-seconds``, then ``coherence-assets backfill`` of ``--partitions`` partitions
    (100 bursts x 10 quarters; 250 x 40 for 10,000) on the account with history, until the
    backfill completes: CPU of the whole process tree per partition, runs and processes per
-   partition (every process seen in the cgroup, sampled each 0.2 s), requests per partition.
+   partition, requests per partition. Where that CPU went: every process of the cgroup is sampled
+   (``/proc/<pid>/stat``) each 0.1 s and its CPU counted by kind (daemon, code server, its proxy, run
+   workers, the ``backfill`` command); run workers split into before, in and after their steps (the
+   steps' span from the run's events); the event-log rows the runs wrote, by type; the backfill
+   daemon's iterations.
 3. Sensor ticks: ``benchmarks/tick_cost.py``'s ``tick_cpu`` (``run_tick`` as the sensor calls it, on a
    tree of 10 and ``--done-levels`` done partitions beside 10 active ones): median CPU per tick.
 
@@ -34,6 +38,7 @@ import compileall
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -41,9 +46,11 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from collections import Counter
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -141,7 +148,7 @@ def process_cpu_seconds(pid: int) -> float | None:
 
 class ProcessSampler:
     """CPU per kind of process of a cgroup from now on, from each process's last sample (``sample()``
-    every ~0.2 s): the processes already there count from now, those started later from their start.
+    every ~0.1 s): the processes already there count from now, those started later from their start.
 
     A process's CPU after its last sample, and processes that lived between two samples, are missed:
     the report shows that rest as "unattributed" (the cgroup's total minus the samples)."""
@@ -151,6 +158,7 @@ class ProcessSampler:
         self.kinds: dict[int, str] = {}
         self.baseline: dict[int, float] = {}
         self.last: dict[int, float] = {}
+        self.history: dict[int, list[tuple[float, float]]] = {}  # per process: (time.time(), CPU)
         self.sample()
         self.baseline = dict(self.last)
         self.long_lived = set(self.last)
@@ -166,6 +174,15 @@ class ProcessSampler:
             cpu = process_cpu_seconds(pid)
             if cpu is not None:
                 self.last[pid] = cpu
+                self.history.setdefault(pid, []).append((time.time(), cpu))
+
+    def sample_until(self, stop: threading.Event) -> None:
+        while not stop.wait(0.1):
+            self.sample()
+
+    def cpu_at(self, pid: int, moment: float) -> float:
+        """``pid``'s CPU at its last sample before ``moment`` (0 before its first)."""
+        return max((cpu for sampled, cpu in self.history.get(pid, []) if sampled <= moment), default=0.0)
 
     def cpu(self) -> Counter[str]:
         """CPU seconds per kind of process."""
@@ -357,16 +374,52 @@ def backfill_state(home: Path, backfill_id: str) -> tuple[str, list[Any]]:
     return (backfill.status.value if backfill else "MISSING"), runs
 
 
-def event_counts(home: Path, runs: list[Any]) -> Counter[str]:
-    """The event-log rows the backfill's runs wrote, by type (``LOG`` for plain log lines)."""
+@dataclass
+class RunWorker:
+    """A run's worker process and when its steps ran, from the run's events."""
+
+    pid: int
+    steps_start: float
+    steps_end: float
+
+
+def read_runs(home: Path, runs: list[Any]) -> tuple[Counter[str], list[RunWorker]]:
+    """The event-log rows the backfill's runs wrote, by type (``LOG`` for plain log lines), and each run's
+    worker: its pid (the code server's "Started process for run (pid: N)") and its steps' span."""
     import dagster as dg
 
     counts: Counter[str] = Counter()
+    workers = []
     with dg.DagsterInstance.from_config(str(home)) as instance:
         for run in runs:
+            pid, starts, ends = None, [], []
             for entry in instance.all_logs(run.run_id):
-                counts[entry.dagster_event.event_type_value if entry.dagster_event else "LOG"] += 1
-    return counts
+                event_type = entry.dagster_event.event_type_value if entry.dagster_event else "LOG"
+                counts[event_type] += 1
+                if found := re.search(r"Started process for run \(pid: (\d+)\)", entry.message or ""):
+                    pid = int(found.group(1))
+                if event_type == "STEP_START":
+                    starts.append(entry.timestamp)
+                elif event_type in ("STEP_SUCCESS", "STEP_FAILURE"):
+                    ends.append(entry.timestamp)
+            if pid is not None and starts and ends:
+                workers.append(RunWorker(pid, min(starts), max(ends)))
+    return counts, workers
+
+
+def run_worker_phases(sampler: ProcessSampler, workers: list[RunWorker]) -> dict[str, float]:
+    """The run workers' CPU before their first step (process start, imports, code location, instance,
+    resources), in their steps (the assets' work and the events they write) and after them."""
+    phases: Counter[str] = Counter()
+    for worker in workers:
+        before, through = (
+            sampler.cpu_at(worker.pid, worker.steps_start),
+            sampler.cpu_at(worker.pid, worker.steps_end),
+        )
+        phases["before the steps"] += before
+        phases["steps"] += through - before
+        phases["after the steps"] += sampler.last.get(worker.pid, through) - through
+    return dict(phases)
 
 
 def backfill_iterations(daemon_log: Path, backfill_id: str) -> int:
@@ -401,6 +454,10 @@ def measure_daemon(args: argparse.Namespace, root: Path, env: dict[str, str], ac
             print(f"daemon idle: {result['idle']:.4f} CPU-s/s", flush=True)
 
             sampler = ProcessSampler(group)
+            stop_sampling = threading.Event()
+            # in a thread of its own: the main thread's polls of the instance would leave gaps
+            sampling = threading.Thread(target=sampler.sample_until, args=(stop_sampling,), daemon=True)
+            sampling.start()
             access_log.take()
             cpu, wall = group.cpu_seconds(), time.monotonic()
             window_span = f"{FIRST_WINDOW.isoformat()}..{quarters(FIRST_WINDOW, windows)[-1]}"
@@ -421,10 +478,7 @@ def measure_daemon(args: argparse.Namespace, root: Path, env: dict[str, str], ac
                 stderr=subprocess.PIPE,
                 text=True,
             )
-            while launch.poll() is None:  # the command is part of the backfill's cost: sampled too
-                sampler.sample()
-                time.sleep(0.2)
-            launched, errors = launch.communicate()
+            launched, errors = launch.communicate()  # the command is part of the backfill's cost: sampled too
             if launch.returncode != 0:
                 raise RuntimeError(f"coherence-assets backfill failed:\n{errors[-3000:]}")
             backfill_id = launched.split()[1]
@@ -432,13 +486,15 @@ def measure_daemon(args: argparse.Namespace, root: Path, env: dict[str, str], ac
             status, runs = "REQUESTED", []
             last_poll = 0.0
             while status not in DONE_STATES:
-                sampler.sample()
                 time.sleep(0.2)
                 if time.monotonic() - last_poll > 5:
                     last_poll = time.monotonic()
                     status, runs = backfill_state(home, backfill_id)
                     if time.monotonic() - wall > args.timeout_seconds:
                         raise TimeoutError(f"backfill {backfill_id} still {status}; see {home}")
+            stop_sampling.set()
+            sampling.join()
+            events, workers = read_runs(home, runs)
             result.update(
                 status=status,
                 cpu=group.cpu_seconds() - cpu,
@@ -449,7 +505,9 @@ def measure_daemon(args: argparse.Namespace, root: Path, env: dict[str, str], ac
                 processes=sum(sampler.started().values()),
                 started=sampler.started(),
                 cpu_by_kind=sampler.cpu(),
-                events=event_counts(home, runs),
+                events=events,
+                phases=run_worker_phases(sampler, workers),
+                measured_workers=len(workers),
                 iterations=backfill_iterations(root / "daemon.log", backfill_id),
             )
     finally:
@@ -476,6 +534,12 @@ def print_attribution(daemon: dict, partitions: int) -> None:
         print(f"  {kind:<40} {seconds:7.1f}  {seconds / partitions:.4f}  {daemon['started'][kind]}")
     rest = daemon["cpu"] - sum(by_kind.values())
     print(f"  {'unattributed (between samples)':<40} {rest:7.1f}  {rest / partitions:.4f}")
+    runs = daemon["measured_workers"]
+    print(f"run workers by phase (CPU-s; {runs} runs whose worker and steps were found in their events):")
+    for phase, seconds in daemon["phases"].items():
+        print(
+            f"  {phase:<40} {seconds:7.1f}  {seconds / max(runs, 1):.2f} per run  {seconds / partitions:.4f} per partition"
+        )
     events: Counter[str] = daemon["events"]
     print(f"event-log rows of the backfill's runs: {sum(events.values())} ({events['LOG']} log lines)")
     for kind, number in events.most_common():
