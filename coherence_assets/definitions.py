@@ -6,10 +6,9 @@ from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
 from coherence_assets.defs.assets.coherence_aoi_series import coherence_aoi_series
 from coherence_assets.defs.assets.coherence_cube import coherence_cube
 from coherence_assets.defs.assets.coherence_decay import coherence_decay
-from coherence_assets.defs.assets.coherence_job import coherence_job
 from coherence_assets.defs.assets.coherence_rasters import coherence_rasters
 from coherence_assets.defs.assets.coherence_stac import coherence_stac
-from coherence_assets.defs.assets.insar_pairs import insar_pairs
+from coherence_assets.defs.assets.pairs_and_submissions import pairs_and_submissions
 from coherence_assets.defs.burst_partitions_sensor import build_burst_partitions_sensor
 from coherence_assets.defs.jobs import (
     download_coherence_rasters,
@@ -34,8 +33,7 @@ settings = Settings.from_env()
 defs = dg.Definitions(
     assets=[
         burst_catalogue,
-        insar_pairs,
-        coherence_job,
+        pairs_and_submissions,  # insar_pairs and coherence_job
         coherence_rasters,
         coherence_cube,
         coherence_decay,

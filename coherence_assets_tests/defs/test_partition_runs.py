@@ -4,7 +4,7 @@ import dagster as dg
 import pytest
 
 from coherence_assets.definitions import defs
-from coherence_assets.defs.assets.partition_runs import SUBMISSIONS_PER_RUN, WHOLE_RANGE_PER_RUN
+from coherence_assets.defs.assets.partition_runs import WHOLE_RANGE_PER_RUN
 from coherence_assets_tests.defs.conftest import BURST, Chain, failure_text
 
 WINDOWS = ["2023-04-01", "2023-07-01", "2023-10-01"]
@@ -75,16 +75,31 @@ def test_one_failed_partition_fails_the_run_yet_its_neighbours_are_materialised(
     assert materialised == {f"{BURST}|{WINDOWS[0]}", f"{BURST}|{WINDOWS[2]}"}
 
 
-def test_backfills_take_ranges_per_run_and_keep_pairs_and_submissions_apart():
-    """Different policies put the two in different runs: a submission waits only for its own pair table."""
-    policies = {
-        name: defs.resolve_assets_def(name).backfill_policy for name in ("insar_pairs", "coherence_job")
-    }
-    assert policies == {"insar_pairs": WHOLE_RANGE_PER_RUN, "coherence_job": SUBMISSIONS_PER_RUN}
-    assert WHOLE_RANGE_PER_RUN != SUBMISSIONS_PER_RUN
+def test_backfills_take_a_whole_range_per_run_for_pairs_and_submissions_together():
+    """One step for both: a backfill's range of partitions costs one run, not one per asset."""
+    assets = {name: defs.resolve_assets_def(name) for name in ("insar_pairs", "coherence_job")}
+    assert {asset.backfill_policy for asset in assets.values()} == {WHOLE_RANGE_PER_RUN}
+    assert assets["insar_pairs"] is assets["coherence_job"]
+    assert assets["insar_pairs"].can_subset  # resubmit_coherence_jobs selects coherence_job alone
 
 
 @pytest.mark.stand_in
+def test_a_failed_pair_table_skips_only_its_own_partitions_submission(chain: Chain):
+    chain.refresh_bursts()
+    broken = chain.data_dir / "insar_pairs" / BURST / f"{WINDOWS[1]}.parquet"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"not parquet")  # the stored table is read back before it is replaced
+
+    result = run_range(chain, ["insar_pairs", "coherence_job"])
+
+    assert not result.success
+    assert f"1 of 3 partitions failed ({BURST}|{WINDOWS[1]}: insar_pairs: " in failure_text(result)
+    expected = [f"{BURST}|{WINDOWS[0]}", f"{BURST}|{WINDOWS[2]}"]
+    for asset in ("insar_pairs", "coherence_job"):
+        assert sorted(materialisations(chain, asset)) == expected
+    assert chain.instance.get_materialized_partitions(dg.AssetKey("coherence_job")) == set(expected)
+
+
 def test_a_ranged_run_records_its_partitions_in_partition_order(chain: Chain):
     """The backfill daemon requests submissions for what it sees materialised: in partition order, a
     pass in the middle of the writes sees one prefix of the range, not a scattered subset of small runs."""

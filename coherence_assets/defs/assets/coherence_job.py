@@ -1,51 +1,48 @@
 """``coherence_job``: submit the openEO jobs for the pairs of a partition that no job covers yet.
 
 It returns at once: the ``openeo_job_sensor`` starts jobs that found no free slot and
-requests the downloads when they finish.
+requests the downloads when they finish. Materialised in one step with ``insar_pairs``
+(``pairs_and_submissions``, see ``partition_runs``).
 """
 
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from coherence_assets.defs.assets.insar_pairs import insar_pairs
-from coherence_assets.defs.assets.partition_runs import (
-    SUBMISSIONS_PER_RUN,
-    PartitionLog,
-    materialise_each_partition,
-)
+from coherence_assets.defs.asset_keys import COHERENCE_JOB, INSAR_PAIRS
+from coherence_assets.defs.assets.partition_runs import PartitionLog, PartitionWork
 from coherence_assets.defs.jobs import BACKFILL_TAG
-from coherence_assets.defs.partitions import burst_window_partitions
 from coherence_assets.defs.resources import CoherenceParameters, CoherenceStorage, OpenEOBackend
 from coherence_assets.partition_keys import split_partition_key
 
 if TYPE_CHECKING:
     from coherence_assets.jobs.partition_submission import PartitionSubmission
 
-
-@dg.asset(
-    partitions_def=burst_window_partitions,
-    deps=[insar_pairs],
+COHERENCE_JOB_SPEC = dg.AssetSpec(
+    COHERENCE_JOB,
+    deps=[INSAR_PAIRS],
     description="openEO coherence jobs submitted for the partition's pairs that no job covers yet (a ledger). "
     "A run only submits: openeo_job_sensor starts the jobs, and downloads (coherence_rasters) follow as they "
     "finish; each step is an observation on the partition",
     group_name="openeo",
     kinds={"openeo"},
-    backfill_policy=SUBMISSIONS_PER_RUN,
-    output_required=False,  # partitions are recorded one by one (see partition_runs)
+    skippable=True,  # partitions are recorded one by one (see partition_runs)
 )
-def coherence_job(
+
+
+def submit_jobs(
     context: dg.AssetExecutionContext,
     storage: CoherenceStorage,
     openeo_backend: OpenEOBackend,
     coherence: CoherenceParameters,
-):  # yields: Dagster reads a return annotation as the output's type
+) -> PartitionWork:
+    """A partition's work for ``coherence_job``: submit jobs for the pairs of its stored pair table."""
     from coherence_assets.jobs.partition_submission import SubmissionRun, submit_partition  # see insar_pairs
     from coherence_assets.pairs.pair_table import read_pairs
 
     # one query per run: a partition never materialised has no jobs on the backend to adopt, so its
     # missing ledger must not cost a listing of the account's history (issue 16)
-    submitted_before = context.instance.get_materialized_partitions(context.asset_key)
+    submitted_before = context.instance.get_materialized_partitions(COHERENCE_JOB)
     run = SubmissionRun(
         storage.store,
         openeo_backend.connect,
@@ -70,7 +67,7 @@ def coherence_job(
         )
         return submission_metadata(submission, openeo_backend.root_url)
 
-    yield from materialise_each_partition(context, submit)
+    return submit
 
 
 def submission_metadata(submission: "PartitionSubmission", backend_url: str) -> dict:

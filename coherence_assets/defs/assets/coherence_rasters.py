@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from coherence_assets.defs.asset_keys import COHERENCE_RASTERS
-from coherence_assets.defs.assets.coherence_job import coherence_job
+from coherence_assets.defs.asset_keys import COHERENCE_JOB, COHERENCE_RASTERS
 from coherence_assets.defs.partitions import burst_and_window, burst_window_partitions
 from coherence_assets.defs.resources import CoherenceStorage, OpenEOBackend
 from coherence_assets.pairs.pair import format_pair
@@ -34,7 +33,7 @@ with warnings.catch_warnings():
 
 @dg.asset(
     partitions_def=burst_window_partitions,
-    deps=[coherence_job],
+    deps=[COHERENCE_JOB],
     description="One validated coherence GeoTIFF per pair, <reference>_<secondary>.tif, from the finished jobs",
     group_name="rasters",
     kinds={"geotiff"},

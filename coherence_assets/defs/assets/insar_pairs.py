@@ -1,16 +1,14 @@
-"""``insar_pairs``: the pair table of one burst and window (the work is ``pairs.pair_table``)."""
+"""``insar_pairs``: the pair table of one burst and window (the work is ``pairs.pair_table``).
+
+Materialised in one step with ``coherence_job`` (``pairs_and_submissions``, see ``partition_runs``).
+"""
 
 from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from coherence_assets.defs.assets.burst_catalogue import burst_catalogue
-from coherence_assets.defs.assets.partition_runs import (
-    WHOLE_RANGE_PER_RUN,
-    PartitionLog,
-    materialise_each_partition,
-)
-from coherence_assets.defs.partitions import burst_window_partitions
+from coherence_assets.defs.asset_keys import BURST_CATALOGUE, INSAR_PAIRS
+from coherence_assets.defs.assets.partition_runs import PartitionLog, PartitionWork
 from coherence_assets.defs.resources import BurstCatalogue, CoherenceParameters, CoherenceStorage
 from coherence_assets.partition_keys import split_partition_key
 
@@ -19,22 +17,20 @@ if TYPE_CHECKING:
 
 PREVIEW_ROWS = 20
 
-
-@dg.asset(
-    partitions_def=burst_window_partitions,
-    deps=[burst_catalogue],
+INSAR_PAIRS_SPEC = dg.AssetSpec(
+    INSAR_PAIRS,
+    deps=[BURST_CATALOGUE],
     description="InSAR pairs of one burst whose reference date lies in the window, one temporal baseline apart",
     group_name="catalogue",
     kinds={"parquet"},
-    backfill_policy=WHOLE_RANGE_PER_RUN,
-    output_required=False,  # partitions are recorded one by one (see partition_runs)
+    skippable=True,  # partitions are recorded one by one (see partition_runs)
 )
-def insar_pairs(
-    context: dg.AssetExecutionContext,
-    storage: CoherenceStorage,
-    catalogue: BurstCatalogue,
-    coherence: CoherenceParameters,
-):  # yields: Dagster reads a return annotation as the output's type
+
+
+def store_pair_tables(
+    storage: CoherenceStorage, catalogue: BurstCatalogue, coherence: CoherenceParameters
+) -> PartitionWork:
+    """A partition's work for ``insar_pairs``: query the catalogue, store the pair table."""
     # imported here, as in every asset: loading the definitions (daemon, code server, each run) pays
     # only for Dagster, and a run only for the libraries of its own assets
     from coherence_assets.pairs.pair_table import store_window_pairs
@@ -54,7 +50,7 @@ def insar_pairs(
         )
         return pairs_metadata(result, path)
 
-    yield from materialise_each_partition(context, store_pairs)
+    return store_pairs
 
 
 def pairs_metadata(result: "WindowPairs", path: str) -> dict:

@@ -7,21 +7,19 @@ that one partition of the range failed (dagster-io/dagster#17836). So the step d
 one by one and records each one's materialisation itself, in partition order, then fails if some
 failed, naming them. The backfill counts the recorded partitions as materialised and only the rest
 as failed, and the UI shows each partition's own metadata or its own failure, as for single-partition
-runs. The assets' output is therefore optional: only when a downstream asset runs in the same run
-(``submit_coherence_jobs``: pairs, then submissions) does a fully successful step return it, as
-that is what lets the next step start.
+runs. The assets' output is therefore optional: only when a downstream asset runs in the same run,
+in a later step, does a fully successful step return it, as that is what lets the next step start.
 
-Recording them ourselves also keeps a backfill's runs few. The backfill daemon requests a range of
-submissions as soon as it sees their pair tables' materialisations, and Dagster writes its own in
-hash order: a daemon pass in the middle of the writes saw a scattered subset and split it into
-many small runs (73 ``coherence_job`` runs for 10 ``insar_pairs`` runs at 1,000 partitions). In
-partition order it sees a prefix: one more run at most. And ``add_asset_metadata`` queries the
-dynamic partitions on every call: n queries for a step of n partitions.
+``insar_pairs`` and ``coherence_job`` share one step (``pairs_and_submissions``) for the same reason:
+as two steps, a failed pair table failed the pairs step, and Dagster then skipped the whole range's
+submissions; as two backfill policies, they took two sets of runs (22 runs at 1,000 partitions, each
+about 3 CPU-s of process start, imports and instance before any work). In one step, a partition's
+submission follows its own pair table, and a failed pair table skips that partition's submission only.
 """
 
 import logging
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import dagster as dg
@@ -35,15 +33,10 @@ PartitionWork = Callable[[str, PartitionLog], dict[str, Any]]
 
 # beta in Dagster 1.13, yet Dagster's documented way to give a backfill's runs many partitions each
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
-# submit_coherence_jobs holds both policies on purpose (see below); a backfill of that job takes the smaller
-warnings.filterwarnings("ignore", message="Asset job .* materializes assets with varying BackfillPolicies")
 
-# insar_pairs takes a whole range (one burst's windows, or one window's bursts) per run: a pair table
-# costs a catalogue query. coherence_job takes at most this many: the runs then differ in policy, so
-# Dagster runs them apart and submits a partition only once its own pair table is stored, however
-# its neighbours' catalogue queries went (a shared run would skip the whole range's submissions).
+# A whole range (one window's bursts, or one burst's windows) per run: a run costs a process that loads
+# Dagster and the project (about 3 CPU-s), a partition's work about 0.02.
 WHOLE_RANGE_PER_RUN = dg.BackfillPolicy.single_run()
-SUBMISSIONS_PER_RUN = dg.BackfillPolicy.multi_run(max_partitions_per_run=100)
 
 
 class PartitionsFailedError(Exception):
@@ -51,44 +44,48 @@ class PartitionsFailedError(Exception):
 
 
 def materialise_each_partition(
-    context: dg.AssetExecutionContext, work: PartitionWork
+    context: dg.AssetExecutionContext, steps: Sequence[tuple[dg.AssetKey, PartitionWork]]
 ) -> Iterator[dg.AssetMaterialization | dg.MaterializeResult]:
-    """Run ``work`` for every partition of the run, each with its own metadata or its own failure."""
+    """Run each asset's work (``steps``, in order) for every partition of the run, each partition with
+    its own metadata or its own failure: a partition whose step fails skips its later steps, never
+    its neighbours'."""
     keys = sorted(context.partition_keys)
-    done: dict[str, dict[str, Any]] = {}
-    failed: dict[str, Exception] = {}
+    done: dict[dg.AssetKey, dict[str, dict[str, Any]]] = {asset: {} for asset, _ in steps}
+    failed: dict[str, tuple[dg.AssetKey, Exception]] = {}
     lines: list[str] = []
     log = context.log if len(keys) == 1 else gathering_log(context.log, lines)
     for key in keys:
-        try:
-            with one_line_store_errors():
-                done[key] = work(key, log)
-        except Exception as error:  # one partition's failure must not hide its neighbours
-            if len(keys) == 1:
-                raise
-            context.log.error(f"{key}: {error}")
-            failed[key] = error
+        for asset, work in steps:
+            try:
+                with one_line_store_errors():
+                    done[asset][key] = work(key, log)
+            except Exception as error:  # one partition's failure must not hide its neighbours
+                if len(keys) > 1:
+                    context.log.error(f"{asset.to_user_string()} {key}: {error}")
+                failed[key] = (asset, error)
+                break  # the partition's later steps need this one's result
     if lines:
         context.log.info(f"{len(keys)} partitions:\n" + "\n".join(lines))
-    if not failed and feeds_a_step_of_this_run(context):
-        for key, metadata in done.items():
-            context.add_asset_metadata(metadata, partition_key=key)
-        yield dg.MaterializeResult()
-        return
-    for key, metadata in done.items():
-        yield dg.AssetMaterialization(
-            asset_key=context.asset_key,
-            partition=key,
-            metadata=metadata,
-            tags=dimension_tags(key),
+    for asset, metadata_by_key in done.items():
+        if not failed and feeds_a_step_of_this_run(context, asset):
+            for key, metadata in metadata_by_key.items():
+                context.add_asset_metadata(metadata, asset_key=asset, partition_key=key)
+            yield dg.MaterializeResult(asset_key=asset)
+            continue
+        for key, metadata in metadata_by_key.items():
+            yield dg.AssetMaterialization(
+                asset_key=asset, partition=key, metadata=metadata, tags=dimension_tags(key)
+            )
+    if len(keys) == 1 and failed:
+        raise failed[keys[0]][1]  # a single partition's run fails with its own error, as any step would
+    if failed:
+        causes = "; ".join(
+            f"{key}: {asset.to_user_string()}: {error}" for key, (asset, error) in failed.items()
         )
-    if not failed:
-        return
-    causes = "; ".join(f"{key}: {error}" for key, error in failed.items())
-    raise PartitionsFailedError(
-        f"{len(failed)} of {len(keys)} partitions failed ({causes}); the other {len(done)} are materialised. "
-        "Re-execute the run or relaunch the backfill's failed partitions once the cause is fixed."
-    )
+        raise PartitionsFailedError(
+            f"{len(failed)} of {len(keys)} partitions failed ({causes}); the other {len(keys) - len(failed)} are "
+            "materialised. Re-execute the run or relaunch the backfill's failed partitions once the cause is fixed."
+        )
 
 
 def dimension_tags(key: str) -> dict[str, str]:
@@ -98,9 +95,11 @@ def dimension_tags(key: str) -> dict[str, str]:
     return {f"dagster/partition/{dimension}": value for dimension, value in key.keys_by_dimension.items()}
 
 
-def feeds_a_step_of_this_run(context: dg.AssetExecutionContext) -> bool:
-    """Whether an asset downstream of this one runs later in this run (a run's job holds only its selection)."""
-    return bool(context.job_def.asset_layer.asset_graph.get(context.asset_key).child_keys)
+def feeds_a_step_of_this_run(context: dg.AssetExecutionContext, asset: dg.AssetKey) -> bool:
+    """Whether an asset downstream of ``asset`` runs later in this run, in another step (a run's job holds
+    only its selection): that step starts only if this one returns the asset's output."""
+    children = context.job_def.asset_layer.asset_graph.get(asset).child_keys
+    return bool(children - set(context.assets_def.keys))
 
 
 class _Gathered(logging.Handler):
