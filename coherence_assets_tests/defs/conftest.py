@@ -82,7 +82,11 @@ def day(value: np.datetime64) -> dt.date:
 
 def materialization_metadata(result: dg.ExecuteInProcessResult, asset: str) -> dict[str, Any]:
     """The raw metadata values of the run's (single) materialisation of ``asset``."""
-    (materialization,) = result.asset_materializations_for_node(asset)
+    (materialization,) = [  # by asset, not by node: insar_pairs and coherence_job share one node
+        event.step_materialization_data.materialization
+        for event in result.get_asset_materialization_events()
+        if event.asset_key == dg.AssetKey(asset)
+    ]
     return {key: value.value for key, value in materialization.metadata.items()}
 
 
