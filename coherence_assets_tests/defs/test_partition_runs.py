@@ -57,22 +57,26 @@ def test_a_ranged_run_gives_each_partition_its_own_materialisation_and_metadata(
 
 
 @pytest.mark.stand_in
-def test_one_failed_partition_fails_the_run_yet_its_neighbours_are_materialised(chain: Chain):
+@pytest.mark.parametrize("assets", [["insar_pairs"], ["insar_pairs", "coherence_job"]])
+def test_one_failed_partition_fails_the_run_yet_its_neighbours_are_materialised(
+    chain: Chain, assets: list[str]
+):
+    """With submissions in the same step, a failed pair table skips only its own partition's submission."""
     chain.refresh_bursts()
     broken = chain.data_dir / "insar_pairs" / BURST / f"{WINDOWS[1]}.parquet"
     broken.parent.mkdir(parents=True)
     broken.write_bytes(b"not parquet")  # the stored table is read back before it is replaced
 
-    result = run_range(chain, ["insar_pairs"])
+    result = run_range(chain, assets)
 
     assert not result.success
-    message = failure_text(result)
-    assert f"1 of 3 partitions failed ({BURST}|{WINDOWS[1]}: " in message
-    recorded = materialisations(chain, "insar_pairs")
-    assert sorted(recorded) == [f"{BURST}|{WINDOWS[0]}", f"{BURST}|{WINDOWS[2]}"]
-    assert all(metadata["pairs"] > 0 for metadata in recorded.values())
-    materialised = chain.instance.get_materialized_partitions(dg.AssetKey("insar_pairs"))
-    assert materialised == {f"{BURST}|{WINDOWS[0]}", f"{BURST}|{WINDOWS[2]}"}
+    assert f"1 of 3 partitions failed ({BURST}|{WINDOWS[1]}: insar_pairs: " in failure_text(result)
+    neighbours = [f"{BURST}|{WINDOWS[0]}", f"{BURST}|{WINDOWS[2]}"]
+    for asset in assets:
+        recorded = materialisations(chain, asset)
+        assert sorted(recorded) == neighbours
+        assert all(metadata["pairs"] > 0 for metadata in recorded.values())
+        assert chain.instance.get_materialized_partitions(dg.AssetKey(asset)) == set(neighbours)
 
 
 def test_backfills_take_a_whole_range_per_run_for_pairs_and_submissions_together():
@@ -81,23 +85,6 @@ def test_backfills_take_a_whole_range_per_run_for_pairs_and_submissions_together
     assert {asset.backfill_policy for asset in assets.values()} == {WHOLE_RANGE_PER_RUN}
     assert assets["insar_pairs"] is assets["coherence_job"]
     assert assets["insar_pairs"].can_subset  # resubmit_coherence_jobs selects coherence_job alone
-
-
-@pytest.mark.stand_in
-def test_a_failed_pair_table_skips_only_its_own_partitions_submission(chain: Chain):
-    chain.refresh_bursts()
-    broken = chain.data_dir / "insar_pairs" / BURST / f"{WINDOWS[1]}.parquet"
-    broken.parent.mkdir(parents=True)
-    broken.write_bytes(b"not parquet")  # the stored table is read back before it is replaced
-
-    result = run_range(chain, ["insar_pairs", "coherence_job"])
-
-    assert not result.success
-    assert f"1 of 3 partitions failed ({BURST}|{WINDOWS[1]}: insar_pairs: " in failure_text(result)
-    expected = [f"{BURST}|{WINDOWS[0]}", f"{BURST}|{WINDOWS[2]}"]
-    for asset in ("insar_pairs", "coherence_job"):
-        assert sorted(materialisations(chain, asset)) == expected
-    assert chain.instance.get_materialized_partitions(dg.AssetKey("coherence_job")) == set(expected)
 
 
 @pytest.mark.stand_in

@@ -103,10 +103,11 @@ def dimension_tags(key: str) -> dict[str, str]:
 
 
 def feeds_a_step_of_this_run(context: dg.AssetExecutionContext, asset: dg.AssetKey) -> bool:
-    """Whether an asset downstream of ``asset`` runs later in this run, in another step (a run's job holds
-    only its selection): that step starts only if this one returns the asset's output."""
-    children = context.job_def.asset_layer.asset_graph.get(asset).child_keys
-    return bool(children - set(context.assets_def.keys))
+    """Whether an asset downstream of ``asset`` runs later in this run, in another step: that step starts
+    only if this one returns the asset's output."""
+    layer = context.job_def.asset_layer
+    in_this_step = set(context.assets_def.node_keys_by_output_name.values())  # selected or not
+    return bool((layer.asset_graph.get(asset).child_keys & layer.executable_asset_keys) - in_this_step)
 
 
 class _Gathered(logging.Handler):
