@@ -26,7 +26,8 @@ end). The start spacing is lowered to 0.5 s (CDSE: 5 s) so that the sensor's sta
 3. Sensor ticks: ``benchmarks/tick_cost.py``'s ``tick_cpu`` (``run_tick`` as the sensor calls it, on a
    tree of 10 and ``--done-levels`` done partitions beside 10 active ones): median CPU per tick.
 
-Run it as root (it creates cgroups); a default run (1,000 partitions) took 32 minutes here on a busy machine:
+Run it as root (it creates cgroups); a default run (1,000 partitions) took 32 minutes here on a busy machine,
+6 on a quiet one (with 10 runs instead of 22):
 
     .venv/bin/python benchmarks/scale_backfill.py [--partitions 1000 | --ten-thousand]
 """
