@@ -18,6 +18,7 @@ from coherence_assets.jobs.ledger_index import TrackedJob
 from coherence_assets.jobs.tick import LostOutcome, TickCursor, TickPlan
 from coherence_assets.partition_keys import split_partition_key
 from coherence_assets.settings import Settings
+from coherence_assets.storage import DataFolderUnusable, one_line_store_errors
 
 # the tick's openEO client and raster checks load at the first tick, not with the definitions
 if TYPE_CHECKING:
@@ -54,17 +55,21 @@ def openeo_job_sensor(
     from coherence_assets.jobs.tick_run import BackendUnreachableError, run_tick
 
     try:
-        tick = run_tick(
-            storage.store,
-            TickCursor.from_json(context.cursor),
-            openeo_backend.connect,
-            openeo_backend.tick_policy(coherence.max_attempts),
-            openeo_backend.limits(),
-            dt.timedelta(seconds=openeo_backend.orphan_grace_seconds),
-            downloading=partitions_with_runs(context.instance, download_coherence_rasters.name),
-            resubmitting=frozenset(partitions_with_runs(context.instance, resubmit_coherence_jobs.name)),
-            log=context.log,
-        )
+        with one_line_store_errors():
+            storage.store.check_reachable()
+            tick = run_tick(
+                storage.store,
+                TickCursor.from_json(context.cursor),
+                openeo_backend.connect,
+                openeo_backend.tick_policy(coherence.max_attempts),
+                openeo_backend.limits(),
+                dt.timedelta(seconds=openeo_backend.orphan_grace_seconds),
+                downloading=partitions_with_runs(context.instance, download_coherence_rasters.name),
+                resubmitting=frozenset(partitions_with_runs(context.instance, resubmit_coherence_jobs.name)),
+                log=context.log,
+            )
+    except DataFolderUnusable as error:  # its one line, not a traceback in the tick's history
+        return dg.SkipReason(f"{error}; the cursor is kept and the next tick tries again")
     except BackendUnreachableError as error:
         openeo_backend.forget_connection()
         return dg.SkipReason(

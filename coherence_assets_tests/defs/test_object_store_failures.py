@@ -168,3 +168,44 @@ def test_a_store_stopped_mid_download_fails_the_run_in_one_line_and_the_rerun_lo
         validate_coherence_raster(store.fs, raster.path)
     cube = xr.open_zarr(store.fs.unstrip_protocol(store.coherence_cube_path(BURST)))
     assert cube.sizes["time"] == len(ledger_pairs)
+
+
+def test_a_tick_while_the_store_is_down_skips_in_one_line_and_the_next_ones_carry_on_once_it_is_back(
+    own_s3_server: S3Server,
+    backend: LiveBackend,
+    dagster_instance: dg.DagsterInstance,
+    tmp_path: Path,
+    instant_retries: None,
+):
+    chain = s3_chain(backend, dagster_instance, f"s3://{own_s3_server.new_bucket()}/data", tmp_path)
+    chain.refresh_bursts()
+    chain.submit()
+    chain.wait_for_ledger_jobs()
+    started = chain.tick()
+    job_ids = list(chain.backend_jobs())
+    own_s3_server.stop()
+
+    down = chain.tick(started.cursor)
+
+    assert down.skip_message is not None and "\n" not in down.skip_message, down.skip_message
+    assert f"the object store at {own_s3_server.endpoint_url} does not answer" in down.skip_message
+    assert "next tick tries again" in down.skip_message
+    assert not down.run_requests and down.cursor in (None, started.cursor)
+    own_s3_server.start()
+    chain.wait_for_jobs(job_ids)
+    cursor, downloaded = started.cursor, False
+    for _ in range(5):
+        tick = chain.tick(cursor)
+        cursor = tick.cursor
+        downloaded = any(result.success for result in chain.launch(tick))
+        if downloaded:
+            break
+    assert downloaded, "the sensor did not request the downloads once the store was back"
+    ledger_pairs = Counter(pair for job in chain.ledger(PARTITION).jobs for pair in job.pairs)
+    assert chain.backend_jobs().keys() == set(job_ids), "a job was submitted again"
+    assert set(ledger_pairs.values()) == {1}, "a pair was computed twice"
+    store = chain.store
+    rasters = find_pair_rasters(store.fs, store.coherence_rasters_root(BURST))
+    assert len(rasters) == len(ledger_pairs)
+    for raster in rasters:
+        validate_coherence_raster(store.fs, raster.path)
