@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -112,6 +112,40 @@ def own_s3_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Server]:
     server.stop()
 
 
+def submitted_s3_chain(
+    server: S3Server, backend: LiveBackend, instance: dg.DagsterInstance, folder: Path
+) -> Chain:
+    """The chain on a fresh bucket of ``server``, its partition submitted and its jobs in the ledger."""
+    chain = s3_chain(backend, instance, f"s3://{server.new_bucket()}/data", folder)
+    chain.refresh_bursts()
+    chain.submit()
+    chain.wait_for_ledger_jobs()
+    return chain
+
+
+def ticks_download(chain: Chain, cursor: str | None, ticks: int = 5) -> bool:
+    """Tick from ``cursor`` and launch what each tick requests until a download run succeeds."""
+    for _ in range(ticks):
+        tick = chain.tick(cursor)
+        cursor = tick.cursor
+        if any(result.success for result in chain.launch(tick)):
+            return True
+    return False
+
+
+def assert_each_pair_once_with_a_valid_raster(chain: Chain, jobs_before: Collection[str]) -> Counter:
+    """No job submitted again, no pair computed twice, and one valid raster per pair; the ledger's pairs."""
+    ledger_pairs = Counter(pair for job in chain.ledger(PARTITION).jobs for pair in job.pairs)
+    assert chain.backend_jobs().keys() == set(jobs_before), "a job was submitted again"
+    assert set(ledger_pairs.values()) == {1}, "a pair was computed twice"
+    store = chain.store
+    rasters = find_pair_rasters(store.fs, store.coherence_rasters_root(BURST))
+    assert len(rasters) == len(ledger_pairs)
+    for raster in rasters:
+        validate_coherence_raster(store.fs, raster.path)
+    return ledger_pairs
+
+
 def stop_after_first_raster(server: S3Server, store: DataStore, timeout: float = 60.0) -> None:
     rasters_dir = store.coherence_rasters_dir(BURST, WINDOW)
     deadline = time.monotonic() + timeout
@@ -130,10 +164,7 @@ def test_a_store_stopped_mid_download_fails_the_run_in_one_line_and_the_rerun_lo
     tmp_path: Path,
     instant_retries: None,
 ):
-    chain = s3_chain(backend, dagster_instance, f"s3://{own_s3_server.new_bucket()}/data", tmp_path)
-    chain.refresh_bursts()
-    chain.submit()
-    chain.wait_for_ledger_jobs()
+    chain = submitted_s3_chain(own_s3_server, backend, dagster_instance, tmp_path)
     jobs_before = chain.backend_jobs().keys()
     requested = chain.tick()
     assert requested.run_requests, "no download requested"
@@ -149,23 +180,12 @@ def test_a_store_stopped_mid_download_fails_the_run_in_one_line_and_the_rerun_lo
     assert "AWS_ENDPOINT_URL" in line and "\n" not in line
     own_s3_server.start()
     backend.clear_faults()
-    cursor, downloaded = requested.cursor, False
-    for _ in range(5):  # the sensor requests the failed download again
-        tick = chain.tick(cursor)
-        cursor = tick.cursor
-        downloaded = any(result.success for result in chain.launch(tick))
-        if downloaded:
-            break
-    assert downloaded, "the sensor did not download again once the store was back"
+    assert ticks_download(chain, requested.cursor), (
+        "the sensor did not download again once the store was back"
+    )
     assert chain.run("stack_coherence_cube", BURST).success
+    ledger_pairs = assert_each_pair_once_with_a_valid_raster(chain, jobs_before)
     store = chain.store
-    ledger_pairs = Counter(pair for job in chain.ledger(PARTITION).jobs for pair in job.pairs)
-    assert chain.backend_jobs().keys() == jobs_before, "a job was submitted again"
-    assert set(ledger_pairs.values()) == {1}, "a pair was computed twice"
-    rasters = find_pair_rasters(store.fs, store.coherence_rasters_root(BURST))
-    assert len(rasters) == len(ledger_pairs)
-    for raster in rasters:
-        validate_coherence_raster(store.fs, raster.path)
     cube = xr.open_zarr(store.fs.unstrip_protocol(store.coherence_cube_path(BURST)))
     assert cube.sizes["time"] == len(ledger_pairs)
 
@@ -177,10 +197,7 @@ def test_a_tick_while_the_store_is_down_skips_in_one_line_and_the_next_ones_carr
     tmp_path: Path,
     instant_retries: None,
 ):
-    chain = s3_chain(backend, dagster_instance, f"s3://{own_s3_server.new_bucket()}/data", tmp_path)
-    chain.refresh_bursts()
-    chain.submit()
-    chain.wait_for_ledger_jobs()
+    chain = submitted_s3_chain(own_s3_server, backend, dagster_instance, tmp_path)
     started = chain.tick()
     job_ids = list(chain.backend_jobs())
     own_s3_server.stop()
@@ -193,19 +210,7 @@ def test_a_tick_while_the_store_is_down_skips_in_one_line_and_the_next_ones_carr
     assert not down.run_requests and down.cursor in (None, started.cursor)
     own_s3_server.start()
     chain.wait_for_jobs(job_ids)
-    cursor, downloaded = started.cursor, False
-    for _ in range(5):
-        tick = chain.tick(cursor)
-        cursor = tick.cursor
-        downloaded = any(result.success for result in chain.launch(tick))
-        if downloaded:
-            break
-    assert downloaded, "the sensor did not request the downloads once the store was back"
-    ledger_pairs = Counter(pair for job in chain.ledger(PARTITION).jobs for pair in job.pairs)
-    assert chain.backend_jobs().keys() == set(job_ids), "a job was submitted again"
-    assert set(ledger_pairs.values()) == {1}, "a pair was computed twice"
-    store = chain.store
-    rasters = find_pair_rasters(store.fs, store.coherence_rasters_root(BURST))
-    assert len(rasters) == len(ledger_pairs)
-    for raster in rasters:
-        validate_coherence_raster(store.fs, raster.path)
+    assert ticks_download(chain, started.cursor), (
+        "the sensor did not request the downloads once the store was back"
+    )
+    assert_each_pair_once_with_a_valid_raster(chain, set(job_ids))
