@@ -285,17 +285,21 @@ def floor_worker(partitions: list[str]) -> dict[str, Any]:
     return {"cpu": sum(cpu_each), "cpu_each": cpu_each, "wall": time.monotonic() - wall}
 
 
-def floor_line(floor: dict[str, Any]) -> str:
+def first_and_steady_cpu(floor: dict[str, Any]) -> tuple[float, float]:
+    """The floor's first partition, which pays the lazy imports and first connections, and the mean of the others."""
     first, *rest = floor["cpu_each"]
-    return f"first partition {first:.3f} CPU-s, then {sum(rest) / max(len(rest), 1):.4f} CPU-s each"
+    return first, sum(rest) / len(rest) if rest else first
+
+
+def floor_line(floor: dict[str, Any]) -> str:
+    first, steady = first_and_steady_cpu(floor)
+    return f"first partition {first:.3f} CPU-s, then {steady:.4f} CPU-s each"
 
 
 def floor_per_partition(floor: dict[str, Any], partitions: int) -> float:
-    """The floor's CPU per partition for a run of ``partitions``: its first partition pays the lazy imports
-    and first connections, which a run of 1,000 pays once where a sample of 100 pays them ten times as
-    often, and the others are the steady cost."""
-    first, *rest = floor["cpu_each"]
-    steady = sum(rest) / len(rest) if rest else first
+    """The floor's CPU per partition for a run of ``partitions``, which pays its first partition's one-time
+    costs once where a sample of 100 divided by 100 pays them ten times as often as a run of 1,000."""
+    first, steady = first_and_steady_cpu(floor)
     return (first + (partitions - 1) * steady) / partitions
 
 

@@ -55,10 +55,11 @@ def openeo_job_sensor(
     from coherence_assets.jobs.tick_run import BackendUnreachableError, run_tick
 
     try:
+        store = storage.store
         with one_line_store_errors():
-            storage.store.check_reachable()
+            store.check_reachable()
             tick = run_tick(
-                storage.store,
+                store,
                 TickCursor.from_json(context.cursor),
                 openeo_backend.connect,
                 openeo_backend.tick_policy(coherence.max_attempts),
