@@ -103,6 +103,8 @@ _COMMIT_SHA = re.compile(r"^[0-9a-f]{40}$")
 # Sentinel-1 revisits a burst every 6 days (two satellites) or 12 (one), so pairs exist only at
 # multiples of 6 days; the UDP's temporal_baseline "should be a multiple of 6".
 BASELINE_STEP_DAYS = 6
+# The coherence rasters' spacing on CDSE (SNAP's terrain correction to 20 m), in metres.
+CDSE_PIXEL_SIZE = 20.0
 
 
 def is_commit_sha(text: str) -> bool:

@@ -11,8 +11,9 @@ import pytest
 import requests
 from urllib3.util.retry import Retry
 
+from coherence_assets.cdse_facts import CDSE_PIXEL_SIZE
 from coherence_assets_tests.postgres_server import postgres_bin_dir
-from embedded_openeo.config import CDSE_PIXEL_SIZE, BackendConfig
+from embedded_openeo.config import BackendConfig
 from embedded_openeo.server import running_backend
 
 pytest_plugins = ["coherence_assets_tests.s3_server"]  # the s3_server and s3_env fixtures

@@ -24,9 +24,6 @@ from coherence_assets.cdse_facts import (
 # footprints, all others synthetic ones.
 DEMO_BURSTS_FILE = Path(__file__).parent / "data" / "s1_bursts_glacierSouthTyrol.geojson"
 
-# CDSE's output spacing (SNAP's terrain correction to 20 m), in metres. Here, not in synthetic_scene,
-# so that the command line can offer it without importing numpy and rasterio.
-CDSE_PIXEL_SIZE = 20.0
 # The backend's default is coarser: a whole burst at 20 m is 8 million pixels, 4 s a pair on one
 # core, and the demo's 48 pairs (with their downloads and cubes) took over 6 minutes on two shared
 # cores instead of about 1.5; at 60 m (0.9 million pixels a pair) it stays near that.

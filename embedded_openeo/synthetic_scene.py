@@ -39,8 +39,8 @@ import shapely
 from pyproj import Transformer
 from scipy import ndimage
 
+from coherence_assets.cdse_facts import CDSE_PIXEL_SIZE
 from embedded_openeo.coherence_estimator import boxcar_coherence
-from embedded_openeo.config import CDSE_PIXEL_SIZE
 
 GLACIER_OUTLINES_FILE = Path(__file__).parent / "data" / "glacier_outlines_southtyrol.geojson"
 

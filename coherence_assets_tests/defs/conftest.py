@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from coherence_assets.cdse_facts import CDSE_PIXEL_SIZE
 from coherence_assets.definitions import defs as project_defs
 from coherence_assets.defs.burst_partitions_sensor import tick_burst_partitions_sensor
 from coherence_assets.defs.resources import BurstCatalogue, CoherenceParameters, OpenEOBackend, resource_set
@@ -43,7 +44,7 @@ from coherence_assets.partition_keys import split_partition_key
 from coherence_assets.settings import LOCAL_GITHUB_API_PATH, Settings, packaged_demo_bursts_file
 from coherence_assets.storage import DataStore
 from coherence_assets_tests.conftest import SMALL_SCENE, LiveBackend
-from embedded_openeo.config import CDSE_PIXEL_SIZE, BackendConfig
+from embedded_openeo.config import BackendConfig
 from embedded_openeo.server import running_backend
 
 BURST = "t015_030343_iw2"

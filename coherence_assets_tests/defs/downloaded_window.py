@@ -21,6 +21,7 @@ from rasterio.transform import from_origin
 
 from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.catalogue.odata_client import BurstAcquisition
+from coherence_assets.cdse_facts import CDSE_PIXEL_SIZE
 from coherence_assets.defs.asset_keys import COHERENCE_RASTERS
 from coherence_assets.jobs.ledger import FINISHED, Ledger
 from coherence_assets.jobs.submission import enter_job, plan_submissions
@@ -32,11 +33,11 @@ from coherence_assets.rasters.provenance import pair_provenances
 from coherence_assets.windows import parse_window_key, window_last_day
 from coherence_assets_tests.conftest import SMALL_SCENE
 from coherence_assets_tests.defs.conftest import BURST, Chain
-from embedded_openeo.config import CDSE_PIXEL_SIZE
-from embedded_openeo.github_api import MAIN_COMMIT
 
 FIRST_ACQUISITION = dt.datetime(2023, 1, 3, 5, 24, 31, 123456, tzinfo=dt.UTC)  # S1A's 12-day repeat from here
 REPEAT_DAYS = 12
+# the APEx commit these ledgers' jobs were pinned to: any commit, for they are never submitted
+PINNED_COMMIT = "5d0c8e3a9b1f4c7e2a6d8b0f3e1c9a7b5d2e4f60"
 UTM_32N = "EPSG:32632"  # the zone of the packaged South Tyrol bursts
 
 
@@ -87,7 +88,7 @@ def downloaded_window(chain: Chain, window: str, burst: str = BURST) -> list[Pai
     """
     pairs = write_pair_table(chain, window, burst)
     ledger = Ledger(burst=burst, window=window, backend_url=chain.openeo_backend.url)
-    request = dataclasses.replace(chain.defs.resources["coherence"].request(), apex_commit=MAIN_COMMIT)
+    request = dataclasses.replace(chain.defs.resources["coherence"].request(), apex_commit=PINNED_COMMIT)
     for batch in plan_submissions(ledger, pairs, max_attempts=1).new_batches:
         record = enter_job(ledger, BurstKey.parse(burst), request, batch)
         record.job_id, record.status = f"j-{record.submission_id}", FINISHED

@@ -14,10 +14,9 @@ from coherence_assets.aoi.statistics import SERIES_COLUMNS
 from coherence_assets.cdse_facts import APEX_NAMESPACE
 from coherence_assets.settings import packaged_demo_aoi_file
 from coherence_assets_tests.defs.conftest import BURST, Chain, materialization_metadata
-from coherence_assets_tests.defs.downloaded_window import downloaded_window
+from coherence_assets_tests.defs.downloaded_window import PINNED_COMMIT, downloaded_window
 from coherence_assets_tests.defs.test_coherence_cube_asset import cube_path
 from coherence_assets_tests.stac.schema_validation import validate_stac
-from embedded_openeo.github_api import MAIN_COMMIT
 
 
 def stack_with_aois(chain: Chain, aoi_file: Path | str, raise_on_error: bool = True):
@@ -103,7 +102,7 @@ def test_the_stack_run_writes_a_valid_stac_catalogue_with_an_item_per_raster_and
     assert [item.common_metadata.end_datetime for item in items] == list(
         table.secondary_time.dt.to_pydatetime()
     )
-    pinned = APEX_NAMESPACE.replace("refs/heads/main", MAIN_COMMIT)
+    pinned = APEX_NAMESPACE.replace("refs/heads/main", PINNED_COMMIT)
     for item in items:
         assert (
             item.common_metadata.platform == "sentinel-1a"
@@ -113,7 +112,7 @@ def test_the_stack_run_writes_a_valid_stac_catalogue_with_an_item_per_raster_and
             "ascending",
             "descending",
         }
-        assert item.properties["processing:software"]["sentinel1_sar_coherence"] == MAIN_COMMIT
+        assert item.properties["processing:software"]["sentinel1_sar_coherence"] == PINNED_COMMIT
         assert pinned in item.properties["processing:lineage"]
     # the cube's CF attributes and the AOI table's Parquet metadata carry the same facts
     attributes = xr.open_zarr(cube_path(chain)).attrs

@@ -10,8 +10,8 @@ from typing import Any
 
 import requests
 
-from coherence_assets.cdse_facts import APEX_NAMESPACE
-from embedded_openeo.config import CDSE_PIXEL_SIZE, BackendConfig
+from coherence_assets.cdse_facts import APEX_NAMESPACE, CDSE_PIXEL_SIZE
+from embedded_openeo.config import BackendConfig
 from embedded_openeo.server import running_backend
 
 FAST_SCENE = (64, 128)
