@@ -26,8 +26,7 @@ from coherence_assets.defs.sensor_ticks import evaluate_sensor, launch_requested
 from coherence_assets.defs.sensors import JOB_SENSOR
 from coherence_assets.jobs.job_store import JobStore
 from coherence_assets.jobs.ledger import TERMINAL, JobRecord
-from coherence_assets.jobs.tick import TickCursor
-from coherence_assets.jobs.tick_run import stuck_now
+from coherence_assets.jobs.tick_run import runs_awaited, stuck_now
 from coherence_assets.partition_keys import partition_key
 from coherence_assets.preflight import SetupError
 from coherence_assets.settings import prepare_dagster_home
@@ -220,12 +219,11 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
             counts = job_counts(statuses.values())
             print(f"  jobs: {counts}", flush=True)
             # failed downloads and resubmissions the sensor requests again
-            pending = TickCursor.from_json(cursor)
-            retrying = pending.downloads or pending.resubmits
+            retrying = runs_awaited(defs.resources["storage"].store)
             if all(status in TERMINAL for status in statuses.values()) and launched == 0 and not retrying:
                 break
         if time.monotonic() > deadline:
-            print_stuck(defs, cursor)
+            print_stuck(defs)
             raise SetupError(
                 f"gave up waiting for jobs after {timeout_seconds:.0f} s (jobs: {counts}); re-run the demo to continue "
                 "where it stopped, or give it longer with --timeout"
@@ -242,7 +240,7 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
         if not (result := run_job(defs, instance, asset_jobs.stack_coherence_cube.name, burst)).success
     ]
     print_summary(defs, bursts)
-    stuck = print_stuck(defs, cursor)
+    stuck = print_stuck(defs)
     if failures:
         first = failures[0]
         raise SetupError(
@@ -252,9 +250,9 @@ def run_demo_chain(window: str, timeout_seconds: float) -> int:
     return 1 if stuck else 0
 
 
-def print_stuck(defs: dg.Definitions, cursor: str | None) -> bool:
+def print_stuck(defs: dg.Definitions) -> bool:
     """One line saying what cannot progress without the user, and what to do; whether there was any."""
-    stuck = stuck_now(defs.resources["storage"].store, TickCursor.from_json(cursor))
+    stuck = stuck_now(defs.resources["storage"].store)
     if stuck:
         print("Stuck, needs you: " + " | ".join(stuck), flush=True)
     return bool(stuck)

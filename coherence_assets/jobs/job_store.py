@@ -8,7 +8,7 @@ How the records lie in the data folder (``coherence_job/<burst>/<window>.json``,
 
 It plays the part of the ``openeo`` client's ``JobDatabaseInterface`` (``exists``, ``persist``,
 ``get_by_status``), keyed by partition rather than by row: a partition's jobs are read and written
-whole, under its lease, since one run at a time may change them; and "by status" is the index of
+whole, under its lease, since one run (or the sensor's tick) at a time may change them; and "by status" is the index of
 active and stuck partitions, which keeps a tick's cost to the partitions still at work.
 """
 
@@ -150,17 +150,25 @@ class JobStore:
         """A stuck partition recovered: record it as done with nothing stuck (False: decide next tick)."""
         return ledger_index.clear_stuck(self.data, entry)
 
-    def record_job_status(self, burst: str, window: str, job_id: str, status: str) -> bool:
-        """Write a status the backend can no longer report (a lost job's) into the ledger, under its lease.
+    def write_progress(self, changed: Ledger) -> bool:
+        """Write what a tick decided about some of the partition's jobs (their status and ``JobProgress``) into
+        the ledger, under its lease: records are matched by job id, so the others, as a run may have changed
+        or entered them since, stay as they are.
 
-        False when a ``coherence_job`` run holds the ledger: the caller decides again on a later tick.
+        False when a run holds the ledger: the caller decides again on a later tick. A ledger gone or
+        unreadable since the tick read it (set aside by a repair) takes nothing: the tick reports it.
         """
+        decided = {record.job_id: record for record in changed.jobs if record.job_id}
         try:
-            with self.hold(burst, window, SENSOR, wait_seconds=0) as held:
-                ledger = held.read_existing()
+            with self.hold(changed.burst, changed.window, SENSOR, wait_seconds=0) as held:
+                try:
+                    ledger = held.read_existing()
+                except (FileNotFoundError, CorruptLedgerError):
+                    return True
                 for record in ledger.jobs:
-                    if record.job_id == job_id:
-                        record.status = status
+                    if record.job_id in decided:
+                        record.status = decided[record.job_id].status
+                        record.progress = decided[record.job_id].progress
                 held.write(ledger)
         except LedgerBusyError:
             return False

@@ -285,10 +285,11 @@ def _record_path(store: DataStore, entry: DonePartition) -> str:
 
 
 def clear_stuck(store: DataStore, entry: DonePartition) -> bool:
-    """Record a stuck partition as done with nothing stuck, under its lease, for it recovered.
+    """Record a stuck partition as done with nothing stuck, and its ledger's jobs stuck no more, under its
+    lease, for it recovered.
 
     False when a run holds the ledger or marked the partition active again (its marker carries the
-    record on, and the cursor's stuck reasons are judged by the tick): a later tick decides again.
+    record on, and the tick judges the ledger's stuck jobs): a later tick decides again.
     """
     burst, window = split_partition_key(entry.partition_key)
     stuck_path = store.coherence_job_stuck_path(burst, window)
@@ -296,12 +297,26 @@ def clear_stuck(store: DataStore, entry: DonePartition) -> bool:
         with held_ledger(store, burst, window, holder=SENSOR, wait_seconds=0):
             if not _exists_now(store, stuck_path):
                 return False
+            _clear_stuck_jobs(store, store.coherence_job_path(burst, window))
             healed = dataclasses.replace(entry, stuck=())
             store.write_json(_record_path(store, healed), healed.to_json())
             store.fs.rm(stuck_path)
     except LedgerBusyError:
         return False
     return True
+
+
+def _clear_stuck_jobs(store: DataStore, path: str) -> None:
+    """Take the stuck reasons off the ledger's jobs (held by the caller); an unreadable ledger has none."""
+    try:
+        ledger = Ledger.from_bytes(store.read_bytes(path), path)
+    except (FileNotFoundError, CorruptLedgerError):
+        return
+    stuck = [record for record in ledger.jobs if record.progress.stuck is not None]
+    for record in stuck:
+        record.progress.stuck = None
+    if stuck:
+        store.write_json(path, ledger.to_json())
 
 
 def mark_active(store: DataStore, burst: str, window: str) -> None:

@@ -1,6 +1,6 @@
 """Why a job's pairs cannot progress without a person: a kind and its facts, worded only when shown.
 
-The sensor keeps these in its cursor and in the records of done partitions; the line a user reads
+The sensor keeps these in the jobs' ledger records and in the records of done partitions; the line a user reads
 (``StuckReason.line``) is made from the facts, so that code asks the facts (which job, how many
 tries, which pairs), never the words.
 """

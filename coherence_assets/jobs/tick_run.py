@@ -1,13 +1,13 @@
-"""One tick of the job sensor without Dagster: read the ledgers, list the backend, decide, start, remember.
+"""One tick of the job sensor without Dagster: read the ledgers, list the backend, decide, write, start.
 
 ``plan_tick`` (``jobs.tick``) only decides; this is the work around it, in the order the sensor
 has always done it: the ledgers not yet done are read (``jobs.ledger_index``), the backend's
 listing is read only as far as the awaited jobs (``jobs.listing``), orphan jobs are adopted or
-deleted (``jobs.orphan_jobs``), lost jobs are marked in their ledgers (and their ``.part`` files
-removed), failed jobs' error logs are fetched, created jobs are started while the backend has room
-(``jobs.starter``), stuck partitions whose pairs all have valid rasters by now (whoever brought
-them) are stuck no more, and the index of done partitions is updated. What is left for the Dagster
-sensor is to turn the result into run requests, asset observations and its cursor.
+deleted (``jobs.orphan_jobs``), the plan is made and the ledgers it changed are written, each
+under its lease (:func:`apply_plan`: what the tick learnt of each job, and a lost job's ``.part``
+files removed), failed jobs' error logs are fetched, created jobs are started while the backend
+has room (``jobs.starter``), and the index of done partitions is updated. What is left for the
+Dagster sensor is to turn the result into run requests, asset observations and its cursor.
 
 A raster counts only once it opens as a valid coherence GeoTIFF: a file that does not (a crash's
 leftover, garbage of the right size) counts as missing in the plan and is removed by the tick once
@@ -16,7 +16,6 @@ the plan is made, so its pair is downloaded again within the same bounded retrie
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
 import time
@@ -29,26 +28,22 @@ import requests
 from openeo.rest import OpenEoApiError, OpenEoClientException
 
 from coherence_assets.jobs.job_store import JobStore
-from coherence_assets.jobs.ledger import FINISHED, LOST
 from coherence_assets.jobs.ledger_index import TrackedJob, tracked_jobs
 from coherence_assets.jobs.limits import BackendLimits
 from coherence_assets.jobs.listing import JobListing, list_jobs_until_seen
 from coherence_assets.jobs.orphan_jobs import settle_orphan_jobs
 from coherence_assets.jobs.starter import StartOutcome, start_jobs
 from coherence_assets.jobs.tick import (
-    LostJob,
-    LostOutcome,
     TickCursor,
     TickPlan,
     TickPolicy,
     awaited_jobs,
-    forget_recorded,
+    inherit_done_records,
     plan_tick,
-    resume_rewritten_partitions,
     stuck_work,
 )
 from coherence_assets.pairs.pair import Pair
-from coherence_assets.partition_keys import split_partition_key
+from coherence_assets.partition_keys import partition_key, split_partition_key
 from coherence_assets.raster_files.names import raster_file_name
 from coherence_assets.raster_files.presence import (
     judge_rasters,
@@ -106,8 +101,8 @@ def run_tick(
     if scan.empty_tree:
         return None
     ledgers = list(scan.ledgers.values())
-    resume_rewritten_partitions(cursor, scan.resumed)
-    awaited = awaited_jobs(ledgers, cursor)
+    inherit_done_records(scan.resumed)
+    awaited = awaited_jobs(ledgers)
     # a record still waiting for its job id may have a job to adopt: the listing's first page shows it
     adoptable = any(record.job_id is None for ledger in ledgers for record in ledger.jobs)
     connection = None
@@ -122,7 +117,7 @@ def run_tick(
         for line in settle_orphan_jobs(jobs, connection, listing.jobs, ledgers, orphan_grace):
             log.warning(line)
     now, pairs_without_raster = time.time(), MissingRasters(store)
-    plan = _plan_and_record_lost(
+    plan = apply_plan(
         jobs,
         lambda busy: plan_tick(
             ledgers, listing, cursor, policy, now, pairs_without_raster, downloading, resubmitting, busy
@@ -145,12 +140,8 @@ def run_tick(
     tick.started = [by_id[job_id] for job_id in started.started]
     tick.requests = listing.requests + len(started.started) + started.rate_limited + len(tick.error_logs)
     _log_tick(log, plan, scan.read_count, scan.total, tick.requests, started.started, policy)
-    for partition in [partition for partition in plan.cursor.stuck if _all_pairs_valid(store, partition)]:
-        del plan.cursor.stuck[partition]
-        log.info(f"{partition}: every pair has a valid raster now; it is no longer stuck")
-    # a done partition that a run holds or marked again meanwhile stays active, its resolved jobs in the cursor
-    resume_rewritten_partitions(plan.cursor, jobs.retire(scan, plan.done_partitions))
-    forget_recorded(plan.cursor, scan.resumed)  # the markers keep it: read back next tick
+    # a done partition that a run holds or marked again meanwhile stays active: a later tick retires it
+    jobs.retire(scan, plan.done_partitions)
     return tick
 
 
@@ -161,12 +152,20 @@ class MissingRasters:
     the job and why) for the tick to remove (:meth:`remove_invalid`) once the plan is made.
 
     Once all names are there, the tick sees the job no more: each raster is validated about once by the tick.
+    Each job's answer is kept for the tick, so that a plan made again (:func:`apply_plan`) decides alike.
     """
 
     store: DataStore
     invalid: dict[str, tuple[TrackedJob, Pair, str]] = field(default_factory=dict)
+    answers: dict[str, list[Pair]] = field(default_factory=dict)
 
     def __call__(self, job: TrackedJob) -> list[Pair]:
+        key = job.record.job_id or job.record.submission_id
+        if key not in self.answers:
+            self.answers[key] = self._judge(job)
+        return list(self.answers[key])
+
+    def _judge(self, job: TrackedJob) -> list[Pair]:
         folder = self.store.coherence_rasters_dir(job.burst, job.window)
         judged = judge_rasters(self.store, folder, job.record.pairs)
         for pair, why in judged.invalid.items():
@@ -179,47 +178,47 @@ class MissingRasters:
             remove_invalid_rasters(
                 self.store, self.store.coherence_rasters_dir(job.burst, job.window), [pair]
             )
-            module_log.warning(f"job {job.record.job_id}: {why}; it was removed and is downloaded again")
+            module_log.warning(
+                f"job {job.record.job_id}: {why}; it was removed, so its pair counts as missing"
+            )
         self.invalid.clear()
 
 
-def _plan_and_record_lost(jobs: JobStore, plan: Callable[[frozenset[str]], TickPlan]) -> TickPlan:
-    """Decide (``plan``, given the busy partitions), then write each lost job's fate into its ledger;
-    when a run holds a ledger, decide again with its partition busy, so that the plan says only what
-    was done."""
+def apply_plan(jobs: JobStore, plan: Callable[[frozenset[str]], TickPlan]) -> TickPlan:
+    """Decide (``plan``, given the busy partitions), then write each changed ledger under its lease; when a
+    run holds a ledger, decide again with its partition busy, so that the plan says only what was written.
+
+    A lost job's ``.part`` files go once its ledger says so: no later download may resume from another
+    job's bytes.
+    """
     busy: frozenset[str] = frozenset()
-    recorded: set[str] = set()
+    written: dict[str, dict] = {}
     while True:
         decided = plan(busy)
         refused = set()
-        for lost in decided.lost:
-            if lost.job.record.job_id in recorded:
+        for ledger in decided.changed:
+            partition = partition_key(ledger.burst, ledger.window)
+            if written.get(partition) == ledger.to_json():
                 continue
-            if _record_lost(jobs, lost):
-                recorded.add(lost.job.record.job_id)
+            if jobs.write_progress(ledger):
+                written[partition] = ledger.to_json()
             else:
-                refused.add(lost.job.partition_key)
+                refused.add(partition)
         if not refused:
-            return decided
+            break
         busy |= refused
+    for lost in decided.lost:
+        _remove_partial_downloads(jobs, lost.job)
+    return decided
 
 
-def _record_lost(jobs: JobStore, lost: LostJob) -> bool:
-    """Mark a lost job in its ledger: finished when every pair has its raster, else lost (to resubmit).
-
-    The ``.part`` files of its pairs go: no later download may resume from another job's bytes.
-    """
-    job = lost.job
-    status = FINISHED if lost.outcome == LostOutcome.DONE else LOST
-    if not jobs.record_job_status(job.burst, job.window, job.record.job_id, status):
-        return False
+def _remove_partial_downloads(jobs: JobStore, job: TrackedJob) -> None:
     folder = jobs.data.coherence_rasters_dir(job.burst, job.window)
     removed = remove_partial_downloads(
         jobs.data.fs, [f"{folder}/{raster_file_name(*pair)}" for pair in job.record.pairs]
     )
     if removed:
         module_log.info(f"job {job.record.job_id} is lost: removed {len(removed)} partial download(s) of it")
-    return True
 
 
 def _partition_pairs(store: DataStore, partition: str) -> tuple[str, list[Pair]] | None:
@@ -244,19 +243,29 @@ def _all_pairs_valid(store: DataStore, partition: str) -> bool:
     return len(valid_rasters(store, folder, pairs).summaries) == len(pairs)
 
 
-def stuck_now(store: DataStore, cursor: TickCursor) -> list[str]:
-    """What cannot progress without a person now, one line per partition (``jobs.tick.stuck_work``),
-    leaving out partitions whose pairs all have valid rasters by now, whoever brought them."""
-    jobs, cursor = JobStore(store), cursor.copy()
-    # what active partitions carry from when they were done is in their markers, not in the cursor
-    resume_rewritten_partitions(cursor, jobs.active(report=module_log.debug).resumed)
-    active = {
-        partition: reasons
-        for partition, reasons in cursor.stuck.items()
-        if not _all_pairs_valid(store, partition)
-    }
+def stuck_now(store: DataStore) -> list[str]:
+    """What cannot progress without a person now, one line per partition (``jobs.tick.stuck_work``), from
+    the done partitions' records and the active partitions' ledgers, leaving out partitions whose pairs
+    all have valid rasters by now, whoever brought them."""
+    jobs = JobStore(store)
+    scan = jobs.active(report=module_log.debug)
+    inherit_done_records(scan.resumed)
+    active = [
+        ledger
+        for ledger in scan.ledgers.values()
+        if not _all_pairs_valid(store, partition_key(ledger.burst, ledger.window))
+    ]
     stuck = [entry for entry in jobs.stuck().values() if not _all_pairs_valid(store, entry.partition_key)]
-    return stuck_work(stuck, dataclasses.replace(cursor, stuck=active))
+    return stuck_work(stuck, active)
+
+
+def runs_awaited(store: DataStore) -> bool:
+    """Whether a job of an active partition awaits the download or resubmission runs the sensor requested."""
+    return any(
+        record.progress.downloads is not None or record.progress.resubmits is not None
+        for ledger in JobStore(store).active(report=module_log.debug).ledgers.values()
+        for record in ledger.jobs
+    )
 
 
 def _log_tick(
@@ -281,5 +290,9 @@ def _log_tick(
             f"{policy.lost_after_ticks}"
         )
     for job in plan.downloads_given_up + plan.resubmits_given_up:
-        reasons = plan.cursor.stuck.get(job.partition_key) or plan.done_partitions[job.partition_key]
-        log.error(f"{job.partition_key}: {reasons[-1].line()}")
+        if job.record.progress.stuck is not None:
+            log.error(f"{job.partition_key}: {job.record.progress.stuck.line()}")
+    for job in plan.recovered:
+        log.info(
+            f"{job.partition_key}: every pair of job {job.record.job_id} has a valid raster now; it is no longer stuck"
+        )

@@ -1,6 +1,5 @@
 """``openeo_job_sensor``: starts jobs within the backend's limits, requests downloads and resubmissions once."""
 
-import json
 from collections.abc import Callable
 
 import dagster as dg
@@ -8,7 +7,7 @@ import pytest
 
 from coherence_assets.defs.sensor_ticks import SensorTick
 from coherence_assets.defs.sensors import CUBE_SENSOR
-from coherence_assets.jobs.ledger import ERROR
+from coherence_assets.jobs.ledger import ERROR, RESOLVED, JobProgress
 from coherence_assets.jobs.ledger_index import scan_ledgers
 from coherence_assets.jobs.tick import TickCursor
 from coherence_assets_tests.conftest import LiveBackend
@@ -91,7 +90,7 @@ def test_a_finished_job_gets_one_download_run_keyed_by_its_job_id_and_its_partit
     data = chain.tick()
 
     assert request_keys(data) == [("download_coherence_rasters", f"rasters-{job_id}-1", PARTITION)]
-    assert json.loads(data.cursor)["downloads"][job_id][0] == 1
+    assert chain.ledger().jobs[0].progress.downloads.attempts == 1  # the job's ledger record counts them
     (finished,) = observations(data)
     assert (finished.partition, finished.metadata["status"].value) == (PARTITION, "finished")
     assert "downloads of its" in finished.metadata["outcome"].value
@@ -103,7 +102,8 @@ def test_a_finished_job_gets_one_download_run_keyed_by_its_job_id_and_its_partit
     after = chain.tick(data.cursor)
     chain.launch(after)
 
-    assert json.loads(after.cursor)["handled"] == {}  # the partition is done: forgotten
+    assert TickCursor.from_json(after.cursor).unseen == {}  # the partition is done: forgotten
+    assert chain.ledger().jobs[0].progress == JobProgress(handled=RESOLVED)
     (latest,) = chain.instance.fetch_observations(
         dg.AssetRecordsFilter(asset_key=dg.AssetKey("coherence_job"), asset_partitions=[PARTITION]), limit=1
     ).records
@@ -217,7 +217,7 @@ def test_a_backend_answering_503_makes_the_tick_skip_with_the_reason_and_keep_th
     chain.refresh_bursts()
     chain.submit()
     chain.wait_for_ledger_jobs()
-    cursor = TickCursor({"an-earlier-job": "resolved"}).to_json()
+    cursor = TickCursor(unseen={"an-earlier-job": 1}, last_start_at=1.0).to_json()
     backend.add_fault(path="^/jobs$", status=503)
 
     data = chain.tick(cursor)
@@ -258,11 +258,12 @@ def test_a_backend_restart_mid_job_loses_nothing_and_duplicates_nothing(
 
 
 def test_the_cursor_keeps_the_last_start_so_spacing_holds_across_ticks():
-    cursor = TickCursor({"j-2": "resolved", "j-1": "resubmitting"}, 1234.5)
+    cursor = TickCursor({"j-1": 2}, 1234.5)
 
     assert TickCursor.from_json(cursor.to_json()) == cursor
     assert TickCursor.from_json(None) == TickCursor()
-    assert TickCursor.from_json('{"handled": ["j-1"], "last_start_at": null}').handled == {"j-1": "resolved"}
+    earlier = '{"handled": ["j-1"], "downloads": {"j-1": [1, 2.0]}, "last_start_at": 5.0}'
+    assert TickCursor.from_json(earlier) == TickCursor(last_start_at=5.0)  # the rest is in the ledgers
 
 
 @pytest.mark.stand_in
@@ -287,7 +288,7 @@ def test_a_done_partition_is_not_read_again_until_its_ledger_is_rewritten_and_th
     done = chain.tick(first.cursor)
 
     assert scan_ledgers(chain.store).read_count == 0
-    assert json.loads(done.cursor)["handled"] == {}
+    assert TickCursor.from_json(done.cursor).unseen == {}
 
     chain.submit()  # the daily schedule's refresh: the ledger is rewritten, nothing new to submit
     rewritten = chain.tick(done.cursor)

@@ -112,7 +112,7 @@ def steady_tick_counts(data_dir: Path, backend: LiveBackend, done: int) -> Count
     counts = Counter(counted.counts)
     assert len(run.plan.to_start) == ACTIVE  # the active partitions' jobs were all looked at
     # its rasters are missing: still stuck
-    assert stuck_now(store, run.plan.cursor) == [f"{partition_key(burst, window)}: {STUCK.line()}"]
+    assert stuck_now(store) == [f"{partition_key(burst, window)}: {STUCK.line()}"]
     return counts
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from coherence_assets.jobs.ledger import JobRecord, Ledger
 from coherence_assets.jobs.ledger_index import DonePartition
 from coherence_assets.jobs.stuck import StuckKind, StuckReason
-from coherence_assets.jobs.tick import TickCursor, resume_rewritten_partitions
+from coherence_assets.jobs.tick import inherit_done_records, stuck_reasons
 
 PAIRS = ((dt.date(2023, 7, 5), dt.date(2023, 7, 17)), (dt.date(2023, 7, 11), dt.date(2023, 7, 23)))
 
@@ -19,14 +20,18 @@ def ledger(*job_ids: str) -> Ledger:
     return Ledger("t015_030343_iw2", "2023-07-01", "http://backend", records)
 
 
-def test_every_kind_survives_the_cursor_and_names_its_job_and_pairs_in_one_line():
-    reasons = [StuckReason(kind, "j1", 2, PAIRS) for kind in StuckKind if kind != StuckKind.WORDED]
-    cursor = TickCursor(stuck={"t015_030343_iw2|2023-07-01": reasons})
+def test_every_kind_survives_the_ledger_and_names_its_job_and_pairs_in_one_line():
+    reasons = [
+        StuckReason(kind, f"j{n}", 2, PAIRS) for n, kind in enumerate(StuckKind) if kind != StuckKind.WORDED
+    ]
+    kept = ledger(*(reason.job_id for reason in reasons))
+    for record, reason in zip(kept.jobs, reasons, strict=True):
+        record.progress.stuck = reason
 
-    assert TickCursor.from_json(cursor.to_json()) == cursor
+    assert stuck_reasons(Ledger.from_json(json.loads(json.dumps(kept.to_json())))) == reasons
     for reason in reasons:
         line = reason.line()
-        assert "job j1" in line and "\n" not in line and "re-materialise" in line
+        assert f"job {reason.job_id}" in line and "\n" not in line and "re-materialise" in line
         assert (
             reason.kind in (StuckKind.CANCELED, StuckKind.RESUBMITS_FAILED) or "2023-07-05/2023-07-17" in line
         )
@@ -40,9 +45,9 @@ def test_a_line_an_earlier_version_kept_is_shown_as_it_was_and_goes_once_its_job
     assert [reason.line() for reason in entry.stuck] == [earlier]
     rewritten = ledger("j1", "j2")
 
-    kept, replaced = TickCursor(), TickCursor()
-    resume_rewritten_partitions(kept, [(entry, ledger("j1"))])
+    kept = ledger("j1")
+    inherit_done_records([(entry, kept)])
     rewritten.jobs[1].replaces = "j1"
-    resume_rewritten_partitions(replaced, [(entry, rewritten)])
+    inherit_done_records([(entry, rewritten)])
 
-    assert kept.stuck == {"t015_030343_iw2|2023-07-01": list(entry.stuck)} and replaced.stuck == {}
+    assert stuck_reasons(kept) == list(entry.stuck) and stuck_reasons(rewritten) == []

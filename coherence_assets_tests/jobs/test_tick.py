@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 
 import openeo
 
-from coherence_assets.jobs.ledger import JobRecord, Ledger
+from coherence_assets.jobs.ledger import RESOLVED, RESUBMITTING, JobRecord, Ledger
 from coherence_assets.jobs.ledger_index import DonePartition
 from coherence_assets.jobs.listing import JobListing, list_jobs_until_seen
 from coherence_assets.jobs.stuck import StuckKind, StuckReason
 from coherence_assets.jobs.tick import (
-    RESOLVED,
-    RunAttempts,
     TickCursor,
     TickPolicy,
     awaited_jobs,
-    forget_recorded,
+    inherit_done_records,
     plan_tick,
-    resume_rewritten_partitions,
+    stuck_reasons,
     stuck_work,
 )
 from coherence_assets_tests.embedded_openeo.api_client import ApiClient
@@ -94,12 +93,12 @@ def test_a_finished_job_is_downloaded_again_spaced_and_bounded_then_reported_stu
     ledgers = [ledger("2023-07-01", ("j1", 1))]
     finished = listing(j1="finished")
     first = plan_tick(ledgers, finished, TickCursor(), POLICY, 1000.0, no_raster, set())
-    too_soon = plan_tick(ledgers, finished, first.cursor, POLICY, 1030.0, no_raster, set())
+    too_soon = plan_tick(first.ledgers, finished, first.cursor, POLICY, 1030.0, no_raster, set())
     running = plan_tick(
-        ledgers, finished, first.cursor, POLICY, 1070.0, no_raster, {"t015_030343_iw2|2023-07-01"}
+        first.ledgers, finished, first.cursor, POLICY, 1070.0, no_raster, {"t015_030343_iw2|2023-07-01"}
     )
-    second = plan_tick(ledgers, finished, first.cursor, POLICY, 1070.0, no_raster, set())
-    used_up = plan_tick(ledgers, finished, second.cursor, POLICY, 1200.0, no_raster, set())
+    second = plan_tick(first.ledgers, finished, first.cursor, POLICY, 1070.0, no_raster, set())
+    used_up = plan_tick(second.ledgers, finished, second.cursor, POLICY, 1200.0, no_raster, set())
 
     assert [request.attempt for request in first.downloads] == [1]
     assert too_soon.downloads == [] and running.downloads == []
@@ -114,9 +113,9 @@ def test_a_job_is_reported_finished_once_and_downloaded_once_when_its_last_pair_
     ledgers = [ledger("2023-07-01", ("j1", 1))]
     first = plan_tick(ledgers, listing(j1="finished"), TickCursor(), POLICY, 1000.0, no_raster, set())
     waiting = plan_tick(
-        ledgers, listing(j1="finished"), first.cursor, POLICY, 1010.0, no_raster, {PARTITION_KEY}
+        first.ledgers, listing(j1="finished"), first.cursor, POLICY, 1010.0, no_raster, {PARTITION_KEY}
     )
-    done = plan_tick(ledgers, listing(j1="finished"), first.cursor, POLICY, 1020.0, all_rasters, set())
+    done = plan_tick(first.ledgers, listing(j1="finished"), first.cursor, POLICY, 1020.0, all_rasters, set())
     at_once = plan_tick(ledgers, listing(j1="finished"), TickCursor(), POLICY, 1000.0, all_rasters, set())
 
     assert [job.record.job_id for job in first.finished] == ["j1"] and first.downloaded == []
@@ -134,7 +133,7 @@ def test_the_cursor_stays_empty_as_partitions_finish_and_awaits_nothing_done():
     assert plan.downloads == []  # the rasters are there: nothing to fetch
     assert len(plan.done_partitions) == 20
     assert plan.cursor == TickCursor()
-    assert awaited_jobs([], plan.cursor) == set()
+    assert awaited_jobs(plan.ledgers) == set()  # the ledgers say each job was acted on
 
 
 def test_a_job_missing_from_complete_listings_is_lost_after_the_configured_ticks():
@@ -148,6 +147,7 @@ def test_a_job_missing_from_complete_listings_is_lost_after_the_configured_ticks
     outcomes = []
     for _ in range(POLICY.lost_after_ticks):
         incomplete = plan_tick(ledgers, listing(complete=False), cursor, POLICY, 0.0, no_raster, set())
+        assert incomplete.changed == []
         assert (
             incomplete.lost == [] and incomplete.cursor.unseen == cursor.unseen
         )  # a partial listing proves nothing
@@ -160,25 +160,26 @@ def test_a_job_missing_from_complete_listings_is_lost_after_the_configured_ticks
             lambda job: [] if job.record.job_id in with_rasters else no_raster(job),
             set(),
         )
-        cursor = plan.cursor
+        cursor, ledgers = plan.cursor, plan.ledgers
         outcomes.append({lost.job.record.job_id: lost.outcome for lost in plan.lost})
 
     assert outcomes == [{}, {}, {"j1": "resubmit", "j2": "given_up", "j3": "done"}]
     assert set(plan.done_partitions) == {"t015_030343_iw2|2023-10-01", "t015_030343_iw2|2024-01-01"}
-    assert cursor.handled == {"j1": "resubmitting"}  # done once the resubmission replaces it
+    assert ledgers[0].jobs[0].progress.handled == RESUBMITTING  # done once the resubmission replaces it
+    assert [job.status for ledger in ledgers for job in ledger.jobs] == ["lost", "lost", "finished"]
     (line,) = stuck_work(
-        [DonePartition(key, tuple(reasons)) for key, reasons in plan.done_partitions.items()], cursor
+        [DonePartition(key, tuple(reasons)) for key, reasons in plan.done_partitions.items()], ledgers[:1]
     )
     assert line.startswith("t015_030343_iw2|2023-10-01: job j2 is no longer listed")
 
 
 def test_created_jobs_are_candidates_to_start_and_handled_ones_are_not_awaited():
     ledgers = [ledger("2023-07-01", ("j1", 1), ("j2", 1))]
-    cursor = TickCursor(handled={"j1": RESOLVED}, downloads={})
+    ledgers[0].jobs[0].progress.handled = RESOLVED
 
-    plan = plan_tick(ledgers, listing(j2="created"), cursor, POLICY, 0.0, all_rasters, set())
+    plan = plan_tick(ledgers, listing(j2="created"), TickCursor(), POLICY, 0.0, all_rasters, set())
 
-    assert awaited_jobs(ledgers, cursor) == {"j2"}
+    assert awaited_jobs(ledgers) == {"j2"}
     assert plan.to_start == ["j2"]
     assert plan.done_partitions == {}
 
@@ -191,34 +192,32 @@ def test_a_rewritten_done_ledger_awaits_only_its_new_jobs_and_keeps_what_is_stil
         (StuckReason(StuckKind.FAILED, "j1", 1), StuckReason(StuckKind.FAILED, "j2", 2)),
         ("j1", "j2"),
     )
-    cursor = TickCursor()
 
-    resume_rewritten_partitions(cursor, [(entry, rewritten)])
+    inherit_done_records([(entry, rewritten)])
 
-    assert awaited_jobs([rewritten], cursor) == {"j3"}
-    assert cursor.stuck == {"t015_030343_iw2|2023-07-01": [StuckReason(StuckKind.FAILED, "j2", 2)]}
+    assert awaited_jobs([rewritten]) == {"j3"}
+    assert stuck_reasons(rewritten) == [StuckReason(StuckKind.FAILED, "j2", 2)]
 
 
-def test_the_cursor_keeps_only_what_the_ticks_learnt_and_a_done_record_is_read_back_from_the_index():
+def test_the_cursor_keeps_only_what_a_tick_needs_and_a_done_record_is_read_back_not_written():
     rewritten = ledger("2023-07-01", ("j1", 2), ("j2", 1))
     recorded = StuckReason(StuckKind.FAILED, "j1", 2, (PAIR,))
     entry = DonePartition(PARTITION_KEY, (recorded,), ("j1",))  # what the partition's marker carries
-    cursor = TickCursor()
-    resume_rewritten_partitions(cursor, [(entry, rewritten)])
+    inherit_done_records([(entry, rewritten)])
 
-    plan = plan_tick([rewritten], listing(j2="running"), cursor, POLICY, 0.0, no_raster, set())
-    forget_recorded(plan.cursor, [(entry, rewritten)])
-    assert plan.cursor.handled == {} and plan.cursor.stuck == {}  # j2 still runs: all else is in the record
-    again = TickCursor.from_json(plan.cursor.to_json())
-    resume_rewritten_partitions(again, [(entry, rewritten)])
-    assert awaited_jobs([rewritten], again) == {"j2"} and again.stuck == {PARTITION_KEY: [recorded]}
+    plan = plan_tick([rewritten], listing(j2="running"), TickCursor(), POLICY, 0.0, no_raster, set())
+
+    assert plan.cursor == TickCursor() and plan.changed == []  # j2 still runs: all else is in the record
+    again = ledger("2023-07-01", ("j1", 2), ("j2", 1))  # the same ledger read again next tick
+    inherit_done_records([(entry, again)])
+    assert awaited_jobs([again]) == {"j2"} and stuck_reasons(again) == [recorded]
 
 
 def test_a_resubmission_whose_run_failed_is_requested_again_until_the_replacement_shows_or_tries_run_out():
     failed = [ledger("2023-07-01", ("j1", 1))]
     first = plan_tick(failed, listing(j1="error"), TickCursor(), POLICY, 1000.0, no_raster, set())
     running = plan_tick(
-        failed,
+        first.ledgers,
         listing(),
         first.cursor,
         POLICY,
@@ -227,9 +226,10 @@ def test_a_resubmission_whose_run_failed_is_requested_again_until_the_replacemen
         set(),
         resubmitting=frozenset({PARTITION_KEY}),
     )
-    again = plan_tick(failed, listing(), first.cursor, POLICY, 1100.0, no_raster, set())
-    used_up = plan_tick(failed, listing(), again.cursor, POLICY, 1200.0, no_raster, set())
-    replaced = ledger("2023-07-01", ("j1", 1), ("j2", 2))
+    again = plan_tick(first.ledgers, listing(), first.cursor, POLICY, 1100.0, no_raster, set())
+    used_up = plan_tick(again.ledgers, listing(), again.cursor, POLICY, 1200.0, no_raster, set())
+    (replaced,) = copy.deepcopy(again.ledgers)  # the resubmit run enters the replacement
+    replaced.jobs += ledger("2023-07-01", ("j2", 2)).jobs
     replaced.jobs[1].replaces = "j1"
     healed = plan_tick([replaced], listing(j2="created"), again.cursor, POLICY, 1200.0, no_raster, set())
 
@@ -238,23 +238,25 @@ def test_a_resubmission_whose_run_failed_is_requested_again_until_the_replacemen
     assert [(request.job.record.job_id, request.attempt) for request in again.resubmit_again] == [("j1", 2)]
     assert [job.record.job_id for job in used_up.resubmits_given_up] == ["j1"]
     assert "resubmitting job j1 failed 2 time(s)" in used_up.done_partitions[PARTITION_KEY][0].line()
-    assert healed.resubmit_again == [] and healed.cursor.resubmits == {} and healed.to_start == ["j2"]
+    assert healed.resubmit_again == [] and healed.ledgers[0].jobs[0].progress.resubmits is None
+    assert healed.to_start == ["j2"]
 
 
 def test_a_finished_job_awaiting_its_download_is_still_compared_with_the_backend_and_lost_if_gone():
     ledgers = [ledger("2023-07-01", ("j1", 1))]
     first = plan_tick(ledgers, listing(j1="finished"), TickCursor(), POLICY, 1000.0, no_raster, set())
-    assert awaited_jobs(ledgers, first.cursor) == {"j1"}  # its download is pending
+    assert awaited_jobs(first.ledgers) == {"j1"}  # its download is pending
 
-    cursor, plans = first.cursor, []
+    ledgers, cursor, plans = first.ledgers, first.cursor, []
     for tick in range(POLICY.lost_after_ticks):
         plans.append(plan_tick(ledgers, listing(), cursor, POLICY, 2000.0 + tick, no_raster, set()))
-        cursor = plans[-1].cursor
+        ledgers, cursor = plans[-1].ledgers, plans[-1].cursor
 
     assert all(plan.downloads == [] for plan in plans)  # no download of a job the backend may have lost
     (lost,) = plans[-1].lost
     assert (lost.job.record.job_id, lost.outcome, lost.missing_pairs) == ("j1", "resubmit", (PAIR,))
-    assert cursor.downloads == {} and cursor.handled == {"j1": "resubmitting"}
+    progress = ledgers[0].jobs[0].progress
+    assert progress.downloads is None and progress.handled == RESUBMITTING
 
 
 def test_a_finished_job_whose_partition_is_downloading_is_judged_after_the_run_not_closed_before():
@@ -263,7 +265,7 @@ def test_a_finished_job_whose_partition_is_downloading_is_judged_after_the_run_n
     during = plan_tick(
         ledgers, listing(j1="finished"), TickCursor(), POLICY, 0.0, no_raster, {"t015_030343_iw2|2023-07-01"}
     )
-    after = plan_tick(ledgers, listing(j1="finished"), during.cursor, POLICY, 1.0, no_raster, set())
+    after = plan_tick(during.ledgers, listing(j1="finished"), during.cursor, POLICY, 1.0, no_raster, set())
 
     assert during.done_partitions == {} and during.downloads == []
     assert [request.attempt for request in after.downloads] == [1]
@@ -272,20 +274,13 @@ def test_a_finished_job_whose_partition_is_downloading_is_judged_after_the_run_n
 def test_cursor_entries_of_partitions_closed_elsewhere_are_dropped_so_the_sensor_goes_quiet():
     """Another Dagster instance on the same data folder closed 2023-07-01: its ledger is no longer active here."""
     still_active = ledger("2023-10-01", ("j2", 1))
-    cursor = TickCursor(
-        handled={"j1": RESOLVED, "j2": RESOLVED},
-        downloads={"j1": RunAttempts(1, 0.0), "j2": RunAttempts(1, 0.0)},
-        resubmits={"j0": RunAttempts(1, 0.0)},
-        unseen={"j1": 1},
-        stuck={"t015_030343_iw2|2023-07-01": [StuckReason(StuckKind.DOWNLOADS_FAILED, "j1", 1)]},
-    )
+    cursor = TickCursor(unseen={"j1": 1, "j0": 2, "j2": 1}, last_start_at=5.0)
 
     plan = plan_tick([still_active], listing(j2="finished"), cursor, POLICY, 30.0, no_raster, set())
-    quiet = plan_tick([], listing(), TickCursor(), POLICY, 30.0, no_raster, set())
+    quiet = plan_tick([], listing(), cursor, POLICY, 30.0, no_raster, set())
 
-    assert plan.cursor.handled == {"j2": RESOLVED} and set(plan.cursor.downloads) == {"j2"}
-    assert plan.cursor.resubmits == {} and plan.cursor.unseen == {} and plan.cursor.stuck == {}
-    assert quiet.cursor == TickCursor()
+    assert plan.cursor == TickCursor(last_start_at=5.0) and quiet.cursor == TickCursor(last_start_at=5.0)
+    assert plan.ledgers[0].jobs[0].progress.handled == RESOLVED and plan.changed == plan.ledgers
 
 
 def test_a_stuck_line_names_the_first_pairs_and_where_the_rest_are():

@@ -13,17 +13,19 @@ from coherence_assets.bursts.burst_ids import BurstKey
 from coherence_assets.catalogue.odata_client import BurstCatalogueClient
 from coherence_assets.jobs.batching import PairBatch
 from coherence_assets.jobs.job_store import JobStore
-from coherence_assets.jobs.ledger import JobRecord, Ledger
+from coherence_assets.jobs.ledger import RESOLVED, JobProgress, JobRecord, Ledger, RunTries
 from coherence_assets.jobs.ledger_index import DonePartition, TrackedJob, read_done_index, scan_ledgers
 from coherence_assets.jobs.limits import BackendLimits
+from coherence_assets.jobs.listing import JobListing
 from coherence_assets.jobs.processes import CoherenceRequest
 from coherence_assets.jobs.stuck import StuckKind, StuckReason
 from coherence_assets.jobs.submission import create_job, enter_job
-from coherence_assets.jobs.tick import DEFAULT_TICK_POLICY, TickCursor
+from coherence_assets.jobs.tick import DEFAULT_TICK_POLICY, TickCursor, TickPlan, plan_tick
 from coherence_assets.jobs.tick_run import (
     BackendUnreachableError,
     MissingRasters,
     TickRun,
+    apply_plan,
     run_tick,
     stuck_now,
 )
@@ -143,7 +145,9 @@ def test_a_job_is_started_downloaded_once_and_its_partition_then_costs_no_reques
     assert [entry.partition_key for entry in read_done_index(store).values()] == [PARTITION]
     assert scan_ledgers(store).read_count == 0
     assert after.requests == 0 and counted.connections == connections
-    assert after.plan.cursor.handled == {} and after.plan.cursor.downloads == {}
+    assert after.plan.cursor.unseen == {}
+    (record,) = JobStore(store).readable_ledger(str(BURST), WINDOW).jobs
+    assert record.progress == JobProgress(handled=RESOLVED)  # the ledger says it: acted on, rasters in
 
 
 def test_a_failed_job_is_resubmitted_with_its_error_logs_fetched_once(store: DataStore, backend: LiveBackend):
@@ -200,6 +204,12 @@ def test_a_partition_active_again_keeps_its_stuck_reason_in_its_marker_not_in_th
     counted = Backend(backend)
     job_id, pairs = submit_one_job(store, counted)  # a job of the partition's new run, still to start
     stuck = StuckReason(StuckKind.FAILED, "j-before", 2, tuple(pairs))
+    ledger = JobStore(store).readable_ledger(str(BURST), WINDOW)
+    assert ledger is not None  # the ledger of an earlier version keeps the job that failed before
+    ledger.jobs.insert(
+        0, JobRecord("s-0", "before", "p", 12, pairs, {}, 2, job_id="j-before", status="error")
+    )
+    store.write_json(store.coherence_job_path(str(BURST), WINDOW), ledger.to_json())
     store.write_json(
         store.coherence_job_done_path(str(BURST), WINDOW),
         DonePartition(PARTITION, (stuck,), ("j-before",)).to_json(),
@@ -211,4 +221,44 @@ def test_a_partition_active_again_keeps_its_stuck_reason_in_its_marker_not_in_th
 
     assert [job.record.job_id for job in run.started] == [job_id]
     assert "j-before" not in run.plan.cursor.to_json()  # neither resolved nor stuck: the marker holds it
-    assert stuck_now(store, run.plan.cursor) == [f"{PARTITION}: {stuck.line()}"]
+    assert stuck_now(store) == [f"{PARTITION}: {stuck.line()}"]
+
+
+def test_the_plan_is_written_by_its_own_step_which_waits_for_a_held_ledger_and_keeps_what_the_run_entered(
+    store: DataStore,
+):
+    pair = (dt.date(2023, 7, 5), dt.date(2023, 7, 17))
+    path = store.coherence_job_path(str(BURST), WINDOW)
+    record = JobRecord("s-1", "title", "p", 12, [pair], {}, job_id="j-1", status="created")
+    store.write_json(path, Ledger(str(BURST), WINDOW, "http://backend", [record]).to_json())
+    jobs = JobStore(store)
+    scanned = jobs.readable_ledger(str(BURST), WINDOW)  # as the tick read it
+    finished = JobListing({"j-1": {"id": "j-1", "status": "finished"}}, complete=False)
+
+    def decide(busy: frozenset[str]) -> TickPlan:
+        return plan_tick(
+            [scanned],
+            finished,
+            TickCursor(),
+            DEFAULT_TICK_POLICY,
+            100.0,
+            lambda job: [pair],
+            set(),
+            busy=busy,
+        )
+
+    assert [request.attempt for request in decide(frozenset()).downloads] == [1]
+    assert jobs.readable_ledger(str(BURST), WINDOW).jobs[0].progress == JobProgress()  # only decided
+    with jobs.hold(str(BURST), WINDOW, "coherence_job run") as held:  # a run holds it, enters a job
+        entered = held.read_existing()
+        entered.jobs.append(JobRecord("s-2", "new", "p", 12, [pair], {}, job_id="j-2", status="created"))
+        held.write(entered)
+        while_held = apply_plan(jobs, decide)
+        assert jobs.readable_ledger(str(BURST), WINDOW).jobs[0].progress == JobProgress()
+    applied = apply_plan(jobs, decide)
+
+    assert while_held.downloads == [] and while_held.changed == []  # decided again, next tick
+    assert [request.attempt for request in applied.downloads] == [1]
+    first, second = jobs.readable_ledger(str(BURST), WINDOW).jobs
+    assert (first.progress.handled, first.progress.downloads) == (RESOLVED, RunTries(1, 100.0))
+    assert second.job_id == "j-2" and second.progress == JobProgress()  # the run's record is kept
