@@ -8,8 +8,9 @@ How the records lie in the data folder (``coherence_job/<burst>/<window>.json``,
 
 It plays the part of the ``openeo`` client's ``JobDatabaseInterface`` (``exists``, ``persist``,
 ``get_by_status``), keyed by partition rather than by row: a partition's jobs are read and written
-whole, under its lease, since one run (or the sensor's tick) at a time may change them; and "by status" is the index of
-active and stuck partitions, which keeps a tick's cost to the partitions still at work.
+whole, under its lease, since one run (or the sensor's tick) at a time may change them; and "by
+status" is the index of active and stuck partitions, which keeps a tick's cost to the partitions
+still at work.
 """
 
 from __future__ import annotations
@@ -140,11 +141,9 @@ class JobStore:
         """Every done partition by ledger path, for reports; never for a tick."""
         return ledger_index.read_done_index(self.data)
 
-    def retire(
-        self, scan: LedgerScan, done_partitions: dict[str, list[StuckReason]]
-    ) -> list[tuple[DonePartition, Ledger]]:
-        """Record the partitions done this tick; returns those a run holds or marked again meanwhile."""
-        return ledger_index.update_done_index(self.data, scan, done_partitions)
+    def retire(self, scan: LedgerScan, done_partitions: dict[str, list[StuckReason]]) -> None:
+        """Record the partitions done this tick (one a run holds or marked again meanwhile stays active)."""
+        ledger_index.update_done_index(self.data, scan, done_partitions)
 
     def clear_stuck(self, entry: DonePartition) -> bool:
         """A stuck partition recovered: record it as done with nothing stuck (False: decide next tick)."""

@@ -72,6 +72,12 @@ class JobProgress:
     resubmits: RunTries | None = None  # while it is to be resubmitted and the ledger holds no replacement
     stuck: StuckReason | None = None  # its pairs cannot progress without a person
 
+    @property
+    def awaits_status(self) -> bool:
+        """Whether the sensor still compares the job with the backend's listing: not acted on yet, or
+        finished with its rasters awaited (the backend may lose it before its download)."""
+        return self.handled == AWAITED or self.downloads is not None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "handled": self.handled,

@@ -350,13 +350,13 @@ def _json_or_none(store: DataStore, path: str) -> Any:
 
 def update_done_index(
     store: DataStore, scan: LedgerScan, done_partitions: dict[str, list[StuckReason]]
-) -> list[tuple[DonePartition, Ledger]]:
-    """Retire the partitions done this tick, mark the ones the first scan found active; returns the done
-    partitions that could not be retired now (a run holds or re-marked them), for the cursor to keep.
+) -> None:
+    """Retire the partitions done this tick, mark the ones the first scan found active. A done partition
+    that cannot be retired now (a run holds or re-marked it) stays active: its ledger says what was
+    resolved, and a later tick retires it.
 
     ``done_partitions`` holds the partitions whose every job the tick resolved, with what is stuck in each.
     """
-    kept = []
     if scan.first is not None:  # the old index's done partitions get their records; marked ones carry them
         for entry in scan.legacy_done.values():
             store.write_json(_record_path(store, entry), entry.to_json())
@@ -369,8 +369,7 @@ def update_done_index(
                 tuple(done_partitions[partition_key(burst, window)]),
                 tuple(job.job_id for job in ledger.jobs if job.job_id),
             )
-            if not _retire(store, burst, window, entry, signature):
-                kept.append((entry, ledger))
+            _retire(store, burst, window, entry, signature)
         elif signature == UNMARKED:
             if ledger is not None or path in scan.unreadable:
                 mark_active(store, burst, window)
@@ -380,7 +379,6 @@ def update_done_index(
         store.write_json(store.coherence_job_index_path(), {"active": "_active/", "done": "_done/"})
         if _exists_now(store, store.coherence_job_legacy_index_path()):
             store.fs.rm(store.coherence_job_legacy_index_path())
-    return kept
 
 
 def partition_of(store: DataStore, ledger_path: str) -> tuple[str, str]:
@@ -403,18 +401,14 @@ def _marker_signature(store: DataStore, burst: str, window: str) -> str:
         return UNMARKED
 
 
-def _retire(store: DataStore, burst: str, window: str, entry: DonePartition, marker_signature: str) -> bool:
-    """Write the done record and remove the marker, if no run marked the partition since the tick read it."""
-    try:
-        with held_ledger(store, burst, window, holder=SENSOR, wait_seconds=0):
-            if _marker_signature(store, burst, window) != marker_signature:
-                return False
+def _retire(store: DataStore, burst: str, window: str, entry: DonePartition, marker_signature: str) -> None:
+    """Write the done record and remove the marker, if no run holds the ledger or marked the partition since
+    the tick read it (else it stays active)."""
+    with suppress(LedgerBusyError), held_ledger(store, burst, window, holder=SENSOR, wait_seconds=0):
+        if _marker_signature(store, burst, window) == marker_signature:
             store.write_json(_record_path(store, entry), entry.to_json())
             if marker_signature != UNMARKED:
                 store.fs.rm(store.coherence_job_active_path(burst, window))
-    except LedgerBusyError:
-        return False
-    return True
 
 
 def _forget_marker_without_ledger(store: DataStore, burst: str, window: str, signature: str) -> None:

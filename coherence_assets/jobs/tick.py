@@ -159,8 +159,7 @@ def awaited_jobs(ledgers: Iterable[Ledger]) -> set[str]:
     return {
         job.record.job_id
         for job in tracked_jobs(list(ledgers))
-        if not job.replaced
-        and (job.record.progress.handled == AWAITED or job.record.progress.downloads is not None)
+        if not job.replaced and job.record.progress.awaits_status
     }
 
 
@@ -255,7 +254,7 @@ def _watch_busy(plan: TickPlan, job: TrackedJob, policy: TickPolicy, listing: Jo
     moves (its unseen count, held below the threshold) and a created job may start; the rest is decided
     next tick."""
     progress, job_id = job.record.progress, job.record.job_id
-    if job.replaced or not (progress.handled == AWAITED or progress.downloads is not None):
+    if job.replaced or not progress.awaits_status:
         return
     if listing.proves_absent(job_id):
         plan.cursor.unseen[job_id] = min(plan.cursor.unseen.get(job_id, 0) + 1, policy.lost_after_ticks - 1)

@@ -40,6 +40,7 @@ from coherence_assets.jobs.tick import (
     awaited_jobs,
     inherit_done_records,
     plan_tick,
+    stuck_reasons,
     stuck_work,
 )
 from coherence_assets.pairs.pair import Pair
@@ -160,7 +161,7 @@ class MissingRasters:
     answers: dict[str, list[Pair]] = field(default_factory=dict)
 
     def __call__(self, job: TrackedJob) -> list[Pair]:
-        key = job.record.job_id or job.record.submission_id
+        key = str(job.record.job_id)  # a tracked job has one
         if key not in self.answers:
             self.answers[key] = self._judge(job)
         return list(self.answers[key])
@@ -197,11 +198,11 @@ def apply_plan(jobs: JobStore, plan: Callable[[frozenset[str]], TickPlan]) -> Ti
         decided = plan(busy)
         refused = set()
         for ledger in decided.changed:
-            partition = partition_key(ledger.burst, ledger.window)
-            if written.get(partition) == ledger.to_json():
+            partition, records = partition_key(ledger.burst, ledger.window), ledger.to_json()
+            if written.get(partition) == records:
                 continue
             if jobs.write_progress(ledger):
-                written[partition] = ledger.to_json()
+                written[partition] = records
             else:
                 refused.add(partition)
         if not refused:
@@ -253,7 +254,7 @@ def stuck_now(store: DataStore) -> list[str]:
     active = [
         ledger
         for ledger in scan.ledgers.values()
-        if not _all_pairs_valid(store, partition_key(ledger.burst, ledger.window))
+        if stuck_reasons(ledger) and not _all_pairs_valid(store, partition_key(ledger.burst, ledger.window))
     ]
     stuck = [entry for entry in jobs.stuck().values() if not _all_pairs_valid(store, entry.partition_key)]
     return stuck_work(stuck, active)
