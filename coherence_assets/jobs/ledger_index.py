@@ -308,9 +308,8 @@ def clear_stuck(store: DataStore, entry: DonePartition) -> bool:
 
 def _clear_stuck_jobs(store: DataStore, path: str) -> None:
     """Take the stuck reasons off the ledger's jobs (held by the caller); an unreadable ledger has none."""
-    try:
-        ledger = Ledger.from_bytes(store.read_bytes(path), path)
-    except (FileNotFoundError, CorruptLedgerError):
+    ledger = _read_ledger(store, path, log.warning)
+    if not isinstance(ledger, Ledger):
         return
     stuck = [record for record in ledger.jobs if record.progress.stuck is not None]
     for record in stuck:

@@ -190,7 +190,7 @@ def plan_tick(
     for job in tracked_jobs(plan.ledgers):
         progress = job.record.progress
         if job.partition_key in busy:
-            _watch_busy(plan, job, policy, listing)
+            _watch_busy(plan, job, facts)
             continue
         if job.replaced:
             progress.resubmits, progress.stuck = None, None  # the replacement carries its pairs on
@@ -249,15 +249,17 @@ def _changed_records(before: Ledger, after: Ledger) -> Ledger | None:
     return dataclasses.replace(after, jobs=jobs) if jobs else None
 
 
-def _watch_busy(plan: TickPlan, job: TrackedJob, policy: TickPolicy, listing: JobListing) -> None:
+def _watch_busy(plan: TickPlan, job: TrackedJob, facts: _Facts) -> None:
     """A job whose ledger a run holds: nothing can be written into it now, so only what the cursor keeps
     moves (its unseen count, held below the threshold) and a created job may start; the rest is decided
     next tick."""
-    progress, job_id = job.record.progress, job.record.job_id
+    progress, job_id, listing = job.record.progress, job.record.job_id, facts.listing
     if job.replaced or not progress.awaits_status:
         return
     if listing.proves_absent(job_id):
-        plan.cursor.unseen[job_id] = min(plan.cursor.unseen.get(job_id, 0) + 1, policy.lost_after_ticks - 1)
+        plan.cursor.unseen[job_id] = min(
+            plan.cursor.unseen.get(job_id, 0) + 1, facts.policy.lost_after_ticks - 1
+        )
         plan.unseen.append(job)
     elif progress.handled == AWAITED and listing.jobs.get(job_id, {}).get("status") == CREATED:
         plan.to_start.append(job_id)
